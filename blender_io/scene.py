@@ -1,0 +1,208 @@
+"""Open or build the scene, find the target, and describe both as ``core.plan.SceneFacts``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.camera import Optics, Raster
+from ..core.errors import UserError
+from ..core.plan import SceneFacts
+
+GEOMETRY_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
+IMPORTERS = {
+    ".obj": lambda p: bpy.ops.wm.obj_import(filepath=p),
+    ".ply": lambda p: bpy.ops.wm.ply_import(filepath=p),
+    ".stl": lambda p: bpy.ops.wm.stl_import(filepath=p),
+    ".glb": lambda p: _gltf_import(p),
+    ".gltf": lambda p: _gltf_import(p),
+}
+
+
+def _gltf_import(path: str) -> None:
+    import addon_utils
+
+    addon_utils.enable("io_scene_gltf2", default_set=False)
+    bpy.ops.import_scene.gltf(filepath=path)
+
+
+def open_blend(path: str) -> None:
+    if not Path(path).is_file():
+        raise UserError(f"file not found: {path}")
+    try:
+        bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()), load_ui=False)
+    except RuntimeError as exc:
+        raise UserError(f"cannot open {path}: {str(exc).splitlines()[-1]}") from None
+
+
+def new_empty_scene() -> bpy.types.Scene:
+    """A factory-empty scene with a sun, a grey world and render settings suited to datasets."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = 32
+    scene.cycles.use_denoising = False
+    scene.cycles.use_adaptive_sampling = False
+    scene.view_settings.view_transform = "Standard"
+    scene.render.resolution_x = scene.render.resolution_y = 800
+    world = bpy.data.worlds.new("World")
+    world.color = (0.05, 0.05, 0.05)
+    scene.world = world
+    sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", type="SUN"))
+    sun.data.energy = 4.0
+    sun.rotation_euler = (0.6, 0.2, 0.8)
+    scene.collection.objects.link(sun)
+    fill = bpy.data.objects.new("Fill", bpy.data.lights.new("Fill", type="SUN"))
+    fill.data.energy = 1.0
+    fill.rotation_euler = (2.4, -0.3, 3.6)
+    scene.collection.objects.link(fill)
+    return scene
+
+
+def import_model(path: str) -> list[bpy.types.Object]:
+    """Import one model into a new empty scene; returns the objects it created."""
+    p = Path(path)
+    importer = IMPORTERS.get(p.suffix.lower())
+    if importer is None:
+        raise UserError(f"cannot import '{p.suffix}' files (supported: {', '.join(sorted(IMPORTERS))})")
+    if not p.is_file():
+        raise UserError(f"file not found: {path}")
+    new_empty_scene()
+    before = set(bpy.data.objects)
+    try:
+        importer(str(p.resolve()))
+    except RuntimeError as exc:
+        raise UserError(f"cannot import {path}: {str(exc).splitlines()[-1]}") from None
+    created = [o for o in bpy.data.objects if o not in before]
+    if not any(o.type in GEOMETRY_TYPES for o in created):
+        raise UserError(f"{path} contains no mesh")
+    return created
+
+
+def _geometry_objects(roots) -> list[bpy.types.Object]:
+    found, stack = [], list(roots)
+    while stack:
+        obj = stack.pop()
+        if obj.type in GEOMETRY_TYPES and obj not in found:
+            found.append(obj)
+        stack.extend(obj.children)
+    return found
+
+
+def visible_geometry(scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    return [o for o in scene.objects if o.type in GEOMETRY_TYPES and o.visible_get() and not o.hide_render]
+
+
+def pick_target(scene: bpy.types.Scene, name: str | None, imported=None) -> tuple[str, list[bpy.types.Object]]:
+    """The target's name and its geometry objects (the object and its geometry descendants)."""
+    if name is not None:
+        obj = scene.objects.get(name)
+        if obj is None:
+            raise UserError(f"no object named '{name}' in scene '{scene.name}'")
+        objs = _geometry_objects([obj])
+        if not objs:
+            raise UserError(f"object '{name}' has no mesh geometry to orbit")
+        return name, objs
+    if imported:
+        return Path(imported[0].name).name, _geometry_objects([o for o in imported if o.parent is None])
+    active = bpy.context.view_layer.objects.active if bpy.context.view_layer else None
+    if active is not None and _geometry_objects([active]):
+        return active.name, _geometry_objects([active])
+    objs = visible_geometry(scene)
+    if not objs:
+        raise UserError(f"scene '{scene.name}' has no visible mesh to orbit")
+    return "<all visible meshes>", objs
+
+
+def world_vertices(objs, depsgraph) -> np.ndarray:
+    """World-space vertices of the evaluated geometry (modifiers, shape keys and parenting applied)."""
+    chunks = []
+    for obj in objs:
+        ev = obj.evaluated_get(depsgraph)
+        mesh = ev.to_mesh()
+        try:
+            co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+            mesh.vertices.foreach_get("co", co)
+        finally:
+            ev.to_mesh_clear()
+        mw = np.array(ev.matrix_world, dtype=np.float64)
+        co = co.reshape(-1, 3)
+        chunks.append(co @ mw[:3, :3].T + mw[:3, 3])
+    return np.concatenate(chunks) if chunks else np.zeros((0, 3))
+
+
+def _bounds(objs, depsgraph, what: str):
+    verts = world_vertices(objs, depsgraph)
+    if len(verts) == 0:
+        raise UserError(f"{what} has no vertices")
+    return tuple(float(v) for v in verts.min(axis=0)), tuple(float(v) for v in verts.max(axis=0))
+
+
+def read_optics(scene: bpy.types.Scene) -> Optics:
+    """Optics of the active camera, or Blender's defaults when the scene has none."""
+    cam = scene.camera
+    if cam is None:
+        return Optics()
+    data = cam.data
+    if data.type != "PERSP":
+        kind = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(data.type, data.type.lower())
+        raise UserError(f"camera '{cam.name}' is {kind}; NeRF datasets need a perspective camera")
+    return Optics(
+        lens_mm=data.lens,
+        sensor_width_mm=data.sensor_width,
+        sensor_height_mm=data.sensor_height,
+        sensor_fit=data.sensor_fit,
+        shift_x=data.shift_x,
+        shift_y=data.shift_y,
+        clip_start=data.clip_start,
+        clip_end=data.clip_end,
+    )
+
+
+def read_raster(scene: bpy.types.Scene) -> Raster:
+    r = scene.render
+    pct = r.resolution_percentage / 100.0
+    return Raster(
+        width=int(r.resolution_x * pct),
+        height=int(r.resolution_y * pct),
+        pixel_aspect_x=r.pixel_aspect_x,
+        pixel_aspect_y=r.pixel_aspect_y,
+    )
+
+
+def read_camera_path(scene: bpy.types.Scene) -> tuple:
+    """(frame, camera-to-world rows) of the scene camera at every frame of the scene's range."""
+    cam = scene.camera
+    if cam is None:
+        raise UserError("--rig camera needs a scene camera, and the scene has none")
+    path = []
+    current = scene.frame_current
+    try:
+        for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
+            scene.frame_set(frame)
+            m = np.array(cam.matrix_world, dtype=float)
+            # Strip object scale: a camera's pose is its rotation and position only.
+            m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
+            path.append((frame, tuple(float(x) for x in m.reshape(-1))))
+    finally:
+        scene.frame_set(current)
+    return tuple(path)
+
+
+def scene_facts(scene: bpy.types.Scene, target: str, objs, rig: str) -> SceneFacts:
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    lo, hi = _bounds(objs, depsgraph, f"target '{target}'")
+    slo, shi = _bounds(visible_geometry(scene) or objs, depsgraph, "the scene")
+    return SceneFacts(
+        target=target,
+        bounds_min=lo,
+        bounds_max=hi,
+        scene_bounds_min=tuple(min(a, b) for a, b in zip(lo, slo)),
+        scene_bounds_max=tuple(max(a, b) for a, b in zip(hi, shi)),
+        optics=read_optics(scene),
+        raster=read_raster(scene),
+        camera_path=read_camera_path(scene) if rig == "camera" else (),
+    )

@@ -1,0 +1,137 @@
+"""The headless command line, shared by ``blender -b -P cli.py -- OPTIONS`` and ``python cli.py OPTIONS``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .core.errors import UserError
+from .core.rigs import RIG_KINDS
+from .core.settings import ENGINES, Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage block: the contract is "one clear line on stderr"
+        raise UserError(message)
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"resolution must look like 800x600, not '{text}'") from None
+    return w, h
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in text.split(",") if f.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cli.py", description="Render a NeRF / 3D Gaussian Splatting training dataset from a Blender scene.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--blend", metavar="PATH", help=".blend to open (inside Blender: the loaded file when omitted)")
+    src.add_argument("--import", dest="import_path", metavar="PATH", help="model to import (.obj, .glb, .gltf, .ply, .stl)")
+    src.add_argument("--demo", action="store_true", help="the built-in demo scene")
+    p.add_argument("--object", metavar="NAME", help="object to orbit (default: active object, else all visible meshes)")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
+    p.add_argument("--format", dest="formats", type=_formats, default=("nerf",), metavar="LIST", help="comma list: nerf, ngp")
+    for split, default in (("train", 100), ("val", 100), ("test", 200)):
+        p.add_argument(f"--{split}", type=int, metavar="N", help=f"views in the {split} split (default {default})")
+    p.add_argument("--rig", default="hemisphere", metavar="KIND", help=f"{' | '.join(RIG_KINDS)} (default hemisphere)")
+    p.add_argument("--radius", type=float, metavar="R", help="orbit radius (default: fit the object in view)")
+    p.add_argument("--elevation", type=_pair, metavar="MIN,MAX", help="camera elevation range in degrees")
+    p.add_argument("--rings", type=int, default=3, metavar="K", help="rings of the rings rig (default 3)")
+    p.add_argument("--turns", type=float, default=4.0, metavar="T", help="turns of the spiral rig (default 4)")
+    p.add_argument("--test-elevation", type=float, default=30.0, metavar="DEG", help="elevation of the test ring")
+    p.add_argument("--resolution", type=_resolution, metavar="WxH", help="image size (default: the scene's)")
+    p.add_argument("--samples", type=int, metavar="N", help="render samples (default: the scene's)")
+    p.add_argument("--engine", metavar="NAME", help=" | ".join(ENGINES))
+    p.add_argument("--transparent", action="store_true", help="RGBA images with a transparent film")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="same seed + same settings = same dataset")
+    p.add_argument("--lens", type=float, metavar="MM", help="focal length override in millimetres")
+    p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
+    return p
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX in degrees, not '{text}'") from None
+    return lo, hi
+
+
+def settings_from_args(a: argparse.Namespace) -> Settings:
+    return Settings(
+        formats=a.formats,
+        train=a.train,
+        val=a.val,
+        test=a.test,
+        rig=a.rig,
+        radius=a.radius,
+        elevation_min=a.elevation[0] if a.elevation else None,
+        elevation_max=a.elevation[1] if a.elevation else None,
+        rings=a.rings,
+        turns=a.turns,
+        test_elevation=a.test_elevation,
+        resolution=a.resolution,
+        samples=a.samples,
+        engine=a.engine.upper() if a.engine else None,
+        transparent=a.transparent,
+        seed=a.seed,
+        lens=a.lens,
+    )
+
+
+def script_args(argv: list[str]) -> list[str]:
+    """Our options: everything after ``--`` (Blender's convention), else everything after the script."""
+    return argv[argv.index("--") + 1 :] if "--" in argv else argv[1:]
+
+
+class Progress:
+    """One updating line on a terminal; plain lines (at most one per 5 s) when stderr is a log file."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
+
+    def __call__(self, done: int, total: int, elapsed: float) -> None:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        line = f"rendered {done}/{total} views, {rate:.2f} views/s, ETA {eta:.0f} s"
+        if self.tty:
+            self.stream.write("\r" + line + ("\n" if done == total else ""))
+        elif done == total or time.monotonic() - self.last >= 5.0:
+            self.stream.write(line + "\n")
+            self.last = time.monotonic()
+        self.stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    try:
+        args = build_parser().parse_args(script_args(argv))
+        settings = settings_from_args(args)
+        from .exporters import FORMATS
+
+        settings.validate(tuple(FORMATS))
+        from .blender_io.compat import inside_blender_executable
+        from .pipeline import Source, make_dataset
+
+        if not (args.blend or args.import_path or args.demo or inside_blender_executable()):
+            raise UserError("give the scene: --blend PATH, --import PATH or --demo")
+        source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
+        result = make_dataset(settings, source, args.out, args.overwrite, Progress(), quiet=not args.verbose)
+    except UserError as exc:
+        print(f"cli.py: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    plan = result.plan
+    for note in plan.notes:
+        print(f"cli.py: warning: {note}", file=sys.stderr)
+    i = plan.intrinsics
+    print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {result.out_dir}")
+    return EXIT_OK

@@ -1,0 +1,213 @@
+"""The view plan: every view's split, index, frame, pose and image file, computed once from the settings.
+
+Rendering, the exporters and (later) workers, shards and resume all read the saved plan, so a dataset
+is the same however it was rendered. The plan is saved as ``.nerf_dataset/plan.json`` under the
+output folder: a hidden folder that no consumer globs for ``*.json`` frames.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import numpy as np
+
+from .camera import Intrinsics, Optics, Raster, intrinsics_from_optics
+from .errors import UserError
+from .framing import bounding_sphere, fit_radius
+from .rigs import SPLITS, orbit_directions, poses_from_directions
+from .settings import Settings
+
+PLAN_VERSION = 1
+PLAN_DIR = ".nerf_dataset"
+PLAN_FILE = f"{PLAN_DIR}/plan.json"
+FIRST_FRAME = 1
+# The LLFF convention for held-out views of a captured sequence: every 8th frame.
+HOLDOUT_EVERY = 8
+
+
+@dataclass(frozen=True)
+class SceneFacts:
+    """What the plan needs to know about the scene, read from Blender (or written by a test)."""
+
+    target: str
+    bounds_min: tuple[float, float, float]
+    """World-space axis-aligned bounds of the target's evaluated geometry."""
+    bounds_max: tuple[float, float, float]
+    scene_bounds_min: tuple[float, float, float]
+    """World-space bounds of every visible mesh (sets instant-ngp's ``aabb_scale``)."""
+    scene_bounds_max: tuple[float, float, float]
+    optics: Optics
+    raster: Raster
+    camera_path: tuple[tuple[int, tuple[float, ...]], ...] = ()
+    """For the ``camera`` rig: (scene frame, row-major 4x4 camera-to-world) of each frame of the scene camera."""
+
+
+@dataclass(frozen=True)
+class View:
+    split: str
+    index: int
+    """Index within its split: the ``i`` of ``r_<i>.png``."""
+    frame: int
+    """Frame of the rig camera's animation that shows this view."""
+    image: str
+    """Rendered image, relative to the output folder, POSIX separators."""
+    c2w: tuple[tuple[float, ...], ...]
+    """Camera-to-world, OpenGL camera axes (see ``core.conventions``), rows."""
+    source_frame: int | None = None
+    """For the ``camera`` rig, the frame of the user's camera this view copies."""
+
+    def c2w_array(self) -> np.ndarray:
+        return np.array(self.c2w, dtype=float)
+
+
+@dataclass(frozen=True)
+class Plan:
+    settings: Settings
+    scene: SceneFacts
+    intrinsics: Intrinsics
+    center: tuple[float, float, float]
+    radius: float
+    views: tuple[View, ...]
+    version: int = PLAN_VERSION
+    notes: tuple[str, ...] = field(default=())
+
+    def split(self, name: str) -> list[View]:
+        return [v for v in self.views if v.split == name]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+
+    @staticmethod
+    def from_json(text: str) -> "Plan":
+        d = json.loads(text)
+        if d.get("version") != PLAN_VERSION:
+            raise UserError(f"plan version {d.get('version')} is not supported (expected {PLAN_VERSION})")
+        s = d["settings"]
+        settings = Settings(**{**s, "formats": tuple(s["formats"]), "resolution": _tuple_or_none(s["resolution"])})
+        sc = d["scene"]
+        scene = SceneFacts(
+            **{
+                **sc,
+                "optics": Optics(**sc["optics"]),
+                "raster": Raster(**sc["raster"]),
+                "camera_path": tuple((f, tuple(m)) for f, m in sc["camera_path"]),
+                **{k: tuple(sc[k]) for k in ("bounds_min", "bounds_max", "scene_bounds_min", "scene_bounds_max")},
+            }
+        )
+        views = tuple(View(**{**v, "c2w": tuple(tuple(r) for r in v["c2w"])}) for v in d["views"])
+        return Plan(
+            settings=settings,
+            scene=scene,
+            intrinsics=Intrinsics(**d["intrinsics"]),
+            center=tuple(d["center"]),
+            radius=d["radius"],
+            views=views,
+            version=d["version"],
+            notes=tuple(d["notes"]),
+        )
+
+
+def _tuple_or_none(x):
+    return None if x is None else tuple(x)
+
+
+def _clean(x: float) -> float:
+    # Rounding keeps the JSON free of last-bit noise and "-0.0", so equal plans print equal bytes.
+    return round(float(x), 12) + 0.0
+
+
+def _rows(c2w: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(_clean(v) for v in row) for row in np.asarray(c2w, dtype=float))
+
+
+ImageNamer = Callable[[str, int], PurePosixPath]
+
+
+def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> Plan:
+    """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file."""
+    raster = scene.raster
+    if settings.resolution is not None:
+        raster = Raster(*settings.resolution, raster.pixel_aspect_x, raster.pixel_aspect_y)
+    optics = scene.optics
+    if settings.lens is not None:
+        optics = Optics(**{**asdict(optics), "lens_mm": settings.lens})
+    scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster})
+    intr = intrinsics_from_optics(optics, raster)
+    center, sphere_r = bounding_sphere(scene.bounds_min, scene.bounds_max)
+    notes: list[str] = []
+    if settings.rig == "camera":
+        poses = _camera_rig_poses(settings, scene)
+        radius = float(np.median([np.linalg.norm(m[:3, 3] - center) for _, m in sum(poses.values(), [])] or [0.0]))
+    else:
+        radius = settings.radius if settings.radius is not None else fit_radius(intr, sphere_r)
+        if radius <= sphere_r:
+            notes.append(f"orbit radius {radius:.3g} is inside the target's bounding sphere ({sphere_r:.3g})")
+        dirs = orbit_directions(settings.rig_spec(), settings.orbit_counts(), settings.seed)
+        poses = {s: [(None, m) for m in poses_from_directions(dirs[s], center, radius)] for s in SPLITS}
+    views = []
+    frame = FIRST_FRAME
+    for split in SPLITS:
+        for index, (source_frame, c2w) in enumerate(poses[split]):
+            image = str(image_for(split, index))
+            views.append(View(split, index, frame, image, _rows(c2w), source_frame))
+            frame += 1
+    if not views:
+        raise UserError("the plan has no views: give --train, --val or --test a positive count")
+    return Plan(
+        settings=settings,
+        scene=scene,
+        intrinsics=intr,
+        center=tuple(_clean(c) for c in center),
+        radius=_clean(radius),
+        views=tuple(views),
+        notes=tuple(notes),
+    )
+
+
+def _shallow(obj) -> dict:
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def _camera_rig_poses(settings: Settings, scene: SceneFacts) -> dict[str, list]:
+    frames = [(f, np.array(m, dtype=float).reshape(4, 4)) for f, m in scene.camera_path]
+    n = len(frames)
+    if n == 0:
+        raise UserError("--rig camera needs a scene camera and a frame range with at least one frame")
+    if settings.train is None and settings.val is None and settings.test is None:
+        picks = {
+            "test": [i for i in range(n) if i % HOLDOUT_EVERY == 0 and n > 1],
+            "val": [i for i in range(n) if i % HOLDOUT_EVERY == HOLDOUT_EVERY // 2],
+        }
+        taken = set(picks["test"]) | set(picks["val"])
+        picks["train"] = [i for i in range(n) if i not in taken]
+    else:
+        counts = {k: getattr(settings, k) or 0 for k in SPLITS}
+        if sum(counts.values()) > n:
+            raise UserError(f"--rig camera has {n} frames, fewer than the {sum(counts.values())} views asked for")
+        free = list(range(n))
+        picks = {}
+        for split in ("test", "val", "train"):
+            chosen = _evenly(free, counts[split])
+            picks[split] = chosen
+            free = [i for i in free if i not in set(chosen)]
+    return {s: [frames[i] for i in sorted(picks[s])] for s in SPLITS}
+
+
+def _evenly(items: list[int], k: int) -> list[int]:
+    if k <= 0:
+        return []
+    idx = np.linspace(0, len(items) - 1, k) if k > 1 else np.array([0])
+    return [items[int(round(i))] for i in idx]
+
+
+def save_plan(plan: Plan, out_dir: Path) -> Path:
+    from .files import write_text_atomic
+
+    return write_text_atomic(Path(out_dir) / PLAN_FILE, plan.to_json())
+
+
+def load_plan(out_dir: Path) -> Plan:
+    return Plan.from_json((Path(out_dir) / PLAN_FILE).read_text())

@@ -1,0 +1,23 @@
+"""Pieces every writer shares: intrinsics keys and matrix rows."""
+
+from __future__ import annotations
+
+from ..core.camera import Intrinsics
+
+
+def intrinsics_keys(intr: Intrinsics) -> dict:
+    """The keys instant-ngp, nerfstudio and torch-ngp read; ``w``/``h`` are integers as strict parsers want."""
+    return {
+        "camera_angle_x": intr.camera_angle_x,
+        "camera_angle_y": intr.camera_angle_y,
+        "fl_x": intr.fl_x,
+        "fl_y": intr.fl_y,
+        "cx": intr.cx,
+        "cy": intr.cy,
+        "w": int(intr.w),
+        "h": int(intr.h),
+    }
+
+
+def matrix_rows(c2w) -> list[list[float]]:
+    return [list(row) for row in c2w]

@@ -1,0 +1,35 @@
+"""NeRF-synthetic ("blender") layout, as the original scenes and their loaders expect.
+
+``transforms_{train,val,test}.json`` with ``camera_angle_x`` (plus ``fl_x, fl_y, cx, cy, w, h`` for
+loaders that honour them) and frames ``{"file_path": "./train/r_0", "transform_matrix": c2w}``; the
+file path has no extension because 3D Gaussian Splatting, nerfstudio's ``blender-data`` and ngp_pl
+append ``.png``. Images are ``{split}/r_<i>.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from ..core.files import write_json_atomic
+from ..core.plan import Plan
+from ..core.rigs import SPLITS
+from .common import intrinsics_keys, matrix_rows
+
+
+def image_relpath(split: str, index: int) -> PurePosixPath:
+    return PurePosixPath(split) / f"r_{index}.png"
+
+
+def write(plan: Plan, format_dir: Path) -> list[Path]:
+    header = intrinsics_keys(plan.intrinsics)
+    written = []
+    for split in SPLITS:
+        frames = [
+            {
+                "file_path": f"./{image_relpath(v.split, v.index).with_suffix('')}",
+                "transform_matrix": matrix_rows(v.c2w),
+            }
+            for v in plan.split(split)
+        ]
+        written.append(write_json_atomic(Path(format_dir) / f"transforms_{split}.json", {**header, "frames": frames}))
+    return written
