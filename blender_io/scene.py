@@ -134,10 +134,14 @@ def world_vertices(objs, depsgraph) -> np.ndarray:
     return np.concatenate(chunks) if chunks else np.zeros((0, 3))
 
 
-def _bounds(objs, depsgraph, what: str):
+def _vertices(objs, depsgraph, what: str) -> np.ndarray:
     verts = world_vertices(objs, depsgraph)
     if len(verts) == 0:
         raise UserError(f"{what} has no vertices")
+    return verts
+
+
+def _bounds(verts: np.ndarray):
     return tuple(float(v) for v in verts.min(axis=0)), tuple(float(v) for v in verts.max(axis=0))
 
 
@@ -194,8 +198,10 @@ def read_camera_path(scene: bpy.types.Scene) -> tuple:
 
 def scene_facts(scene: bpy.types.Scene, target: str, objs, rig: str) -> SceneFacts:
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    lo, hi = _bounds(objs, depsgraph, f"target '{target}'")
-    slo, shi = _bounds(visible_geometry(scene) or objs, depsgraph, "the scene")
+    verts = _vertices(objs, depsgraph, f"target '{target}'")
+    lo, hi = _bounds(verts)
+    slo, shi = _bounds(_vertices(visible_geometry(scene) or objs, depsgraph, "the scene"))
+    center = (np.array(lo) + np.array(hi)) / 2.0
     return SceneFacts(
         target=target,
         bounds_min=lo,
@@ -204,5 +210,6 @@ def scene_facts(scene: bpy.types.Scene, target: str, objs, rig: str) -> SceneFac
         scene_bounds_max=tuple(max(a, b) for a, b in zip(hi, shi)),
         optics=read_optics(scene),
         raster=read_raster(scene),
+        target_radius=float(np.max(np.linalg.norm(verts - center, axis=1))),
         camera_path=read_camera_path(scene) if rig == "camera" else (),
     )

@@ -41,6 +41,8 @@ class SceneFacts:
     scene_bounds_max: tuple[float, float, float]
     optics: Optics
     raster: Raster
+    target_radius: float = 0.0
+    """Largest distance from the centre of the target's bounds to one of its vertices (0 = use the box's corner)."""
     camera_path: tuple[tuple[int, tuple[float, ...]], ...] = ()
     """For the ``camera`` rig: (scene frame, row-major 4x4 camera-to-world) of each frame of the scene camera."""
 
@@ -137,6 +139,8 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
     scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster})
     intr = intrinsics_from_optics(optics, raster)
     center, sphere_r = bounding_sphere(scene.bounds_min, scene.bounds_max)
+    if scene.target_radius > 0:
+        sphere_r = min(sphere_r, scene.target_radius)
     notes: list[str] = []
     if settings.rig == "camera":
         poses = _camera_rig_poses(settings, scene)
