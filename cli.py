@@ -18,7 +18,9 @@ def _package():
     """This folder as the ``nerf_dataset`` package, whatever the folder is called and however we are run."""
     if PACKAGE not in sys.modules:
         root = Path(__file__).resolve().parent
-        spec = importlib.util.spec_from_file_location(PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)])
+        spec = importlib.util.spec_from_file_location(
+            PACKAGE, root / "__init__.py", submodule_search_locations=[str(root)]
+        )
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACKAGE] = module
         spec.loader.exec_module(module)

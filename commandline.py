@@ -31,15 +31,21 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cli.py", description="Render a NeRF / 3D Gaussian Splatting training dataset from a Blender scene.")
+    p = _Parser(
+        prog="cli.py", description="Render a NeRF / 3D Gaussian Splatting training dataset from a Blender scene."
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--blend", metavar="PATH", help=".blend to open (inside Blender: the loaded file when omitted)")
-    src.add_argument("--import", dest="import_path", metavar="PATH", help="model to import (.obj, .glb, .gltf, .ply, .stl)")
+    src.add_argument(
+        "--import", dest="import_path", metavar="PATH", help="model to import (.obj, .glb, .gltf, .ply, .stl)"
+    )
     src.add_argument("--demo", action="store_true", help="the built-in demo scene")
     p.add_argument("--object", metavar="NAME", help="object to orbit (default: active object, else all visible meshes)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
-    p.add_argument("--format", dest="formats", type=_formats, default=("nerf",), metavar="LIST", help="comma list: nerf, ngp")
+    p.add_argument(
+        "--format", dest="formats", type=_formats, default=("nerf",), metavar="LIST", help="comma list: nerf, ngp"
+    )
     for split, default in (("train", 100), ("val", 100), ("test", 200)):
         p.add_argument(f"--{split}", type=int, metavar="N", help=f"views in the {split} split (default {default})")
     p.add_argument("--rig", default="hemisphere", metavar="KIND", help=f"{' | '.join(RIG_KINDS)} (default hemisphere)")

@@ -83,7 +83,8 @@ def load_scene(source: Source, rig: str):
     """Open, import or build the scene; returns (scene, target name, target objects)."""
     import bpy
 
-    from .blender_io import demo, scene as scene_io
+    from .blender_io import demo
+    from .blender_io import scene as scene_io
 
     imported = None
     if source.demo:

@@ -16,7 +16,7 @@ DEMO_OBJECT = "NeRF Demo Object"
 def _material(name: str, rgb) -> bpy.types.Material:
     mat = bpy.data.materials.new(name)
     mat.diffuse_color = (*rgb, 1.0)
-    if not hasattr(mat, "use_nodes") or not mat.use_nodes:
+    if mat.node_tree is None:  # Blender 4.x; 5.0 gives every new material its node tree
         mat.use_nodes = True
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     if bsdf is not None:
@@ -35,7 +35,9 @@ def build_demo_object(name: str = DEMO_OBJECT) -> bpy.types.Object:
     hat_xf = Matrix.Translation((0.25, 0.1, 0.95)) @ Euler((0.35, -0.3, 0.0)).to_matrix().to_4x4()
     bmesh.ops.transform(bm, matrix=hat_xf, verts=hat["verts"])
     box = bmesh.ops.create_cube(bm, size=1.0)
-    bmesh.ops.transform(bm, matrix=Matrix.LocRotScale(Vector((1.05, -0.15, -0.35)), None, (0.45, 0.3, 0.7)), verts=box["verts"])
+    bmesh.ops.transform(
+        bm, matrix=Matrix.LocRotScale(Vector((1.05, -0.15, -0.35)), None, (0.45, 0.3, 0.7)), verts=box["verts"]
+    )
     for index, verts in ((1, hat["verts"]), (2, box["verts"])):
         vset = set(verts)
         for f in bm.faces:

@@ -8,9 +8,9 @@ output folder: a hidden folder that no consumer globs for ``*.json`` frames.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class Plan:
         return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
 
     @staticmethod
-    def from_json(text: str) -> "Plan":
+    def from_json(text: str) -> Plan:
         d = json.loads(text)
         if d.get("version") != PLAN_VERSION:
             raise UserError(f"plan version {d.get('version')} is not supported (expected {PLAN_VERSION})")

@@ -52,6 +52,8 @@ def centroid(weights: np.ndarray) -> np.ndarray:
     """Weighted centroid (x, y) in pixel coordinates (pixel centres at i + 0.5)."""
     h, w = weights.shape
     total = weights.sum()
+    if total == 0:
+        return np.array([np.inf, np.inf])
     ys, xs = np.mgrid[0:h, 0:w]
     return np.array([(weights * (xs + 0.5)).sum() / total, (weights * (ys + 0.5)).sum() / total])
 

@@ -24,7 +24,9 @@ TABLE = [
 
 @pytest.mark.parametrize("w,h,fit,shift,aspect,fx,fy,cx,cy", TABLE)
 def test_intrinsics_match_measured_blender_cameras(w, h, fit, shift, aspect, fx, fy, cx, cy):
-    optics = Optics(lens_mm=35, sensor_width_mm=36, sensor_height_mm=24, sensor_fit=fit, shift_x=shift[0], shift_y=shift[1])
+    optics = Optics(
+        lens_mm=35, sensor_width_mm=36, sensor_height_mm=24, sensor_fit=fit, shift_x=shift[0], shift_y=shift[1]
+    )
     intr = intrinsics_from_optics(optics, Raster(w, h, *aspect))
     assert (intr.fl_x, intr.fl_y, intr.cx, intr.cy) == pytest.approx((fx, fy, cx, cy), abs=1e-3)
     assert (intr.w, intr.h) == (w, h) and isinstance(intr.w, int)

@@ -1,0 +1,65 @@
+"""The rig camera's animation is the plan; rendering leaves the user's scene as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nerf_dataset.core.settings import Settings
+from nerf_dataset.pipeline import image_namer
+
+
+def demo_plan(bpy, settings):
+    from nerf_dataset.blender_io.demo import build_demo_scene
+    from nerf_dataset.blender_io.scene import pick_target, scene_facts
+    from nerf_dataset.core.plan import build_plan
+
+    scene = build_demo_scene()
+    target, objs = pick_target(scene, None)
+    return scene, build_plan(settings, scene_facts(scene, target, objs, settings.rig), image_namer(settings.formats))
+
+
+def test_every_frame_of_the_rig_shows_its_planned_view(fresh_bpy):
+    from nerf_dataset.blender_io.rig import build_rig_camera
+
+    scene, plan = demo_plan(fresh_bpy, Settings(train=12, val=4, test=6, rig="spiral"))
+    camera = build_rig_camera(scene, plan)
+    for view in plan.views:
+        scene.frame_set(view.frame)
+        assert np.allclose(np.array(camera.matrix_world), view.c2w_array(), atol=1e-6)
+    # Between keys the camera holds the last view instead of blending two.
+    scene.frame_set(plan.views[0].frame)
+    held = np.array(camera.matrix_world)
+    scene.frame_set(plan.views[0].frame, subframe=0.5)
+    assert np.allclose(np.array(camera.matrix_world), held)
+
+
+def test_rebuilding_the_rig_adds_no_data_blocks(fresh_bpy):
+    from nerf_dataset.blender_io.rig import build_rig_camera
+
+    bpy = fresh_bpy
+    scene, plan = demo_plan(bpy, Settings(train=5, val=1, test=2))
+    camera = build_rig_camera(scene, plan)
+    counts = lambda: (len(bpy.data.objects), len(bpy.data.cameras), len(bpy.data.actions))
+    before = counts()
+    build_rig_camera(scene, plan, camera)
+    assert counts() == before
+
+
+def test_render_restores_the_users_scene_settings(fresh_bpy, tmp_path):
+    from nerf_dataset.blender_io.render import render_views
+    from nerf_dataset.blender_io.rig import build_rig_camera
+
+    scene, plan = demo_plan(
+        fresh_bpy, Settings(train=2, val=1, test=1, resolution=(16, 12), samples=1, transparent=True)
+    )
+    r = scene.render
+    snapshot = lambda: (
+        scene.camera.name, scene.frame_start, scene.frame_end, scene.frame_current, r.resolution_x, r.resolution_y,
+        r.resolution_percentage, r.filepath, r.engine, r.film_transparent, r.image_settings.color_mode,
+        scene.cycles.samples,
+    )  # fmt: skip
+    before = snapshot()
+    camera = build_rig_camera(scene, plan)
+    render_views(scene, camera, plan, tmp_path)
+    assert snapshot() == before
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["r_0.png", "r_1.png"]
