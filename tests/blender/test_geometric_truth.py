@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from blend_scenes import save_demo_blend
 from PIL import Image
-from scenes import save_demo_blend
 
 from nerf_dataset.core.silhouette import compare, project
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_scenes import facts
 from PIL import Image
-from scenes import facts
 
 from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.settings import Settings

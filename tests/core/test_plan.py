@@ -3,7 +3,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 import pytest
-from scenes import facts
+from fake_scenes import facts
 
 from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.plan import Plan, build_plan
