@@ -1,0 +1,39 @@
+# Two commands set up everything on a fresh machine:  make demo  |  make test
+PYTHON ?= python3
+BPY ?= 5.0.1
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-bpy-$(BPY)
+JOBS ?= 2
+
+.PHONY: demo test lint format bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "bpy==$(BPY)" -r requirements-dev.txt
+	rm -f $(VENV)/.installed-bpy-*
+	touch $@
+
+demo: $(STAMP)
+	$(PY) cli.py --demo --out out/demo --overwrite --format nerf,ngp \
+		--resolution 200x200 --samples 32 --train 60 --val 10 --test 30 --transparent
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	BLENDER_USER_RESOURCES=$(CURDIR)/out/.blender-user $(PY) -m pytest -n $(JOBS) -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) bench/render_overhead.py
+
+clean:
+	rm -rf out dist
