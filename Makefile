@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-bpy-$(BPY)
 JOBS ?= 2
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench venv clean package
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+# The installable extension zip, built and validated by the blender_ext.py that ships inside the bpy wheel.
+package: $(STAMP)
+	$(PY) tools/package.py
 
 bench: $(STAMP)
 	$(PY) bench/render_overhead.py

@@ -5,15 +5,17 @@ Blender calls ``register()``.
 """
 
 
-def register():
-    from . import operators, panels
+def _modules():
+    from . import operators, panels, preferences, properties
 
-    operators.register()
-    panels.register()
+    return (properties, preferences, operators, panels)
+
+
+def register():
+    for module in _modules():
+        module.register()
 
 
 def unregister():
-    from . import operators, panels
-
-    panels.unregister()
-    operators.unregister()
+    for module in reversed(_modules()):
+        module.unregister()

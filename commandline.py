@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.add_argument(
+        "--resume", action="store_true", help="finish the dataset in --out: keep complete images, render the rest"
+    )
+    p.add_argument(
         "--format", dest="formats", type=_formats, default=("nerf",), metavar="LIST", help="comma list: nerf, ngp"
     )
     for split, default in (("train", 100), ("val", 100), ("test", 200)):
@@ -131,13 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.blend or args.import_path or args.demo or inside_blender_executable()):
             raise UserError("give the scene: --blend PATH, --import PATH or --demo")
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
-        result = make_dataset(settings, source, args.out, args.overwrite, Progress(), quiet=not args.verbose)
+        if args.overwrite and args.resume:
+            raise UserError("--overwrite and --resume contradict each other; give one")
+        job = make_dataset(settings, source, args.out, args.overwrite, args.resume, Progress(), quiet=not args.verbose)
     except UserError as exc:
         print(f"cli.py: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    plan = result.plan
+    plan = job.plan
     for note in plan.notes:
         print(f"cli.py: warning: {note}", file=sys.stderr)
     i = plan.intrinsics
-    print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {result.out_dir}")
+    print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {job.out_dir}")
     return EXIT_OK

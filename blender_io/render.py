@@ -1,7 +1,8 @@
-"""Render the plan's views with Blender's animation render, in chunks of consecutive frames.
+"""Render the plan's views with Blender's animation render, a chunk of consecutive frames at a time.
 
-Frames render into a staging folder and are renamed to their final names once complete, so a crash
-never leaves a truncated image under a dataset name.
+``RenderJob`` is stepped: the CLI loops it to the end, the modal operator steps it on timer ticks and can
+stop between chunks. Frames render into a staging folder and are renamed to their final names once
+complete, so a crash never leaves a truncated image under a dataset name.
 """
 
 from __future__ import annotations
@@ -14,44 +15,32 @@ from pathlib import Path
 
 import bpy
 
-from ..core.plan import PLAN_DIR, Plan
+from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
 
 CHUNK_FRAMES = 25
 STAGING = f"{PLAN_DIR}/staging"
 
 
-@contextlib.contextmanager
-def preserved_render_state(scene: bpy.types.Scene):
-    """Restore every scene setting the render touches, whatever happens inside."""
+def _touched_settings(scene: bpy.types.Scene) -> list[tuple[object, str]]:
     r, img = scene.render, scene.render.image_settings
-    saved = {
-        (scene, "camera"): scene.camera,
-        (scene, "frame_start"): scene.frame_start,
-        (scene, "frame_end"): scene.frame_end,
-        (scene, "frame_step"): scene.frame_step,
-        (scene, "frame_current"): scene.frame_current,
-        (r, "resolution_x"): r.resolution_x,
-        (r, "resolution_y"): r.resolution_y,
-        (r, "resolution_percentage"): r.resolution_percentage,
-        (r, "filepath"): r.filepath,
-        (r, "engine"): r.engine,
-        (r, "film_transparent"): r.film_transparent,
-        (r, "use_file_extension"): r.use_file_extension,
-        (r, "use_overwrite"): r.use_overwrite,
-        (r, "use_placeholder"): r.use_placeholder,
-        (r, "use_persistent_data"): r.use_persistent_data,
-        (img, "file_format"): img.file_format,
-        (img, "color_mode"): img.color_mode,
-        (img, "color_depth"): img.color_depth,
-        (scene.cycles, "samples"): scene.cycles.samples,
-        (scene.cycles, "seed"): scene.cycles.seed,
-        (scene.cycles, "use_animated_seed"): scene.cycles.use_animated_seed,
-    }
-    try:
-        yield
-    finally:
-        for (owner, attr), value in saved.items():
+    return [
+        *((scene, a) for a in ("camera", "frame_start", "frame_end", "frame_step", "frame_current")),
+        *((r, a) for a in ("resolution_x", "resolution_y", "resolution_percentage", "filepath", "engine")),
+        *((r, a) for a in ("film_transparent", "use_file_extension", "use_overwrite", "use_placeholder")),
+        (r, "use_persistent_data"),
+        *((img, a) for a in ("file_format", "color_mode", "color_depth")),
+        *((scene.cycles, a) for a in ("samples", "seed", "use_animated_seed")),
+    ]
+
+
+def snapshot_render_state(scene: bpy.types.Scene) -> list:
+    return [(owner, attr, getattr(owner, attr)) for owner, attr in _touched_settings(scene)]
+
+
+def restore_render_state(saved: list) -> None:
+    for owner, attr, value in saved:
+        if getattr(owner, attr) != value:
             setattr(owner, attr, value)
 
 
@@ -97,37 +86,79 @@ def quiet_stdout(enabled: bool = True):
         os.close(devnull)
 
 
-def _chunks(views, size):
-    run: list = []
+def chunks(views: list[View], size: int) -> list[list[View]]:
+    """Runs of consecutive frames, at most ``size`` long."""
+    out: list[list[View]] = []
     for view in views:
-        if run and (len(run) == size or view.frame != run[-1].frame + 1):
-            yield run
-            run = []
-        run.append(view)
-    if run:
-        yield run
+        if out and len(out[-1]) < size and view.frame == out[-1][-1].frame + 1:
+            out[-1].append(view)
+        else:
+            out.append([view])
+    return out
 
 
-def render_views(scene, camera, plan: Plan, out_dir: Path, views=None, progress=None, quiet=True) -> None:
-    """Render ``views`` (default: all of the plan) to their final paths under ``out_dir``."""
-    views = list(plan.views if views is None else views)
-    out_dir = Path(out_dir)
-    staging = out_dir / STAGING
-    staging.mkdir(parents=True, exist_ok=True)
-    done, started = 0, time.monotonic()
-    with preserved_render_state(scene):
-        apply_render_settings(scene, plan)
-        scene.camera = camera
+class RenderJob:
+    """Renders ``views`` of ``plan`` into ``out_dir``; the user's render settings come back on ``end()``."""
+
+    def __init__(self, scene, camera, plan: Plan, out_dir: Path, views, chunk_frames=CHUNK_FRAMES, quiet=True):
+        self.scene, self.camera, self.plan, self.out_dir = scene, camera, plan, Path(out_dir)
+        self.total = len(views)
+        self.done = 0
+        self.quiet = quiet
+        self._chunks = chunks(list(views), chunk_frames)
+        self._saved: list | None = None
+        self._started = 0.0
+
+    def chunk(self, frames: int) -> None:
+        """Render at most ``frames`` frames per step (1 keeps the UI responsive between frames)."""
+        self._chunks = chunks([v for c in self._chunks for v in c], frames)
+
+    @property
+    def finished(self) -> bool:
+        return not self._chunks
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def begin(self) -> None:
+        scene = self.scene
+        self._saved = snapshot_render_state(scene)
+        apply_render_settings(scene, self.plan)
+        scene.camera = self.camera
         scene.frame_step = 1
+        staging = self.out_dir / STAGING
+        staging.mkdir(parents=True, exist_ok=True)
         scene.render.filepath = str(staging) + os.sep + "f_######"
-        for chunk in _chunks(views, CHUNK_FRAMES):
+        self._started = time.monotonic()
+
+    def step(self) -> bool:
+        """Render the next chunk; True while views remain."""
+        if self._chunks:
+            chunk = self._chunks.pop(0)
+            scene = self.scene
             scene.frame_start, scene.frame_end = chunk[0].frame, chunk[-1].frame
-            with quiet_stdout(quiet):
+            with quiet_stdout(self.quiet):
                 bpy.ops.render.render(animation=True, scene=scene.name)
             for view in chunk:
-                final = out_dir / view.image
+                final = self.out_dir / view.image
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(scene.render.frame_path(frame=view.frame), final)
-            done += len(chunk)
+            self.done += len(chunk)
+        return not self.finished
+
+    def end(self) -> None:
+        if self._saved is not None:
+            restore_render_state(self._saved)
+            self._saved = None
+
+    def run(self, progress=None) -> None:
+        self.begin()
+        try:
+            while self.step():
+                if progress:
+                    progress(self.done, self.total, self.elapsed)
             if progress:
-                progress(done, len(views), time.monotonic() - started)
+                progress(self.done, self.total, self.elapsed)
+        finally:
+            self.end()

@@ -1,17 +1,32 @@
-"""The rig camera: one camera whose keyframed animation shows view ``k`` of the plan on frame ``k + 1``.
+"""The rig: one camera, parented to an empty at the target's centre, whose keyframed animation shows view
+``k`` of the plan on frame ``k + 1`` (train, then val, then test).
 
 A real animation (not a frame-change handler) means any Blender, with or without this add-on, renders
-the same views from the saved file.
+the same views from the saved file. The rig's two objects carry an ID property marker, so they are found
+again after a rename and the user's own cameras are never touched.
 """
 
 from __future__ import annotations
 
 import bpy
+import numpy as np
 from mathutils import Matrix
 
 from ..core.plan import Plan
 
+MARKER = "nerf_dataset_rig"
 RIG_CAMERA_NAME = "NeRF Rig Camera"
+RIG_CENTER_NAME = "NeRF Rig Center"
+
+
+def find_rig(scene: bpy.types.Scene) -> tuple[bpy.types.Object | None, bpy.types.Object | None]:
+    """The rig's (camera, centre empty) in ``scene``, or None for each that is missing."""
+    found = {"camera": None, "center": None}
+    for obj in scene.objects:
+        role = obj.get(MARKER)
+        if role in found and found[role] is None:
+            found[role] = obj
+    return found["camera"], found["center"]
 
 
 def _apply_optics(cam_data: bpy.types.Camera, plan: Plan) -> None:
@@ -26,31 +41,45 @@ def _apply_optics(cam_data: bpy.types.Camera, plan: Plan) -> None:
     cam_data.shift_y = o.shift_y
     cam_data.clip_start = o.clip_start
     # A fitted orbit can sit farther out than the user's camera reaches; never clip the target away.
-    cam_data.clip_end = max(o.clip_end, 2.0 * (plan.radius + _target_radius(plan)))
+    reach = float(np.linalg.norm(np.subtract(plan.scene.bounds_max, plan.scene.bounds_min)))
+    cam_data.clip_end = max(o.clip_end, 2.0 * (plan.radius + reach))
     cam_data.dof.use_dof = False
 
 
-def _target_radius(plan: Plan) -> float:
-    lo, hi = plan.scene.bounds_min, plan.scene.bounds_max
-    return sum((b - a) ** 2 for a, b in zip(lo, hi)) ** 0.5 / 2.0
+def _new_object(scene, name, data, role):
+    obj = bpy.data.objects.new(name, data)
+    obj[MARKER] = role
+    scene.collection.objects.link(obj)
+    return obj
 
 
-def build_rig_camera(scene: bpy.types.Scene, plan: Plan, camera: bpy.types.Object | None = None) -> bpy.types.Object:
-    """Create (or re-key ``camera``) so that frame ``view.frame`` shows ``view``; returns the camera object."""
-    if camera is None:
-        camera = bpy.data.objects.new(RIG_CAMERA_NAME, bpy.data.cameras.new(RIG_CAMERA_NAME))
-        scene.collection.objects.link(camera)
-    elif camera.animation_data and camera.animation_data.action:
-        old = camera.animation_data.action
-        camera.animation_data.action = None
+def _drop_animation(obj: bpy.types.Object) -> None:
+    if obj.animation_data and obj.animation_data.action:
+        old = obj.animation_data.action
+        obj.animation_data.action = None
         if old.users == 0:
             bpy.data.actions.remove(old)
+
+
+def build_rig_camera(scene, plan: Plan, camera=None, center=None) -> bpy.types.Object:
+    """Create the rig, or re-key the given one, so that frame ``view.frame`` shows ``view``; returns the camera."""
+    if center is None:
+        center = _new_object(scene, RIG_CENTER_NAME, None, "center")
+        center.empty_display_type = "SPHERE"
+    center.parent = None
+    center.matrix_world = Matrix.Translation(plan.center)
+    center.empty_display_size = max(plan.radius * 0.05, 1e-3)
+    if camera is None:
+        camera = _new_object(scene, RIG_CAMERA_NAME, bpy.data.cameras.new(RIG_CAMERA_NAME), "camera")
+    _drop_animation(camera)
     _apply_optics(camera.data, plan)
-    camera.parent = None
+    camera.parent = center
+    camera.matrix_parent_inverse = Matrix.Identity(4)
     camera.rotation_mode = "QUATERNION"
     camera.scale = (1.0, 1.0, 1.0)
+    to_local = Matrix.Translation(plan.center).inverted()
     for view in plan.views:
-        m = Matrix(view.c2w)
+        m = to_local @ Matrix(view.c2w)
         camera.location = m.to_translation()
         camera.rotation_quaternion = m.to_quaternion()
         camera.keyframe_insert("location", frame=view.frame)
@@ -71,5 +100,10 @@ def _fcurves(action, owner):
         return action.fcurves
     from bpy_extras import anim_utils
 
-    slot = owner.animation_data.action_slot
-    return anim_utils.action_get_channelbag_for_slot(action, slot).fcurves
+    return anim_utils.action_get_channelbag_for_slot(action, owner.animation_data.action_slot).fcurves
+
+
+def keyframe_count(camera: bpy.types.Object) -> int:
+    """Keys per channel of the rig camera (one per view)."""
+    curves = list(_fcurves(camera.animation_data.action, camera))
+    return len(curves[0].keyframe_points) if curves else 0

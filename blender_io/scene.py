@@ -39,7 +39,8 @@ def open_blend(path: str) -> None:
 
 def new_empty_scene() -> bpy.types.Scene:
     """A factory-empty scene with a sun, a grey world and render settings suited to datasets."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    # The factory startup file, not factory settings: those would also reset preferences and add-ons.
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"

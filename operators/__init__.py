@@ -1,9 +1,18 @@
-"""Blender UI (issue 3): registered by the add-on's register()."""
+"""Operators: thin wrappers that read ``scene.nerf_dataset``, call the pipeline and report."""
+
+import bpy
+
+from .build_rig import NERF_DATASET_OT_build_rig
+from .render import NERF_DATASET_OT_render
+
+classes = (NERF_DATASET_OT_build_rig, NERF_DATASET_OT_render)
 
 
 def register():
-    pass
+    for cls in classes:
+        bpy.utils.register_class(cls)
 
 
 def unregister():
-    pass
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,9 +1,17 @@
-"""Blender UI (issue 3): registered by the add-on's register()."""
+"""The 3D viewport sidebar panel (N-panel, tab "NeRF Dataset")."""
+
+import bpy
+
+from .main import NERF_DATASET_PT_main
+
+classes = (NERF_DATASET_PT_main,)
 
 
 def register():
-    pass
+    for cls in classes:
+        bpy.utils.register_class(cls)
 
 
 def unregister():
-    pass
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

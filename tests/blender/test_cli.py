@@ -67,8 +67,9 @@ def test_blender_dash_p_form_uses_the_loaded_file_and_options_after_double_dash(
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """The demo object exported by Blender in each format --import accepts."""
-    import addon_utils
     import bpy  # first: it puts addon_utils on sys.path
+
+    import addon_utils
 
     from nerf_dataset.blender_io.demo import build_demo_scene
 

@@ -38,15 +38,20 @@ def test_rebuilding_the_rig_adds_no_data_blocks(fresh_bpy):
 
     bpy = fresh_bpy
     scene, plan = demo_plan(bpy, Settings(train=5, val=1, test=2))
-    camera = build_rig_camera(scene, plan)
+    from nerf_dataset.blender_io.rig import find_rig
+
+    build_rig_camera(scene, plan)
     counts = lambda: (len(bpy.data.objects), len(bpy.data.cameras), len(bpy.data.actions))
     before = counts()
-    build_rig_camera(scene, plan, camera)
+    camera, center = find_rig(scene)
+    camera.name = "renamed by the user"
+    build_rig_camera(scene, plan, *find_rig(scene))
     assert counts() == before
+    assert find_rig(scene) == (camera, center)
 
 
 def test_render_restores_the_users_scene_settings(fresh_bpy, tmp_path):
-    from nerf_dataset.blender_io.render import render_views
+    from nerf_dataset.blender_io.render import RenderJob
     from nerf_dataset.blender_io.rig import build_rig_camera
 
     scene, plan = demo_plan(
@@ -60,6 +65,6 @@ def test_render_restores_the_users_scene_settings(fresh_bpy, tmp_path):
     )  # fmt: skip
     before = snapshot()
     camera = build_rig_camera(scene, plan)
-    render_views(scene, camera, plan, tmp_path)
+    RenderJob(scene, camera, plan, tmp_path, plan.views).run()
     assert snapshot() == before
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["r_0.png", "r_1.png"]

@@ -1,0 +1,31 @@
+"""Cheap checks of rendered files, with no image library (Blender's Python has none)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the PNG header, or None when the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
+def png_complete(path: Path, width: int, height: int) -> bool:
+    """True for a PNG of the right size that was written to its end (a crash leaves no IEND chunk)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size < len(PNG_SIGNATURE) + 25 + len(PNG_END) or png_size(path) != (width, height):
+            return False
+        with open(path, "rb") as f:
+            f.seek(-len(PNG_END), 2)
+            return f.read() == PNG_END
+    except OSError:
+        return False

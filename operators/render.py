@@ -1,0 +1,104 @@
+"""Render NeRF Dataset: modal in the UI (progress, Esc cancels after the current frame), blocking headless."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty
+
+from ..core.errors import UserError
+
+TIMER_S = 0.05
+
+
+def start(context, resume: bool, chunk_frames: int):
+    """The job for the panel's settings: the same ``pipeline.start_job`` the CLI runs."""
+    from ..pipeline import start_job
+    from ..properties import output_dir, settings_from_props, source_from_props
+
+    props = context.scene.nerf_dataset
+    settings = None if resume else settings_from_props(props, context)
+    job = start_job(settings, source_from_props(props), output_dir(props, context), props.overwrite, resume)
+    job.render.chunk(chunk_frames)
+    return job
+
+
+def cancel(job) -> str:
+    """Stop after the frame in progress; the scene gets its settings back and the output stays resumable."""
+    job.render.end()
+    return f"Cancelled after {job.render.done} of {job.render.total} views; Resume finishes the dataset"
+
+
+def finish(job) -> str:
+    job.render.end()
+    job.finish()
+    return f"Wrote {len(job.plan.views)} views ({', '.join(job.plan.settings.formats)}) to {job.out_dir}"
+
+
+class NERF_DATASET_OT_render(bpy.types.Operator):
+    """Render every view of the plan and write the chosen dataset formats"""
+
+    bl_idname = "nerf_dataset.render"
+    bl_label = "Render NeRF Dataset"
+    bl_options = {"REGISTER"}
+
+    resume: BoolProperty(name="Resume", default=False, description="Keep the finished images, render the rest")
+
+    def execute(self, context):
+        try:
+            job = start(context, self.resume, chunk_frames=25)
+            job.render.run()
+            message = finish(job)
+        except UserError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        try:
+            self._job = start(context, self.resume, chunk_frames=1)
+            self._job.render.begin()
+        except UserError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self._cancel = False
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
+        wm.progress_begin(0, max(self._job.render.total, 1))
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self._cancel = True
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        job = self._job
+        try:
+            if self._cancel:
+                self._close(context)
+                self.report({"WARNING"}, cancel(job))
+                return {"CANCELLED"}
+            job.render.step()
+            done, total = job.render.done, job.render.total
+            context.window_manager.progress_update(done)
+            eta = job.render.elapsed / done * (total - done) if done else 0.0
+            context.workspace.status_text_set(f"NeRF Dataset: frame {done} / {total}, ETA {eta:.0f} s (Esc cancels)")
+            if not job.render.finished:
+                return {"RUNNING_MODAL"}
+            self._close(context)
+            self.report({"INFO"}, finish(job))
+            return {"FINISHED"}
+        except Exception as exc:  # never leave the scene half-configured behind a dead modal operator
+            self._close(context)
+            job.render.end()
+            self.report({"ERROR"}, f"Render failed: {exc}")
+            return {"CANCELLED"}
+
+    def _close(self, context) -> None:
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        context.workspace.status_text_set(None)

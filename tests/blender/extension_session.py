@@ -1,0 +1,93 @@
+"""Run in a fresh bpy process: install the extension zip, enable it, use it as a user would, report as JSON.
+
+python extension_session.py ZIP WORKDIR
+"""
+
+import json
+import sys
+from importlib import import_module
+from pathlib import Path
+
+import bpy
+
+import addon_utils
+
+zip_path, work = sys.argv[1], Path(sys.argv[2])
+report = {}
+result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+report["install"] = sorted(result)
+module = "bl_ext.user_default.nerf_dataset"
+report["enabled"] = module in bpy.context.preferences.addons
+report["types"] = {
+    name: hasattr(bpy.types, name)
+    for name in ("NERF_DATASET_OT_render", "NERF_DATASET_OT_build_rig", "NERF_DATASET_PT_main")
+}
+prefs = bpy.context.preferences.addons[module].preferences
+report["types"]["preferences"] = prefs is not None and prefs.default_formats == {"nerf"}
+ext = import_module(module)
+demo = import_module(f"{module}.blender_io.demo")
+rig = import_module(f"{module}.blender_io.rig")
+build_rig_op = import_module(f"{module}.operators.build_rig")
+
+scene = demo.build_demo_scene()
+scene.render.resolution_x, scene.render.resolution_y = 320, 240
+scene.camera.data.shift_x = 0.1
+user_camera = scene.camera
+props = scene.nerf_dataset
+props.target = bpy.data.objects[demo.DEMO_OBJECT]
+props.train_views, props.val_views, props.test_views = 5, 2, 3
+props.samples_override, props.samples = True, 8
+props.transparent = True
+props.seed = 4
+props.output_dir = str(work / "dataset")
+
+win = bpy.context.window_manager.windows[0]
+area = next(a for a in win.screen.areas if a.type == "VIEW_3D")
+region = next(r for r in area.regions if r.type == "WINDOW")
+
+
+def counts():
+    return {k: len(getattr(bpy.data, k)) for k in ("objects", "cameras", "actions", "meshes", "materials")}
+
+
+with bpy.context.temp_override(window=win, area=area, region=region):
+    report["build_rig"] = sorted(bpy.ops.nerf_dataset.build_rig())
+    first_counts = counts()
+    report["build_rig_again"] = sorted(bpy.ops.nerf_dataset.build_rig())
+    report["counts_equal"] = first_counts == counts()
+    cams = [o for o in scene.objects if o.get(rig.MARKER) == "camera"]
+    report["rig_cameras"] = len(cams)
+    camera = cams[0]
+    report["keyframes"] = rig.keyframe_count(camera)
+    report["motion_path_points"] = len(camera.motion_path.points) if camera.motion_path else 0
+    plan = build_rig_op.plan_for_scene(bpy.context)
+    errors = []
+    for view in plan.views:
+        scene.frame_set(view.frame)
+        errors.append(max(abs(a - b) for ra, rb in zip(camera.matrix_world, view.c2w) for a, b in zip(ra, rb)))
+    report["max_pose_error"] = max(errors)
+    report["user_camera_untouched"] = scene.camera == user_camera and user_camera.animation_data is None
+
+    r = scene.render
+
+    def snapshot():
+        return [
+            scene.camera.name, scene.frame_start, scene.frame_end, scene.frame_current, r.resolution_x,
+            r.resolution_y, r.resolution_percentage, r.filepath, r.engine, r.film_transparent,
+            r.image_settings.file_format, r.image_settings.color_mode, scene.cycles.samples,
+        ]  # fmt: skip
+
+    before = snapshot()
+    report["render"] = sorted(bpy.ops.nerf_dataset.render("INVOKE_DEFAULT"))
+    report["settings_restored"] = before == snapshot()
+    report["snapshot"] = [before, snapshot()]
+
+addon_utils.disable(module)
+report["after_disable"] = hasattr(bpy.types, "NERF_DATASET_OT_render")
+addon_utils.enable(module)
+report["after_enable"] = hasattr(bpy.types, "NERF_DATASET_OT_render")
+ext.unregister()
+ext.register()
+report["reregistered"] = hasattr(bpy.types, "NERF_DATASET_PT_main")
+
+(work / "report.json").write_text(json.dumps(report, indent=1))
