@@ -15,6 +15,7 @@ from pathlib import Path
 
 import bpy
 
+from ..core.images import publish_png
 from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
 
@@ -141,9 +142,7 @@ class RenderJob:
             with quiet_stdout(self.quiet):
                 bpy.ops.render.render(animation=True, scene=scene.name)
             for view in chunk:
-                final = self.out_dir / view.image
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(scene.render.frame_path(frame=view.frame), final)
+                publish_png(scene.render.frame_path(frame=view.frame), self.out_dir / view.image)
             self.done += len(chunk)
         return not self.finished
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -29,3 +30,27 @@ def png_complete(path: Path, width: int, height: int) -> bool:
             return f.read() == PNG_END
     except OSError:
         return False
+
+
+# Blender stamps the date and render times into every PNG; dropping them makes a re-render byte-identical.
+VOLATILE_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"tIME"}
+
+
+def publish_png(src: Path, dst: Path) -> None:
+    """Move a rendered PNG to ``dst`` without its text/time chunks (no re-encoding), atomically."""
+    data = Path(src).read_bytes()
+    if data[:8] != PNG_SIGNATURE:
+        raise ValueError(f"{src} is not a PNG")
+    out, pos = [PNG_SIGNATURE], 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        end = pos + 12 + length
+        if data[pos + 4 : pos + 8] not in VOLATILE_CHUNKS:
+            out.append(data[pos:end])
+        pos = end
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.write_bytes(b"".join(out))
+    os.replace(tmp, dst)
+    Path(src).unlink()

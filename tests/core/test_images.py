@@ -22,3 +22,21 @@ def test_truncated_empty_and_missing_files_are_incomplete(tmp_path):
     assert not png_complete(tmp_path / "missing.png", 64, 64)
     (tmp_path / "text.png").write_text("not a png at all, but long enough to have a header...")
     assert png_size(tmp_path / "text.png") is None
+
+
+def test_publish_drops_blender_stamps_but_keeps_the_pixels(tmp_path):
+    from PIL import PngImagePlugin
+
+    from nerf_dataset.core.images import publish_png
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Date", "2026/11/24 07:12:21")
+    info.add_text("RenderTime", "00:00.31")
+    src, dst = tmp_path / "staging.png", tmp_path / "final" / "r_0.png"
+    Image.new("RGBA", (9, 4), (10, 20, 30, 40)).save(src, pnginfo=info)
+    publish_png(src, dst)
+    assert not src.exists()
+    out = Image.open(dst)
+    assert "Date" not in out.info and "RenderTime" not in out.info
+    assert out.getpixel((3, 2)) == (10, 20, 30, 40)
+    assert png_complete(dst, 9, 4)
