@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from pathlib import Path
 
 from .core.errors import UserError
 from .core.rigs import RIG_KINDS
 from .core.settings import ENGINES, Settings
+from .core.shards import parse_shard
+from .pipeline import IncompleteError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -63,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transparent", action="store_true", help="RGBA images with a transparent film")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="same seed + same settings = same dataset")
     p.add_argument("--lens", type=float, metavar="MM", help="focal length override in millimetres")
+    p.add_argument("--workers", type=int, metavar="N", help="parallel Blender processes (default: see README)")
+    p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
+    p.add_argument("--retries", type=int, default=2, metavar="N", help="restarts of a failed worker (default 2)")
+    p.add_argument("--collect", action="store_true", help="only finalise --out: check the images, write the formats")
     p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
     return p
 
@@ -120,29 +129,101 @@ class Progress:
         self.stream.flush()
 
 
+def default_workers(resolution: tuple[int, int] | None, cores: int | None = None) -> int:
+    """The measured rule (bench/RESULTS.md): one process per 2 cores is as fast as any split for frames
+    of 200x200 and up on this class of machine; below that, per-frame overhead makes a second process pay."""
+    cores = cores or os.cpu_count() or 1
+    small = resolution is not None and resolution[0] * resolution[1] <= SMALL_FRAME_PX
+    return max(1, min(cores, 2)) if small else 1
+
+
+SMALL_FRAME_PX = 96 * 96
+# Options a worker must not inherit from the parent's command line.
+PARENT_ONLY = {"--workers": 1, "--overwrite": 0, "--resume": 0, "--retries": 1, "--threads": 1, "--verbose": 0}
+
+
+def worker_args(argv: list[str], args: argparse.Namespace) -> list[str]:
+    """The parent's options for its workers: the same dataset, minus what only the parent does."""
+    out, skip = [], 0
+    for token in argv:
+        if skip:
+            skip -= 1
+            continue
+        name = token.split("=", 1)[0]
+        if name in PARENT_ONLY:
+            skip = PARENT_ONLY[name] if "=" not in token else 0
+            continue
+        out.append(token)
+    if not (args.blend or args.import_path or args.demo):
+        import bpy
+
+        if not bpy.data.filepath:
+            raise UserError("--workers needs the scene saved in a .blend file (the workers open it)")
+        out += ["--blend", bpy.data.filepath]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
+    ours = script_args(argv)
     try:
-        args = build_parser().parse_args(script_args(argv))
+        args = build_parser().parse_args(ours)
+        if args.collect:
+            return _collect(args.out)
         settings = settings_from_args(args)
         from .exporters import FORMATS
 
         settings.validate(tuple(FORMATS))
+        if args.overwrite and args.resume:
+            raise UserError("--overwrite and --resume contradict each other; give one")
+        shard = parse_shard(args.shard) if args.shard else None
+        workers = args.workers if args.workers is not None else default_workers(settings.resolution)
+        if workers < 1 or args.retries < 0 or args.threads < 0:
+            raise UserError("--workers must be at least 1, --retries and --threads at least 0")
         from .blender_io.compat import inside_blender_executable
-        from .pipeline import Source, make_dataset
+        from .pipeline import Source
 
         if not (args.blend or args.import_path or args.demo or inside_blender_executable()):
             raise UserError("give the scene: --blend PATH, --import PATH or --demo")
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
-        if args.overwrite and args.resume:
-            raise UserError("--overwrite and --resume contradict each other; give one")
-        job = make_dataset(settings, source, args.out, args.overwrite, args.resume, Progress(), quiet=not args.verbose)
+        quiet = not args.verbose
+        if workers > 1 and shard is None:
+            plan, out_dir = _run_parallel(settings, source, args, worker_args(ours, args), workers)
+        else:
+            from .pipeline import make_dataset
+
+            job = make_dataset(
+                settings, source, args.out, args.overwrite, args.resume, Progress(), quiet, shard, args.threads
+            )
+            plan, out_dir = job.plan, job.out_dir
     except UserError as exc:
         print(f"cli.py: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    plan = job.plan
+    except IncompleteError as exc:
+        print(f"cli.py: failed: {exc}; --resume finishes the dataset", file=sys.stderr)
+        return EXIT_FAILED
     for note in plan.notes:
         print(f"cli.py: warning: {note}", file=sys.stderr)
     i = plan.intrinsics
-    print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {job.out_dir}")
+    if shard:
+        print(f"wrote shard {args.shard} of {out_dir}")
+    else:
+        print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}")
+    return EXIT_OK
+
+
+def _run_parallel(settings, source, args, worker_argv, workers):
+    from .parallel import run_workers
+    from .pipeline import plan_dataset
+
+    _, plan, out_dir = plan_dataset(settings, source, args.out, args.overwrite, args.resume)
+    run_workers(plan, out_dir, worker_argv, workers, args.retries, Progress())
+    return plan, out_dir
+
+
+def _collect(out: str) -> int:
+    from .pipeline import collect
+
+    written = collect(Path(out).expanduser().absolute())
+    print(f"wrote {len(written)} dataset files to {out}")
     return EXIT_OK

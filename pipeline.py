@@ -16,6 +16,7 @@ from .core.files import link_or_copy
 from .core.images import png_complete
 from .core.plan import PLAN_DIR, PLAN_FILE, Plan, build_plan, load_plan, save_plan
 from .core.settings import Settings
+from .core.shards import shard_views, write_record
 from .exporters import FORMATS
 
 
@@ -131,45 +132,102 @@ class Job:
 
     def finish(self) -> list[Path]:
         """Once every image is in place: write every format (atomically, last) and drop the staging folder."""
-        missing = pending_views(self.plan, self.out_dir)
-        if missing:
-            raise RuntimeError(f"{len(missing)} views have no complete image, e.g. {missing[0].image}")
-        self.written = export(self.plan, self.out_dir)
-        shutil.rmtree(self.out_dir / PLAN_DIR / "staging", ignore_errors=True)
+        self.written = collect(self.out_dir, self.plan)
         return self.written
 
 
-def start_job(settings: Settings | None, source: Source, out_dir, overwrite=False, resume=False, quiet=True) -> Job:
-    """Load the scene, plan (or reload the saved plan when resuming), key the rig; nothing rendered yet.
+def collect(out_dir: Path, plan: Plan | None = None) -> list[Path]:
+    """Finalise: check every view's image, then write every format. Needs no Blender (``cli.py --collect``)."""
+    out_dir = Path(out_dir)
+    if plan is None:
+        if not (out_dir / PLAN_FILE).is_file():
+            raise UserError(f"--out {out_dir} holds no planned dataset to collect")
+        plan = load_plan(out_dir)
+    missing = pending_views(plan, out_dir)
+    if missing:
+        raise IncompleteError(missing)
+    written = export(plan, out_dir)
+    shutil.rmtree(out_dir / PLAN_DIR / "staging", ignore_errors=True)
+    return written
 
-    When resuming, ``settings`` may be None to take the saved plan's, else they must equal them.
+
+class IncompleteError(Exception):
+    """Views without a complete image; the output stays resumable."""
+
+    def __init__(self, views):
+        self.views = list(views)
+        names = ", ".join(f"{v.split}/r_{v.index}" for v in self.views[:10])
+        more = f" and {len(self.views) - 10} more" if len(self.views) > 10 else ""
+        super().__init__(f"{len(self.views)} views have no complete image: {names}{more}")
+
+
+def plan_dataset(settings: Settings | None, source: Source, out_dir, overwrite=False, resume=False, shard=None):
+    """Load the scene and make (or reload) the plan; returns (scene, plan, out_dir).
+
+    Resuming, or running one shard of a dataset already planned, reloads the saved plan; the settings
+    (None: take the saved ones) must equal those it was made with. A shard of an unplanned dataset plans it.
     """
     from .blender_io import scene as scene_io
-    from .blender_io.render import RenderJob
-    from .blender_io.rig import build_rig_camera, find_rig
 
     if settings is not None:
         settings.validate(tuple(FORMATS))
     out_dir = Path(out_dir).expanduser().absolute()
-    check_out_dir(out_dir, overwrite, resume)
+    reuse = resume or (shard is not None and (out_dir / PLAN_FILE).is_file())
+    check_out_dir(out_dir, overwrite, reuse)
     scene, target, objs = load_scene(source)
-    if resume:
-        plan = _resumed_plan(out_dir, settings)
-    else:
-        facts = scene_io.scene_facts(scene, target, objs, settings.rig)
-        plan = build_plan(settings, facts, image_namer(settings.formats))
-        prepare_out_dir(out_dir, overwrite)
-        save_plan(plan, out_dir)
+    if reuse:
+        return scene, _resumed_plan(out_dir, settings), out_dir
+    facts = scene_io.scene_facts(scene, target, objs, settings.rig)
+    plan = build_plan(settings, facts, image_namer(settings.formats))
+    prepare_out_dir(out_dir, overwrite)
+    save_plan(plan, out_dir)
+    return scene, plan, out_dir
+
+
+def start_job(
+    settings: Settings | None, source: Source, out_dir, overwrite=False, resume=False, quiet=True, shard=None, threads=0
+) -> Job:
+    """Everything up to rendering: the plan, the rig, and a render job over the views still missing.
+
+    ``shard`` = (I, N) limits the job to shard I of N (``core.shards``); ``threads`` > 0 fixes Blender's
+    render threads (parallel workers share the cores).
+    """
+    from .blender_io.render import RenderJob
+    from .blender_io.rig import build_rig_camera, find_rig
+
+    scene, plan, out_dir = plan_dataset(settings, source, out_dir, overwrite, resume, shard)
     camera = build_rig_camera(scene, plan, *find_rig(scene))
-    views = pending_views(plan, out_dir) if resume else list(plan.views)
-    return Job(plan, out_dir, RenderJob(scene, camera, plan, out_dir, views, quiet=quiet))
+    views = list(plan.views) if shard is None else shard_views(plan.views, *shard)
+    if resume or shard is not None:
+        pending = {v.frame for v in pending_views(plan, out_dir)}
+        todo = [v for v in views if v.frame in pending]
+    else:
+        todo = views
+    job = Job(plan, out_dir, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads))
+    if shard is not None:
+        frames = [v.frame for v in views]
+        done = [f for f in frames if f not in {v.frame for v in todo}]
+        write_record(out_dir, *shard, frames, done)
+
+        def record(chunk) -> None:
+            done.extend(v.frame for v in chunk)
+            write_record(out_dir, *shard, frames, done)
+
+        job.render.on_chunk = record
+    return job
 
 
-def make_dataset(settings, source: Source, out_dir, overwrite=False, resume=False, progress=None, quiet=True) -> Job:
-    """Render the dataset ``settings`` describe from ``source`` into ``out_dir``; the CLI's whole job."""
-    job = start_job(settings, source, out_dir, overwrite, resume, quiet)
+def make_dataset(
+    settings, source: Source, out_dir, overwrite=False, resume=False, progress=None, quiet=True, shard=None, threads=0
+) -> Job:
+    """Render the dataset ``settings`` describe from ``source`` into ``out_dir``; the CLI's whole job.
+
+    A shard run finalises the dataset when it finds every view complete at its end.
+    """
+    job = start_job(settings, source, out_dir, overwrite, resume, quiet, shard, threads)
     job.render.run(progress)
-    job.finish()
+    if shard is None or not pending_views(job.plan, job.out_dir):
+        job.finish()
     return job
 
 

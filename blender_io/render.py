@@ -29,7 +29,7 @@ def _touched_settings(scene: bpy.types.Scene) -> list[tuple[object, str]]:
         *((scene, a) for a in ("camera", "frame_start", "frame_end", "frame_step", "frame_current")),
         *((r, a) for a in ("resolution_x", "resolution_y", "resolution_percentage", "filepath", "engine")),
         *((r, a) for a in ("film_transparent", "use_file_extension", "use_overwrite", "use_placeholder")),
-        (r, "use_persistent_data"),
+        *((r, a) for a in ("use_persistent_data", "threads_mode", "threads")),
         *((img, a) for a in ("file_format", "color_mode", "color_depth")),
         *((scene.cycles, a) for a in ("samples", "seed", "use_animated_seed")),
     ]
@@ -101,8 +101,13 @@ def chunks(views: list[View], size: int) -> list[list[View]]:
 class RenderJob:
     """Renders ``views`` of ``plan`` into ``out_dir``; the user's render settings come back on ``end()``."""
 
-    def __init__(self, scene, camera, plan: Plan, out_dir: Path, views, chunk_frames=CHUNK_FRAMES, quiet=True):
+    def __init__(
+        self, scene, camera, plan: Plan, out_dir: Path, views, chunk_frames=CHUNK_FRAMES, quiet=True, threads=0
+    ):
         self.scene, self.camera, self.plan, self.out_dir = scene, camera, plan, Path(out_dir)
+        self.threads = threads
+        self.on_chunk = None
+        """Called with each finished chunk's views (shard records)."""
         self.total = len(views)
         self.done = 0
         self.quiet = quiet
@@ -128,6 +133,8 @@ class RenderJob:
         apply_render_settings(scene, self.plan)
         scene.camera = self.camera
         scene.frame_step = 1
+        if self.threads > 0:
+            scene.render.threads_mode, scene.render.threads = "FIXED", self.threads
         staging = self.out_dir / STAGING
         staging.mkdir(parents=True, exist_ok=True)
         scene.render.filepath = str(staging) + os.sep + "f_######"
@@ -144,6 +151,8 @@ class RenderJob:
             for view in chunk:
                 publish_png(scene.render.frame_path(frame=view.frame), self.out_dir / view.image)
             self.done += len(chunk)
+            if self.on_chunk:
+                self.on_chunk(chunk)
         return not self.finished
 
     def end(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 def write_text_atomic(path: Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
     return path
@@ -22,11 +22,19 @@ def write_json_atomic(path: Path, obj) -> Path:
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst`` (the same bytes, no extra space), or copy where links are impossible."""
+    """Hard-link ``src`` to ``dst`` (the same bytes, no extra space), or copy where links are impossible.
+
+    Atomic: ``dst`` is replaced in one rename, so two finalising processes cannot trip over each other.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        dst.unlink()
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        os.link(src, dst)
+        os.link(src, tmp)
     except OSError:
-        shutil.copy2(src, dst)
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+    # rename() between two links to one file is a no-op that leaves the source name (POSIX); drop it.
+    if tmp.exists():
+        tmp.unlink()

@@ -50,7 +50,7 @@ def publish_png(src: Path, dst: Path) -> None:
         pos = end
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     tmp.write_bytes(b"".join(out))
     os.replace(tmp, dst)
     Path(src).unlink()

@@ -104,3 +104,13 @@ def test_output_is_deterministic(tmp_path, fmt):
     make(tmp_path / "b", (fmt,))
     for p in (tmp_path / "a").rglob("*.json"):
         assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_linking_twice_leaves_no_temporary_files(tmp_path):
+    from nerf_dataset.core.files import link_or_copy
+
+    src, dst = tmp_path / "a.png", tmp_path / "sub" / "a.png"
+    src.write_bytes(b"x")
+    link_or_copy(src, dst)
+    link_or_copy(src, dst)
+    assert sorted(p.name for p in dst.parent.iterdir()) == ["a.png"]

@@ -1,0 +1,51 @@
+"""Shards: the plan's views cut into N disjoint blocks of consecutive frames, one per worker.
+
+Blocks of consecutive frames let each worker render by frame ranges (Blender's animation render);
+the cut depends only on the plan and N, so any number of workers renders the same dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import UserError
+from .files import write_text_atomic
+from .plan import PLAN_DIR
+
+SHARD_DIR = f"{PLAN_DIR}/shards"
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (0 <= I < N) -> (I, N)."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UserError(f"--shard must look like I/N (e.g. 0/4), not '{text}'") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UserError(f"--shard {text}: I must be in 0..N-1 and N at least 1")
+    return i, n
+
+
+def shard_views(views, index: int, count: int) -> list:
+    """Shard ``index`` of ``count``: a contiguous block; block sizes differ by at most one view."""
+    views = list(views)
+    lo, hi = index * len(views) // count, (index + 1) * len(views) // count
+    return views[lo:hi]
+
+
+def record_path(out_dir: Path, index: int, count: int) -> Path:
+    return Path(out_dir) / SHARD_DIR / f"{index}-of-{count}.json"
+
+
+def write_record(out_dir: Path, index: int, count: int, frames: list[int], done: list[int]) -> None:
+    """Which of the shard's views are complete (by frame); rewritten atomically after every chunk."""
+    record = {"shard": index, "of": count, "frames": frames, "done": sorted(done)}
+    write_text_atomic(record_path(out_dir, index, count), json.dumps(record) + "\n")
+
+
+def read_done(out_dir: Path, index: int, count: int) -> set[int]:
+    try:
+        return set(json.loads(record_path(out_dir, index, count).read_text())["done"])
+    except (OSError, ValueError, KeyError):
+        return set()
