@@ -209,11 +209,11 @@ def start_job(
         done = [f for f in frames if f not in {v.frame for v in todo}]
         write_record(out_dir, *shard, frames, done)
 
-        def record(chunk) -> None:
-            done.extend(v.frame for v in chunk)
+        def record(view) -> None:
+            done.append(view.frame)
             write_record(out_dir, *shard, frames, done)
 
-        job.render.on_chunk = record
+        job.render.on_view = record
     return job
 
 

@@ -1,8 +1,9 @@
 """Render the plan's views with Blender's animation render, a chunk of consecutive frames at a time.
 
 ``RenderJob`` is stepped: the CLI loops it to the end, the modal operator steps it on timer ticks and can
-stop between chunks. Frames render into a staging folder and are renamed to their final names once
-complete, so a crash never leaves a truncated image under a dataset name.
+stop between chunks. Frames render into a staging folder and each is renamed to its final name as soon as
+Blender has written it (``render_write``), so a crash loses at most the frame in progress and never leaves
+a truncated image under a dataset name.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ class RenderJob:
     ):
         self.scene, self.camera, self.plan, self.out_dir = scene, camera, plan, Path(out_dir)
         self.threads = threads
-        self.on_chunk = None
-        """Called with each finished chunk's views (shard records)."""
+        self.on_view = None
+        """Called with each view whose image is in place (shard records, progress)."""
         self.total = len(views)
         self.done = 0
         self.quiet = quiet
@@ -141,18 +142,33 @@ class RenderJob:
         self._started = time.monotonic()
 
     def step(self) -> bool:
-        """Render the next chunk; True while views remain."""
+        """Render the next chunk; True while views remain. Each frame is published as soon as it is written."""
         if self._chunks:
             chunk = self._chunks.pop(0)
             scene = self.scene
-            scene.frame_start, scene.frame_end = chunk[0].frame, chunk[-1].frame
-            with quiet_stdout(self.quiet):
-                bpy.ops.render.render(animation=True, scene=scene.name)
-            for view in chunk:
+            waiting = {v.frame: v for v in chunk}
+
+            def publish(view) -> None:
                 publish_png(scene.render.frame_path(frame=view.frame), self.out_dir / view.image)
-            self.done += len(chunk)
-            if self.on_chunk:
-                self.on_chunk(chunk)
+                del waiting[view.frame]
+                self.done += 1
+                if self.on_view:
+                    self.on_view(view)
+
+            def on_write(written_scene, *_args) -> None:
+                view = waiting.get(written_scene.frame_current)
+                if written_scene == scene and view is not None:
+                    publish(view)
+
+            scene.frame_start, scene.frame_end = chunk[0].frame, chunk[-1].frame
+            bpy.app.handlers.render_write.append(on_write)
+            try:
+                with quiet_stdout(self.quiet):
+                    bpy.ops.render.render(animation=True, scene=scene.name)
+            finally:
+                bpy.app.handlers.render_write.remove(on_write)
+            for view in list(waiting.values()):  # frames whose write the handler did not see
+                publish(view)
         return not self.finished
 
     def end(self) -> None:
