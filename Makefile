@@ -45,6 +45,7 @@ package: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/render_overhead.py
+	$(PY) bench/parallel_scaling.py
 
 clean:
 	rm -rf out dist

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -129,15 +128,13 @@ class Progress:
         self.stream.flush()
 
 
-def default_workers(resolution: tuple[int, int] | None, cores: int | None = None) -> int:
-    """The measured rule (bench/RESULTS.md): one process per 2 cores is as fast as any split for frames
-    of 200x200 and up on this class of machine; below that, per-frame overhead makes a second process pay."""
-    cores = cores or os.cpu_count() or 1
-    small = resolution is not None and resolution[0] * resolution[1] <= SMALL_FRAME_PX
-    return max(1, min(cores, 2)) if small else 1
+def default_workers() -> int:
+    """One process. Cycles already uses every core from one process, and on the 2-core machines measured
+    (bench/RESULTS.md) a second process only added start-up and contention, at 200x200 and at 64x64 alike.
+    ``--workers N`` is for many-core machines, several GPUs, or per-frame overhead that outweighs start-up."""
+    return 1
 
 
-SMALL_FRAME_PX = 96 * 96
 # Options a worker must not inherit from the parent's command line.
 PARENT_ONLY = {"--workers": 1, "--overwrite": 0, "--resume": 0, "--retries": 1, "--threads": 1, "--verbose": 0}
 
@@ -177,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.overwrite and args.resume:
             raise UserError("--overwrite and --resume contradict each other; give one")
         shard = parse_shard(args.shard) if args.shard else None
-        workers = args.workers if args.workers is not None else default_workers(settings.resolution)
+        workers = args.workers if args.workers is not None else default_workers()
         if workers < 1 or args.retries < 0 or args.threads < 0:
             raise UserError("--workers must be at least 1, --retries and --threads at least 0")
         from .blender_io.compat import inside_blender_executable

@@ -15,47 +15,11 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / "out" / "bench"
+from common import CLI, FLOOR, PY, ROOT, make_scenes, timed
+
+WORK = ROOT / "out" / "bench" / "overhead"
 VIEWS = {"train": 60, "val": 20, "test": 20}
-
-MAKE_SCENES = """
-import sys, runpy
-runpy.run_path(sys.argv[1])  # tests/conftest.py: makes the repo importable as nerf_dataset
-import bpy
-from nerf_dataset.blender_io.demo import build_demo_scene
-from nerf_dataset.blender_io.render import apply_render_settings
-from nerf_dataset.blender_io.rig import build_rig_camera
-from nerf_dataset.core.plan import load_plan
-work, w, h = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-scene = build_demo_scene()
-scene.render.resolution_x, scene.render.resolution_y = w, h
-bpy.ops.wm.save_as_mainfile(filepath=work + "/scene.blend")
-if len(sys.argv) > 5:  # the floor scene: the very plan cli.py rendered, as a plain animation
-    plan = load_plan(sys.argv[5])
-    scene.camera = build_rig_camera(scene, plan)
-    apply_render_settings(scene, plan)
-    scene.frame_start, scene.frame_end = plan.views[0].frame, plan.views[-1].frame
-    scene.render.filepath = work + "/floor/f_####"
-    bpy.ops.wm.save_as_mainfile(filepath=work + "/floor.blend")
-"""
-
-FLOOR = """
-import sys, bpy
-bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-bpy.ops.render.render(animation=True)
-"""
-
-
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -64,19 +28,13 @@ def main() -> None:
     ap.add_argument("--resolution", default="200x200")
     ap.add_argument("--samples", type=int, default=16)
     a = ap.parse_args()
-    w, h = a.resolution.split("x")
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    py, conftest = sys.executable, str(ROOT / "tests" / "conftest.py")
     counts = [x for k, n in VIEWS.items() for x in (f"--{k}", str(n))]
-    ours = [py, str(ROOT / "cli.py"), "--blend", str(WORK / "scene.blend"), "--out", str(WORK / "ours"), "--overwrite"]
+    ours = [PY, CLI, "--blend", str(WORK / "scene.blend"), "--out", str(WORK / "ours"), "--overwrite", "--workers", "1"]
     ours += [*counts, "--samples", str(a.samples), "--transparent", "--seed", "1"]
-    subprocess.run([py, "-c", MAKE_SCENES, conftest, str(WORK), w, h], check=True, capture_output=True)
-    subprocess.run(ours, check=True, capture_output=True)
-    subprocess.run(
-        [py, "-c", MAKE_SCENES, conftest, str(WORK), w, h, str(WORK / "ours")], check=True, capture_output=True
-    )
-    floor_cmd = [py, "-c", FLOOR, str(WORK / "floor.blend")]
+    make_scenes(WORK, a.resolution, ours)
+    floor_cmd = [PY, "-c", FLOOR, str(WORK / "floor.blend")]
     floors, ourss = [], []
     for _ in range(a.reps):
         floors.append(timed(floor_cmd))

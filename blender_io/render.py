@@ -20,7 +20,9 @@ from ..core.images import publish_png
 from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
 
-CHUNK_FRAMES = 25
+# One animation render per run of consecutive frames: every extra render call costs a scene sync, and each
+# frame is published as it is written anyway. The modal operator steps one frame at a time instead.
+CHUNK_FRAMES = 1 << 30
 STAGING = f"{PLAN_DIR}/staging"
 
 
@@ -177,12 +179,20 @@ class RenderJob:
             self._saved = None
 
     def run(self, progress=None) -> None:
+        """Render everything; ``progress(done, total, elapsed_s)`` is called after every view."""
+        on_view = self.on_view
+
+        def report(view) -> None:
+            if on_view:
+                on_view(view)
+            if progress:
+                progress(self.done, self.total, self.elapsed)
+
+        self.on_view = report
         self.begin()
         try:
             while self.step():
-                if progress:
-                    progress(self.done, self.total, self.elapsed)
-            if progress:
-                progress(self.done, self.total, self.elapsed)
+                pass
         finally:
+            self.on_view = on_view
             self.end()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty
 
+from ..blender_io.render import CHUNK_FRAMES
 from ..core.errors import UserError
 
 TIMER_S = 0.05
@@ -45,7 +46,7 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     def execute(self, context):
         try:
-            job = start(context, self.resume, chunk_frames=25)
+            job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
             job.render.run()
             message = finish(job)
         except UserError as exc:

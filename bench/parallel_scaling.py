@@ -1,0 +1,79 @@
+"""Issue 5: Blender's own animation render (the floor) vs a naive one-still-per-view loop vs cli.py with
+1, 2 and 4 workers, on the same 100 views, at 200x200 and 64x64 (Cycles, 16 samples). Whole fresh
+processes, alternated within each round so drift hits every method alike. Also fits the cost model
+T(workers) = fixed cost per worker + views x per-view cost, from cli.py runs of 1 and 100 views.
+
+    .venv/bin/python bench/parallel_scaling.py [--reps 2] [--sizes 200x200,64x64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+
+from common import CLI, FLOOR, NAIVE_LOOP, PY, ROOT, make_scenes, timed
+
+WORK = ROOT / "out" / "bench" / "parallel"
+COUNTS = ["--train", "60", "--val", "20", "--test", "20"]
+
+
+def measure(size: str, samples: int, reps: int) -> dict:
+    work = WORK / size
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "naive").mkdir(parents=True)
+    base = [PY, CLI, "--blend", str(work / "scene.blend"), "--samples", str(samples), "--transparent", "--seed", "1"]
+    ours = lambda n, counts=COUNTS, out="ours": [
+        *base,
+        *counts,
+        "--out",
+        str(work / out),
+        "--overwrite",
+        "--workers",
+        str(n),
+    ]
+    make_scenes(work, size, ours(1))
+    methods = {
+        "floor": [PY, "-c", FLOOR, str(work / "floor.blend")],
+        "naive_loop": [
+            PY,
+            "-c",
+            NAIVE_LOOP,
+            str(work / "scene.blend"),
+            str(work / "ours/.nerf_dataset/plan.json"),
+            str(work / "naive"),
+        ],  # fmt: skip
+        **{f"ours_{n}w": ours(n) for n in (1, 2, 4)},
+        "ours_1view": ours(1, ["--train", "1", "--val", "0", "--test", "0"], "ours_1view"),
+    }
+    times = {k: [] for k in methods}
+    for _ in range(reps):
+        for name, cmd in methods.items():
+            times[name].append(timed(cmd))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    per_view = (med["ours_1w"] - med["ours_1view"]) / 99
+    return {
+        "seconds": {k: [round(t, 2) for t in v] for k, v in times.items()},
+        "ratio_to_floor": {k: round(med[k] / med["floor"], 3) for k in methods if k != "ours_1view"},
+        "speedup_2w_over_1w": round(med["ours_1w"] / med["ours_2w"], 3),
+        "model": {"fixed_s_per_worker": round(med["ours_1view"] - per_view, 2), "per_view_s": round(per_view, 4)},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--sizes", default="200x200,64x64")
+    ap.add_argument("--samples", type=int, default=16)
+    a = ap.parse_args()
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    for size in a.sizes.split(","):
+        result[size] = measure(size, a.samples, a.reps)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
