@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 
-def save_demo_blend(path: Path, resolution=(200, 200), **camera) -> dict:
-    """The demo object (asymmetric, off the origin) with the active camera's optics set from ``camera``.
+def save_demo_blend(path: Path, resolution=(200, 200), render=None, **camera) -> dict:
+    """The demo object (asymmetric, off the origin); ``render`` and ``camera`` set render and camera attributes.
 
     Returns the target's evaluated world-space triangles: ``{"vertices": (n, 3), "triangles": (m, 3)}``.
     """
@@ -19,6 +19,8 @@ def save_demo_blend(path: Path, resolution=(200, 200), **camera) -> dict:
     scene = build_demo_scene()
     scene.render.resolution_x, scene.render.resolution_y = resolution
     scene.render.resolution_percentage = 100
+    for key, value in (render or {}).items():
+        setattr(scene.render, key, value)
     for key, value in camera.items():
         setattr(scene.camera.data, key, value)
     bpy.ops.wm.save_as_mainfile(filepath=str(path))

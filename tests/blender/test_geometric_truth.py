@@ -25,7 +25,15 @@ CONFIGS = {
     "square_200": dict(resolution=(200, 200)),
     "landscape_320x240_shift": dict(resolution=(320, 240), shift_x=0.12, shift_y=-0.04),
     "portrait_240x320_vertical_fit": dict(resolution=(240, 320), sensor_fit="VERTICAL", sensor_height=30.0),
+    # 360x300 at 50 % = 180x150, pixels twice as tall as wide, both shifts, and the CLI's --lens override.
+    "half_size_tall_pixels_lens_override": dict(
+        resolution=(360, 300),
+        render=dict(resolution_percentage=50, pixel_aspect_x=1.0, pixel_aspect_y=2.0),
+        shift_x=-0.05,
+        shift_y=0.08,
+    ),
 }
+EXTRA_ARGS = {"half_size_tall_pixels_lens_override": ["--lens", "35"]}
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
@@ -40,7 +48,7 @@ def dataset(request, tmp_path_factory, user_resources):
     r = run_cli(
         "--blend", tmp / "scene.blend", "--object", "NeRF Demo Object", "--out", out,
         "--train", 3, "--val", 2, "--test", 3, "--samples", 8, "--transparent", "--seed", 5,
-        user_resources=user_resources,
+        *EXTRA_ARGS.get(request.param, []), user_resources=user_resources,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     return request.param, out, mesh
