@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -19,16 +20,38 @@ def png_size(path: Path) -> tuple[int, int] | None:
     return struct.unpack(">II", head[16:24])
 
 
+# Samples per pixel of each PNG colour type (grey, RGB, palette, grey+alpha, RGBA).
+PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
 def png_complete(path: Path, width: int, height: int) -> bool:
-    """True for a PNG of the right size that was written to its end (a crash leaves no IEND chunk)."""
-    path = Path(path)
+    """True for a PNG of the right size that decodes fully: every chunk's CRC holds, the image data
+    inflates to exactly one filtered row per line, and the file ends with IEND (a crash leaves none)."""
     try:
-        if path.stat().st_size < len(PNG_SIGNATURE) + 25 + len(PNG_END) or png_size(path) != (width, height):
-            return False
-        with open(path, "rb") as f:
-            f.seek(-len(PNG_END), 2)
-            return f.read() == PNG_END
+        data = Path(path).read_bytes()
     except OSError:
+        return False
+    if data[:8] != PNG_SIGNATURE or not data.endswith(PNG_END):
+        return False
+    pos, header, idat = 8, None, []
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        crc = data[pos + 8 + length : pos + 12 + length]
+        if len(body) != length or len(crc) != 4 or zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+            return False
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    if header is None or header[:2] != (width, height) or header[6] != 0 or header[3] not in PNG_CHANNELS:
+        return False  # header[6] = interlace: Blender writes none, and the row arithmetic below assumes none
+    bits_per_pixel = header[2] * PNG_CHANNELS[header[3]]
+    row_bytes = 1 + (width * bits_per_pixel + 7) // 8
+    try:
+        return len(zlib.decompress(b"".join(idat))) == row_bytes * height
+    except zlib.error:
         return False
 
 

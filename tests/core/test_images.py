@@ -1,3 +1,4 @@
+import pytest
 from PIL import Image
 
 from nerf_dataset.core.images import png_complete, png_size
@@ -9,6 +10,22 @@ def test_complete_png_of_the_right_size(tmp_path):
     assert png_size(p) == (7, 5)
     assert png_complete(p, 7, 5)
     assert not png_complete(p, 5, 7)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "L", "I;16"])
+def test_complete_pngs_of_every_kind_blender_writes(tmp_path, mode):
+    p = tmp_path / "a.png"
+    Image.new(mode, (33, 7)).save(p)
+    assert png_complete(p, 33, 7)
+
+
+def test_a_flipped_byte_inside_the_image_data_is_caught(tmp_path):
+    p = tmp_path / "a.png"
+    Image.effect_noise((48, 48), 40).convert("RGB").save(p)
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the end of the file is intact: only a full decode notices
+    p.write_bytes(bytes(data))
+    assert not png_complete(p, 48, 48)
 
 
 def test_truncated_empty_and_missing_files_are_incomplete(tmp_path):
