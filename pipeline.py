@@ -131,19 +131,26 @@ class Job:
     written: list[Path] = field(default_factory=list)
 
     def finish(self) -> list[Path]:
-        """Once every image is in place: write every format (atomically, last) and drop the staging folder."""
-        self.written = collect(self.out_dir, self.plan)
+        """Once every image is in place: write every format (atomically, last) and drop the staging folder.
+
+        Images this job published itself are only checked to exist; any others are decoded in full.
+        """
+        fresh = getattr(self.render, "done", 0) == len(self.plan.views)
+        self.written = collect(self.out_dir, self.plan, verify=not fresh)
         return self.written
 
 
-def collect(out_dir: Path, plan: Plan | None = None) -> list[Path]:
+def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True) -> list[Path]:
     """Finalise: check every view's image, then write every format. Needs no Blender (``cli.py --collect``)."""
     out_dir = Path(out_dir)
     if plan is None:
         if not (out_dir / PLAN_FILE).is_file():
             raise UserError(f"--out {out_dir} holds no planned dataset to collect")
         plan = load_plan(out_dir)
-    missing = pending_views(plan, out_dir)
+    if verify:
+        missing = pending_views(plan, out_dir)
+    else:
+        missing = [v for v in plan.views if not (out_dir / v.image).is_file()]
     if missing:
         raise IncompleteError(missing)
     written = export(plan, out_dir)
