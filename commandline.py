@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="finish the dataset in --out: keep complete images, render the rest"
     )
     p.add_argument(
-        "--format", dest="formats", type=_formats, default=("nerf",), metavar="LIST", help="comma list: nerf, ngp"
+        "--format",
+        dest="formats",
+        type=_formats,
+        default=("nerf",),
+        metavar="LIST",
+        help="comma list: nerf, ngp, nerfstudio, colmap",
     )
     for split, default in (("train", 100), ("val", 100), ("test", 200)):
         p.add_argument(f"--{split}", type=int, metavar="N", help=f"views in the {split} split (default {default})")

@@ -13,6 +13,8 @@ from .pipeline import Source
 FORMAT_ITEMS = [
     ("nerf", "NeRF", "NeRF-synthetic transforms_{train,val,test}.json (3DGS, nerfstudio blender-data, torch-ngp)"),
     ("ngp", "instant-ngp", "instant-ngp's transforms.json with held-out views under eval/"),
+    ("nerfstudio", "nerfstudio", "nerfstudio-data transforms.json with train/val/test file lists"),
+    ("colmap", "COLMAP", "images/ and sparse/0 (PINHOLE), as 3D Gaussian Splatting reads it"),
 ]
 RIG_DESCRIPTIONS = {
     "hemisphere": "Even coverage of the upper hemisphere; test views on a ring",

@@ -56,3 +56,26 @@ def look_at_c2w_opengl(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     c2w[:3, 2] = -forward
     c2w[:3, 3] = eye
     return c2w
+
+
+def rotation_to_quaternion_wxyz(rot: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w, x, y, z), w >= 0, of a 3x3 rotation matrix (COLMAP's QW QX QY QZ order)."""
+    m = np.asarray(rot, dtype=float)
+    # Build from the largest of the four squared components, so the division is always well conditioned.
+    t = np.trace(m)
+    candidates = [t, m[0, 0], m[1, 1], m[2, 2]]
+    k = int(np.argmax(candidates))
+    if k == 0:
+        s = 2.0 * np.sqrt(1.0 + t)
+        q = [s / 4, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    else:
+        i, j, n = k - 1, k % 3, (k + 1) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[n, n])
+        q = [0.0, 0.0, 0.0, 0.0]
+        q[0] = (m[n, j] - m[j, n]) / s
+        q[1 + i] = s / 4
+        q[1 + j] = (m[j, i] + m[i, j]) / s
+        q[1 + n] = (m[n, i] + m[i, n]) / s
+    q = np.array(q)
+    q /= np.linalg.norm(q)
+    return q if q[0] >= 0 else -q

@@ -5,9 +5,11 @@ the format's folder) and ``write(plan, format_dir) -> list[Path]`` (its JSON fil
 once the images are in place). No module here imports Blender.
 """
 
-from . import instant_ngp, nerf_synthetic
+from . import colmap, instant_ngp, nerf_synthetic, nerfstudio
 
 FORMATS = {
     "nerf": nerf_synthetic,
     "ngp": instant_ngp,
+    "nerfstudio": nerfstudio,
+    "colmap": colmap,
 }

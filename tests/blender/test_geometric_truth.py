@@ -48,6 +48,7 @@ def dataset(request, tmp_path_factory, user_resources):
     r = run_cli(
         "--blend", tmp / "scene.blend", "--object", "NeRF Demo Object", "--out", out,
         "--train", 3, "--val", 2, "--test", 3, "--samples", 8, "--transparent", "--seed", 5,
+        "--format", "nerf,nerfstudio,colmap",
         *EXTRA_ARGS.get(request.param, []), user_resources=user_resources,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -55,6 +56,7 @@ def dataset(request, tmp_path_factory, user_resources):
 
 
 def views(out: Path):
+    """NeRF-synthetic: (name, alpha, c2w OpenGL, K) per frame, read as its loaders read it."""
     for split in ("train", "val", "test"):
         d = json.loads((out / f"transforms_{split}.json").read_text())
         K = np.array([[d["fl_x"], 0, d["cx"]], [0, d["fl_y"], d["cy"]], [0, 0, 1.0]])
@@ -67,26 +69,69 @@ def views(out: Path):
 
 def check_view(alpha, c2w, K, mesh) -> dict:
     uv, z = project(mesh["vertices"], c2w, K)
+    return check_uv(alpha, uv, z, mesh)
+
+
+def check_uv(alpha, uv, z, mesh) -> dict:
     if (z <= 0).any():
         return {"iou": 0.0, "centroid_px": np.inf}
     return compare(alpha, uv, mesh["triangles"])
+
+
+def nerfstudio_results(out: Path, mesh) -> dict:
+    """nerfstudio-data: per-frame file_path with extension, OpenGL camera-to-world, top-level fl/cx/cy."""
+    d = json.loads((out / "transforms.json").read_text())
+    K = np.array([[d["fl_x"], 0, d["cx"]], [0, d["fl_y"], d["cy"]], [0, 0, 1.0]])
+    assert d["camera_model"] == "OPENCV" and all(d[k] == 0 for k in ("k1", "k2", "p1", "p2"))
+    results = {}
+    for frame in d["frames"]:
+        alpha = np.asarray(Image.open(out / frame["file_path"]))[..., 3] / 255.0
+        results[frame["file_path"]] = check_view(alpha, np.array(frame["transform_matrix"]), K, mesh)
+    return results
+
+
+def colmap_results(out: Path, mesh) -> dict:
+    """COLMAP, through pycolmap's own reader and camera model: world-to-camera, OpenCV axes."""
+    import pycolmap
+
+    rec = pycolmap.Reconstruction()
+    rec.read_binary(str(out / "sparse" / "0"))
+    results = {}
+    for image in rec.images.values():
+        camera = rec.cameras[image.camera_id]
+        assert camera.model == pycolmap.CameraModelId.PINHOLE
+        cam_from_world = image.cam_from_world()
+        R, t = cam_from_world.rotation.matrix(), cam_from_world.translation
+        cam = mesh["vertices"] @ R.T + t
+        uv = camera.img_from_cam(cam)
+        alpha = np.asarray(Image.open(out / "images" / image.name))[..., 3] / 255.0
+        results[image.name] = check_uv(alpha, uv, cam[:, 2], mesh)
+    return results
 
 
 def passes(result) -> bool:
     return result["iou"] >= MIN_IOU and result["centroid_px"] <= MAX_CENTROID_PX
 
 
-def test_silhouettes_match_the_render_on_every_view(dataset):
+READERS = {
+    "nerf": lambda out, mesh: {p: check_view(a, c2w, K, mesh) for p, a, c2w, K in views(out)},
+    "nerfstudio": nerfstudio_results,
+    "colmap": colmap_results,
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(READERS))
+def test_silhouettes_match_the_render_on_every_view(dataset, fmt):
     name, out, mesh = dataset
-    results = {path: check_view(alpha, c2w, K, mesh) for path, alpha, c2w, K in views(out)}
+    results = READERS[fmt](out / fmt, mesh)
     assert len(results) == 8
     bad = {p: r for p, r in results.items() if not passes(r)}
-    assert not bad, f"{name}: {bad}"
+    assert not bad, f"{name} via {fmt}: {bad}"
 
 
 def test_a_transposed_rotation_fails_the_check(dataset):
     _, out, mesh = dataset
-    for _, alpha, c2w, K in views(out):
+    for _, alpha, c2w, K in views(out / "nerf"):
         wrong = c2w.copy()
         wrong[:3, :3] = c2w[:3, :3].T
         assert not passes(check_view(alpha, wrong, K, mesh))
@@ -95,7 +140,7 @@ def test_a_transposed_rotation_fails_the_check(dataset):
 @pytest.mark.parametrize("axis", [0, 1])
 def test_a_principal_point_one_pixel_off_fails_the_check(dataset, axis):
     _, out, mesh = dataset
-    for _, alpha, c2w, K in views(out):
+    for _, alpha, c2w, K in views(out / "nerf"):
         wrong = K.copy()
         wrong[axis, 2] += 1.0
         assert not passes(check_view(alpha, c2w, wrong, mesh))

@@ -114,3 +114,41 @@ def test_linking_twice_leaves_no_temporary_files(tmp_path):
     link_or_copy(src, dst)
     link_or_copy(src, dst)
     assert sorted(p.name for p in dst.parent.iterdir()) == ["a.png"]
+
+
+@pytest.mark.parametrize("reader", ["read_text", "read_binary"])
+def test_colmap_model_reads_back_in_pycolmap_as_planned(tmp_path, reader):
+    import pycolmap
+
+    from nerf_dataset.core.conventions import c2w_opengl_to_w2c_opencv
+
+    plan = make(tmp_path, ("colmap",))
+    rec = pycolmap.Reconstruction()
+    getattr(rec, reader)(str(tmp_path / "sparse" / "0"))
+    assert (rec.num_cameras(), rec.num_images(), rec.num_points3D()) == (1, len(plan.views), 0)
+    camera = rec.cameras[1]
+    i = plan.intrinsics
+    assert camera.model == pycolmap.CameraModelId.PINHOLE and (camera.width, camera.height) == (i.w, i.h)
+    assert np.allclose(camera.params, [i.fl_x, i.fl_y, i.cx, i.cy], atol=1e-9)
+    for image_id, view in enumerate(plan.views, start=1):
+        image = rec.images[image_id]
+        assert (tmp_path / "images" / image.name).is_file()
+        w2c = c2w_opengl_to_w2c_opencv(view.c2w_array())
+        got = image.cam_from_world()
+        assert np.allclose(got.rotation.matrix(), w2c[:3, :3], atol=1e-6)
+        assert np.allclose(got.translation, w2c[:3, 3], atol=1e-6)
+
+
+def test_nerfstudio_data_rules(tmp_path):
+    """As nerfstudio-data reads it: intrinsics present, every file_path opened literally, every split name
+    matching a frame, downscales found as images_<k>/<file name>."""
+    plan = make(tmp_path, ("nerfstudio",))
+    d = json.loads((tmp_path / "transforms.json").read_text())
+    assert {"fl_x", "fl_y", "cx", "cy", "w", "h", "camera_model"} <= d.keys()
+    paths = [f["file_path"] for f in d["frames"]]
+    assert all((tmp_path / p).is_file() and p.endswith(".png") for p in paths)
+    assert len({Path(p).name for p in paths}) == len(paths)  # flat: images_<k>/<name> is unambiguous
+    for split in ("train", "val", "test"):
+        names = d[f"{split}_filenames"]
+        assert set(names) <= set(paths) and len(names) == len(plan.split(split))
+    assert not set(d["train_filenames"]) & (set(d["val_filenames"]) | set(d["test_filenames"]))

@@ -88,3 +88,22 @@ def test_poses_sit_at_the_radius_around_the_centre():
     poses = poses_from_directions(d["train"], center=(1, 2, 3), radius=4.0)
     dist = [np.linalg.norm(p[:3, 3] - np.array([1, 2, 3])) for p in poses]
     assert np.allclose(dist, 4.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(q=st.tuples(*[st.floats(-1, 1)] * 4))
+def test_quaternion_round_trips_every_rotation(q):
+    from nerf_dataset.core.conventions import rotation_to_quaternion_wxyz
+
+    q = np.array(q)
+    if np.linalg.norm(q) < 1e-3:
+        return
+    w, x, y, z = q / np.linalg.norm(q)
+    rot = np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip
+    got = rotation_to_quaternion_wxyz(rot)
+    expected = np.array([w, x, y, z]) * (1 if w >= 0 else -1)
+    assert got[0] >= 0 and (np.allclose(got, expected, atol=1e-9) or abs(w) < 1e-9)

@@ -1,0 +1,78 @@
+"""COLMAP's sparse model, as COLMAP, 3D Gaussian Splatting and nerfstudio's ``colmap`` parser read it.
+
+``images/<split>_<i>.png`` and ``sparse/0/{cameras,images,points3D}.{txt,bin}`` (text and binary twins).
+One PINHOLE camera per distinct intrinsics (3DGS accepts only undistorted models). Each image stores the
+world-to-camera rotation as ``QW QX QY QZ`` and translation ``TX TY TZ`` in OpenCV camera axes (+Y down,
++Z forward); see ``core.conventions``. Image ids follow the plan's order, 1-based. Points: none yet
+(the points3D files are empty; readers accept that).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path, PurePosixPath
+
+from ..core.conventions import c2w_opengl_to_w2c_opencv, rotation_to_quaternion_wxyz
+from ..core.files import write_text_atomic
+from ..core.plan import Plan
+from .nerfstudio import image_relpath as flat_image_relpath
+
+PINHOLE_MODEL_ID = 1
+
+
+def image_relpath(split: str, index: int) -> PurePosixPath:
+    return flat_image_relpath(split, index)
+
+
+def _cameras(plan: Plan) -> list[tuple[int, tuple]]:
+    i = plan.intrinsics
+    return [(1, (i.w, i.h, (i.fl_x, i.fl_y, i.cx, i.cy)))]
+
+
+def _images(plan: Plan) -> list[tuple]:
+    rows = []
+    for image_id, view in enumerate(plan.views, start=1):
+        w2c = c2w_opengl_to_w2c_opencv(view.c2w_array())
+        q = rotation_to_quaternion_wxyz(w2c[:3, :3])
+        rows.append((image_id, tuple(q), tuple(w2c[:3, 3]), 1, image_relpath(view.split, view.index).name))
+    return rows
+
+
+def _write_binary(path: Path, chunks: list[bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(b"".join(chunks))
+    tmp.replace(path)
+    return path
+
+
+def write(plan: Plan, format_dir: Path) -> list[Path]:
+    sparse = Path(format_dir) / "sparse" / "0"
+    cameras, images = _cameras(plan), _images(plan)
+    cam_txt = ["# Camera list with one line of data per camera:", "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
+    cam_txt += [f"{cid} PINHOLE {w} {h} {' '.join(repr(float(p)) for p in params)}" for cid, (w, h, params) in cameras]
+    img_txt = [
+        "# Image list with two lines of data per image:",
+        "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
+        "#   POINTS2D[] as (X, Y, POINT3D_ID)",
+    ]
+    for image_id, q, t, cid, name in images:
+        img_txt += [f"{image_id} {' '.join(repr(float(x)) for x in (*q, *t))} {cid} {name}", ""]
+    pts_txt = ["# 3D point list with one line of data per point:", "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[]"]
+    written = [
+        write_text_atomic(sparse / "cameras.txt", "\n".join(cam_txt) + "\n"),
+        write_text_atomic(sparse / "images.txt", "\n".join(img_txt) + "\n"),
+        write_text_atomic(sparse / "points3D.txt", "\n".join(pts_txt) + "\n"),
+    ]
+    cam_bin = [struct.pack("<Q", len(cameras))]
+    for cid, (w, h, params) in cameras:
+        cam_bin.append(struct.pack("<iiQQ4d", cid, PINHOLE_MODEL_ID, w, h, *params))
+    img_bin = [struct.pack("<Q", len(images))]
+    for image_id, q, t, cid, name in images:
+        img_bin.append(struct.pack("<i4d3di", image_id, *q, *t, cid) + name.encode() + b"\x00" + struct.pack("<Q", 0))
+    written += [
+        _write_binary(sparse / "cameras.bin", cam_bin),
+        _write_binary(sparse / "images.bin", img_bin),
+        _write_binary(sparse / "points3D.bin", [struct.pack("<Q", 0)]),
+    ]
+    return written

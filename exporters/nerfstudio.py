@@ -1,0 +1,42 @@
+"""nerfstudio's ``nerfstudio-data`` layout (``ns-train ... nerfstudio-data --data DIR``).
+
+``transforms.json`` with ``camera_model`` OPENCV (distortion keys 0), ``fl_x, fl_y, cx, cy, w, h`` and
+one frame per view, ``file_path`` relative to the folder *with* its extension (nerfstudio opens it
+literally), ``transform_matrix`` camera-to-world in OpenGL camera axes (nerfstudio's own convention).
+The splits are ``train_filenames`` / ``val_filenames`` / ``test_filenames``, whose entries nerfstudio
+matches against the frames' file paths. Images sit flat in ``images/`` because nerfstudio finds
+downscaled copies as ``images_<k>/<file name>``. ``applied_transform`` is the identity: the poses are
+Blender's world as it is (nerfstudio otherwise guesses a COLMAP-style transform).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from ..core.files import write_json_atomic
+from ..core.plan import Plan
+from ..core.rigs import SPLITS
+from .common import intrinsics_keys, matrix_rows
+
+DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
+
+
+def image_relpath(split: str, index: int) -> PurePosixPath:
+    return PurePosixPath("images") / f"{split}_{index:04d}.png"
+
+
+def write(plan: Plan, format_dir: Path) -> list[Path]:
+    intr = intrinsics_keys(plan.intrinsics)
+    meta = {
+        "camera_model": "OPENCV",
+        **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
+        **dict.fromkeys(DISTORTION_KEYS, 0.0),
+        "applied_transform": [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+        "frames": [
+            {"file_path": str(image_relpath(v.split, v.index)), "transform_matrix": matrix_rows(v.c2w)}
+            for v in plan.views
+        ],
+    }
+    for split in SPLITS:
+        meta[f"{split}_filenames"] = [str(image_relpath(v.split, v.index)) for v in plan.split(split)]
+    return [write_json_atomic(Path(format_dir) / "transforms.json", meta)]
