@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transparent", action="store_true", help="RGBA images with a transparent film")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="same seed + same settings = same dataset")
     p.add_argument("--lens", type=float, metavar="MM", help="focal length override in millimetres")
+    p.add_argument("--points", type=int, default=10000, metavar="N", help="surface points for COLMAP / 3DGS (0: none)")
     p.add_argument("--workers", type=int, metavar="N", help="parallel Blender processes (default: see README)")
     p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
@@ -107,6 +108,7 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         transparent=a.transparent,
         seed=a.seed,
         lens=a.lens,
+        points=a.points,
     )
 
 
@@ -218,9 +220,9 @@ def _run_parallel(settings, source, args, worker_argv, workers):
     from .parallel import run_workers
     from .pipeline import plan_dataset
 
-    _, plan, out_dir = plan_dataset(settings, source, args.out, args.overwrite, args.resume)
-    run_workers(plan, out_dir, worker_argv, workers, args.retries, Progress())
-    return plan, out_dir
+    planned = plan_dataset(settings, source, args.out, args.overwrite, args.resume)
+    run_workers(planned, worker_argv, workers, args.retries, Progress())
+    return planned.plan, planned.out_dir
 
 
 def _collect(out: str) -> int:

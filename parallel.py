@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.plan import PLAN_DIR, Plan
+from .core.plan import PLAN_DIR
 from .core.shards import read_done, shard_views
 from .pipeline import IncompleteError, collect, pending_views
 
@@ -62,9 +62,9 @@ class _Worker:
     finished: bool = False
 
 
-def run_workers(plan: Plan, out_dir: Path, worker_args: list[str], workers: int, retries: int, progress=None):
-    """Render every pending view of ``plan`` with ``workers`` processes, then finalise the dataset."""
-    out_dir = Path(out_dir)
+def run_workers(planned, worker_args: list[str], workers: int, retries: int, progress=None):
+    """Render every pending view of the planned dataset with ``workers`` processes, then finalise it."""
+    plan, out_dir = planned.plan, Path(planned.out_dir)
     (out_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     threads = threads_per_worker(workers)
     pool = [_Worker((i, workers)) for i in range(workers)]
@@ -103,6 +103,7 @@ def run_workers(plan: Plan, out_dir: Path, worker_args: list[str], workers: int,
         views = [v for v in pending_views(plan, out_dir) if v.frame in failed_frames]
         log = out_dir / LOG_DIR / f"shard-{failed[0].shard[0]}.log"
         raise WorkerFailure(views, retries, _last_line(log))
+    planned.ensure_points()
     return collect(out_dir, plan)
 
 

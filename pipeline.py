@@ -15,6 +15,7 @@ from .core.errors import UserError
 from .core.files import link_or_copy
 from .core.images import png_complete
 from .core.plan import PLAN_DIR, PLAN_FILE, Plan, build_plan, load_plan, save_plan
+from .core.points import load_points
 from .core.settings import Settings
 from .core.shards import shard_views, write_record
 from .exporters import FORMATS
@@ -128,33 +129,46 @@ class Job:
     out_dir: Path
     render: object
     """A ``blender_io.render.RenderJob`` over the views still to render."""
+    planned: Planned | None = None
     written: list[Path] = field(default_factory=list)
 
     def finish(self) -> list[Path]:
-        """Once every image is in place: write every format (atomically, last) and drop the staging folder.
+        """Once every image is in place: sample the points, write every format (atomically, last), drop staging.
 
         Images this job published itself are only checked to exist; any others are decoded in full.
         """
         fresh = getattr(self.render, "done", 0) == len(self.plan.views)
-        self.written = collect(self.out_dir, self.plan, verify=not fresh)
+        check_complete(self.out_dir, self.plan, verify=not fresh)
+        if self.planned is not None:
+            self.planned.ensure_points()
+        self.written = _export_and_clean(self.plan, self.out_dir)
         return self.written
 
 
-def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True) -> list[Path]:
+def check_complete(out_dir: Path, plan: Plan, verify: bool = True) -> None:
+    """Raise IncompleteError unless every view has its image (decoded in full when ``verify``)."""
+    if verify:
+        missing = pending_views(plan, out_dir)
+    else:
+        missing = [v for v in plan.views if not (Path(out_dir) / v.image).is_file()]
+    if missing:
+        raise IncompleteError(missing)
+
+
+def collect(out_dir: Path, plan: Plan | None = None) -> list[Path]:
     """Finalise: check every view's image, then write every format. Needs no Blender (``cli.py --collect``)."""
     out_dir = Path(out_dir)
     if plan is None:
         if not (out_dir / PLAN_FILE).is_file():
             raise UserError(f"--out {out_dir} holds no planned dataset to collect")
         plan = load_plan(out_dir)
-    if verify:
-        missing = pending_views(plan, out_dir)
-    else:
-        missing = [v for v in plan.views if not (out_dir / v.image).is_file()]
-    if missing:
-        raise IncompleteError(missing)
+    check_complete(out_dir, plan)
+    return _export_and_clean(plan, out_dir)
+
+
+def _export_and_clean(plan: Plan, out_dir: Path) -> list[Path]:
     written = export(plan, out_dir)
-    shutil.rmtree(out_dir / PLAN_DIR / "staging", ignore_errors=True)
+    shutil.rmtree(Path(out_dir) / PLAN_DIR / "staging", ignore_errors=True)
     return written
 
 
@@ -169,7 +183,7 @@ class IncompleteError(Exception):
 
 
 def plan_dataset(settings: Settings | None, source: Source, out_dir, overwrite=False, resume=False, shard=None):
-    """Load the scene and make (or reload) the plan; returns (scene, plan, out_dir).
+    """Load the scene and make (or reload) the plan.
 
     Resuming, or running one shard of a dataset already planned, reloads the saved plan; the settings
     (None: take the saved ones) must equal those it was made with. A shard of an unplanned dataset plans it.
@@ -183,12 +197,29 @@ def plan_dataset(settings: Settings | None, source: Source, out_dir, overwrite=F
     check_out_dir(out_dir, overwrite, reuse)
     scene, target, objs = load_scene(source)
     if reuse:
-        return scene, _resumed_plan(out_dir, settings), out_dir
+        return Planned(scene, objs, _resumed_plan(out_dir, settings), out_dir)
     facts = scene_io.scene_facts(scene, target, objs, settings.rig)
     plan = build_plan(settings, facts, image_namer(settings.formats))
     prepare_out_dir(out_dir, overwrite)
     save_plan(plan, out_dir)
-    return scene, plan, out_dir
+    return Planned(scene, objs, plan, out_dir)
+
+
+@dataclass
+class Planned:
+    """A scene opened and its dataset planned: what rendering and the points need."""
+
+    scene: object
+    objs: list
+    plan: Plan
+    out_dir: Path
+
+    def ensure_points(self) -> None:
+        """Sample the surface points once every image exists (their colours come from the renders)."""
+        from .blender_io.points import scene_points
+
+        if self.plan.settings.points and load_points(self.out_dir) is None:
+            scene_points(self.scene, self.objs, self.plan, self.out_dir, self.plan.settings.points).save(self.out_dir)
 
 
 def start_job(
@@ -202,7 +233,8 @@ def start_job(
     from .blender_io.render import RenderJob
     from .blender_io.rig import build_rig_camera, find_rig
 
-    scene, plan, out_dir = plan_dataset(settings, source, out_dir, overwrite, resume, shard)
+    planned = plan_dataset(settings, source, out_dir, overwrite, resume, shard)
+    scene, plan, out_dir = planned.scene, planned.plan, planned.out_dir
     camera = build_rig_camera(scene, plan, *find_rig(scene))
     views = list(plan.views) if shard is None else shard_views(plan.views, *shard)
     if resume or shard is not None:
@@ -210,7 +242,7 @@ def start_job(
         todo = [v for v in views if v.frame in pending]
     else:
         todo = views
-    job = Job(plan, out_dir, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads))
+    job = Job(plan, out_dir, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads), planned)
     if shard is not None:
         frames = [v.frame for v in views]
         done = [f for f in frames if f not in {v.frame for v in todo}]
@@ -241,11 +273,12 @@ def make_dataset(
 def export(plan: Plan, out_dir: Path) -> list[Path]:
     """Link the rendered images into every other format's layout, then write each format's files."""
     formats = plan.settings.formats
+    points = load_points(out_dir)
     written = []
     for fmt in formats:
         fdir = format_dir(out_dir, formats, fmt)
         if fmt != formats[0]:
             for view in plan.views:
                 link_or_copy(out_dir / view.image, fdir / FORMATS[fmt].image_relpath(view.split, view.index))
-        written += FORMATS[fmt].write(plan, fdir)
+        written += FORMATS[fmt].write(plan, fdir, points)
     return written

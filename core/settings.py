@@ -43,6 +43,8 @@ class Settings:
     seed: int = 0
     lens: float | None = None
     """Focal length override in millimetres."""
+    points: int = 10000
+    """Surface points sampled for COLMAP's points3D and points3d.ply (0: none)."""
 
     def rig_spec(self) -> RigSpec:
         lo, hi = default_elevation_range(self.rig)
@@ -86,5 +88,7 @@ class Settings:
             raise UserError("--radius must be positive")
         if self.lens is not None and not self.lens > 0:
             raise UserError("--lens must be positive")
+        if not 0 <= self.points <= 10_000_000:
+            raise UserError("--points must be between 0 and 10000000")
         if self.rings < 1:
             raise UserError("--rings must be at least 1")

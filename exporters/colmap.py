@@ -3,8 +3,9 @@
 ``images/<split>_<i>.png`` and ``sparse/0/{cameras,images,points3D}.{txt,bin}`` (text and binary twins).
 One PINHOLE camera per distinct intrinsics (3DGS accepts only undistorted models). Each image stores the
 world-to-camera rotation as ``QW QX QY QZ`` and translation ``TX TY TZ`` in OpenCV camera axes (+Y down,
-+Z forward); see ``core.conventions``. Image ids follow the plan's order, 1-based. Points: none yet
-(the points3D files are empty; readers accept that).
++Z forward); see ``core.conventions``. Image ids follow the plan's order, 1-based. ``points3D`` holds the
+surface samples (``core.points``) with their rendered colour, error 0 (the 2D positions are exact
+projections) and their tracks; each image lists those 2D observations.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from ..core.conventions import c2w_opengl_to_w2c_opencv, rotation_to_quaternion_wxyz
 from ..core.files import write_text_atomic
 from ..core.plan import Plan
+from ..core.points import ScenePoints
 from .nerfstudio import image_relpath as flat_image_relpath
 
 PINHOLE_MODEL_ID = 1
@@ -46,19 +48,40 @@ def _write_binary(path: Path, chunks: list[bytes]) -> Path:
     return path
 
 
-def write(plan: Plan, format_dir: Path) -> list[Path]:
+def _observations(plan: Plan, points: ScenePoints | None):
+    """Per image: its 2D points as (u, v, point3D_id); per point: its track as (image_id, point2D_idx)."""
+    per_image: list[list[tuple[float, float, int]]] = [[] for _ in plan.views]
+    tracks: list[list[tuple[int, int]]] = [] if points is None else [[] for _ in range(len(points.xyz))]
+    if points is not None:
+        for p, k, (u, v) in zip(points.track_point.tolist(), points.track_view.tolist(), points.track_uv.tolist()):
+            tracks[p].append((k + 1, len(per_image[k])))
+            per_image[k].append((u, v, p + 1))
+    return per_image, tracks
+
+
+def _num(x) -> str:
+    return repr(float(x))
+
+
+def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     sparse = Path(format_dir) / "sparse" / "0"
     cameras, images = _cameras(plan), _images(plan)
+    per_image, tracks = _observations(plan, points)
     cam_txt = ["# Camera list with one line of data per camera:", "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
-    cam_txt += [f"{cid} PINHOLE {w} {h} {' '.join(repr(float(p)) for p in params)}" for cid, (w, h, params) in cameras]
+    cam_txt += [f"{cid} PINHOLE {w} {h} {' '.join(map(_num, params))}" for cid, (w, h, params) in cameras]
     img_txt = [
         "# Image list with two lines of data per image:",
         "#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME",
         "#   POINTS2D[] as (X, Y, POINT3D_ID)",
     ]
-    for image_id, q, t, cid, name in images:
-        img_txt += [f"{image_id} {' '.join(repr(float(x)) for x in (*q, *t))} {cid} {name}", ""]
+    for (image_id, q, t, cid, name), obs in zip(images, per_image):
+        img_txt.append(f"{image_id} {' '.join(map(_num, (*q, *t)))} {cid} {name}")
+        img_txt.append(" ".join(f"{_num(u)} {_num(v)} {pid}" for u, v, pid in obs))
     pts_txt = ["# 3D point list with one line of data per point:", "#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[]"]
+    for p, track in enumerate(tracks):
+        xyz, rgb = points.xyz[p], points.rgb[p]
+        head = f"{p + 1} {' '.join(map(_num, xyz))} {' '.join(str(int(c)) for c in rgb)} 0.0"
+        pts_txt.append(head + "".join(f" {i} {j}" for i, j in track))
     written = [
         write_text_atomic(sparse / "cameras.txt", "\n".join(cam_txt) + "\n"),
         write_text_atomic(sparse / "images.txt", "\n".join(img_txt) + "\n"),
@@ -68,11 +91,16 @@ def write(plan: Plan, format_dir: Path) -> list[Path]:
     for cid, (w, h, params) in cameras:
         cam_bin.append(struct.pack("<iiQQ4d", cid, PINHOLE_MODEL_ID, w, h, *params))
     img_bin = [struct.pack("<Q", len(images))]
-    for image_id, q, t, cid, name in images:
-        img_bin.append(struct.pack("<i4d3di", image_id, *q, *t, cid) + name.encode() + b"\x00" + struct.pack("<Q", 0))
+    for (image_id, q, t, cid, name), obs in zip(images, per_image):
+        img_bin.append(struct.pack("<i4d3di", image_id, *q, *t, cid) + name.encode() + b"\x00")
+        img_bin.append(struct.pack("<Q", len(obs)) + b"".join(struct.pack("<ddq", u, v, pid) for u, v, pid in obs))
+    pts_bin = [struct.pack("<Q", len(tracks))]
+    for p, track in enumerate(tracks):
+        pts_bin.append(struct.pack("<Q3d3Bd", p + 1, *points.xyz[p], *points.rgb[p].tolist(), 0.0))
+        pts_bin.append(struct.pack("<Q", len(track)) + b"".join(struct.pack("<ii", i, j) for i, j in track))
     written += [
         _write_binary(sparse / "cameras.bin", cam_bin),
         _write_binary(sparse / "images.bin", img_bin),
-        _write_binary(sparse / "points3D.bin", [struct.pack("<Q", 0)]),
+        _write_binary(sparse / "points3D.bin", pts_bin),
     ]
     return written

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.files import write_json_atomic
 from ..core.plan import Plan
+from ..core.points import ScenePoints
 from .common import intrinsics_keys, matrix_rows
 
 TARGET_HALF_EXTENT = 0.4
@@ -48,7 +49,7 @@ def aabb_scale(plan: Plan, scale: float, offset: list[float]) -> int:
     return size
 
 
-def write(plan: Plan, format_dir: Path) -> list[Path]:
+def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     scale, offset = scale_offset(plan)
     header = {**intrinsics_keys(plan.intrinsics), "aabb_scale": aabb_scale(plan, scale, offset)}
     header.update(scale=scale, offset=offset)

@@ -3,7 +3,7 @@
 ``transforms_{train,val,test}.json`` with ``camera_angle_x`` (plus ``fl_x, fl_y, cx, cy, w, h`` for
 loaders that honour them) and frames ``{"file_path": "./train/r_0", "transform_matrix": c2w}``; the
 file path has no extension because 3D Gaussian Splatting, nerfstudio's ``blender-data`` and ngp_pl
-append ``.png``. Images are ``{split}/r_<i>.png``.
+append ``.png``. Images are ``{split}/r_<i>.png``; the surface points, when sampled, are ``points3d.ply``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,19 @@ from pathlib import Path, PurePosixPath
 
 from ..core.files import write_json_atomic
 from ..core.plan import Plan
+from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
 from .common import intrinsics_keys, matrix_rows
+
+# The exact name 3D Gaussian Splatting's Blender loader opens (it makes random points when it is missing).
+PLY_NAME = "points3d.ply"
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return PurePosixPath(split) / f"r_{index}.png"
 
 
-def write(plan: Plan, format_dir: Path) -> list[Path]:
+def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     header = intrinsics_keys(plan.intrinsics)
     written = []
     for split in SPLITS:
@@ -32,4 +36,6 @@ def write(plan: Plan, format_dir: Path) -> list[Path]:
             for v in plan.split(split)
         ]
         written.append(write_json_atomic(Path(format_dir) / f"transforms_{split}.json", {**header, "frames": frames}))
+    if points is not None:
+        written.append(write_ply(Path(format_dir) / PLY_NAME, points))
     return written

@@ -15,17 +15,19 @@ from pathlib import Path, PurePosixPath
 
 from ..core.files import write_json_atomic
 from ..core.plan import Plan
+from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
 from .common import intrinsics_keys, matrix_rows
 
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
+PLY_NAME = "points3d.ply"
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return PurePosixPath("images") / f"{split}_{index:04d}.png"
 
 
-def write(plan: Plan, format_dir: Path) -> list[Path]:
+def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     intr = intrinsics_keys(plan.intrinsics)
     meta = {
         "camera_model": "OPENCV",
@@ -39,4 +41,8 @@ def write(plan: Plan, format_dir: Path) -> list[Path]:
     }
     for split in SPLITS:
         meta[f"{split}_filenames"] = [str(image_relpath(v.split, v.index)) for v in plan.split(split)]
-    return [write_json_atomic(Path(format_dir) / "transforms.json", meta)]
+    written = []
+    if points is not None:
+        written.append(write_ply(Path(format_dir) / PLY_NAME, points))
+        meta["ply_file_path"] = PLY_NAME  # splatfacto starts from these points instead of random ones
+    return [*written, write_json_atomic(Path(format_dir) / "transforms.json", meta)]

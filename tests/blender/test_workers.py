@@ -42,7 +42,7 @@ def test_one_and_three_workers_make_the_same_dataset(cli, tmp_path):
         r = cli(*ARGS, "--workers", n, "--out", tmp_path / str(n))
         assert r.returncode == 0, r.stderr
     one, three = dataset(tmp_path / "1"), dataset(tmp_path / "3")
-    assert len(one) == 2 * 28 + 6 and one == three
+    assert len(one) == 2 * 28 + 6 + 1 and one == three  # images, transforms, points3d.ply
 
 
 def children(pid: int) -> list[int]:

@@ -1,0 +1,87 @@
+"""Points on the object's real surface, for initialising 3D Gaussian Splatting and COLMAP readers.
+
+Sampled area-uniformly on the target's triangles (seeded), each with its normal, the views that see it
+(its track: view index and exact pixel position) and its rendered colour. Saved with the dataset as
+``.nerf_dataset/points.npz``; the COLMAP writer turns them into ``points3D`` with tracks, the
+NeRF-synthetic and nerfstudio writers into ``points3d.ply``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .plan import PLAN_DIR
+
+POINTS_FILE = f"{PLAN_DIR}/points.npz"
+
+
+@dataclass
+class ScenePoints:
+    xyz: np.ndarray
+    """(n, 3) world positions."""
+    normals: np.ndarray
+    rgb: np.ndarray
+    """(n, 3) uint8 rendered colour, averaged over the track."""
+    track_point: np.ndarray
+    """(m,) index of the point of each observation; observations are sorted by (view, point)."""
+    track_view: np.ndarray
+    """(m,) index into ``plan.views`` of each observation."""
+    track_uv: np.ndarray
+    """(m, 2) pixel position of each observation (corner-origin pixel coordinates)."""
+
+    def save(self, out_dir: Path) -> Path:
+        path = Path(out_dir) / POINTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".points.tmp.npz")
+        np.savez(tmp, **self.__dict__)
+        tmp.replace(path)
+        return path
+
+
+def load_points(out_dir: Path) -> ScenePoints | None:
+    path = Path(out_dir) / POINTS_FILE
+    if not path.is_file():
+        return None
+    with np.load(path) as d:
+        return ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
+
+
+def sample_surface(vertices: np.ndarray, triangles: np.ndarray, n: int, seed: int):
+    """``n`` points uniform by area on the triangles: (positions, unit normals)."""
+    tri = vertices[triangles]
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    area = np.linalg.norm(cross, axis=1)
+    keep = area > 0
+    tri, cross, area = tri[keep], cross[keep], area[keep]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(tri), size=n, p=area / area.sum())
+    u, v = rng.random(n), rng.random(n)
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    t = tri[pick]
+    xyz = t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
+    return xyz, cross[pick] / area[pick, None]
+
+
+def write_ply(path: Path, points: ScenePoints) -> Path:
+    """Binary PLY with x y z nx ny nz red green blue, the vertex layout 3D Gaussian Splatting reads."""
+    n = len(points.xyz)
+    dtype = [(k, "<f4") for k in ("x", "y", "z", "nx", "ny", "nz")] + [(k, "u1") for k in ("red", "green", "blue")]
+    rows = np.empty(n, dtype=dtype)
+    for i, k in enumerate("xyz"):
+        rows[k] = points.xyz[:, i]
+        rows[f"n{k}"] = points.normals[:, i]
+    for i, k in enumerate(("red", "green", "blue")):
+        rows[k] = points.rgb[:, i]
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
+    header += [f"property float {k}" for k in ("x", "y", "z", "nx", "ny", "nz")]
+    header += [f"property uchar {k}" for k in ("red", "green", "blue")] + ["end_header", ""]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes("\n".join(header).encode() + rows.tobytes())
+    tmp.replace(path)
+    return path
