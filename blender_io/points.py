@@ -79,10 +79,9 @@ def scene_points(scene, objs, plan: Plan, out_dir: Path, count: int) -> ScenePoi
         uv, z = project(xyz, c2w, K)
         to_eye = eye - xyz
         dist = np.linalg.norm(to_eye, axis=1)
-        candidates = np.flatnonzero(
-            ((point_ids + k) % stride == 0) & (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-            & (np.einsum("ij,ij->i", normals, to_eye) > 0)
-        )  # fmt: skip
+        in_image = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+        facing = np.einsum("ij,ij->i", normals, to_eye) > 0
+        candidates = np.flatnonzero(((point_ids + k) % stride == 0) & in_image & facing)
         origin = Vector(eye)
         seen = []
         for i in candidates:
