@@ -66,6 +66,10 @@ class NERF_DATASET_PG_settings(bpy.types.PropertyGroup):
     engine: EnumProperty(name="Engine", items=ENGINE_ITEMS, default="SCENE")
     lens_override: BoolProperty(name="Lens", default=False, description="Override the camera's focal length")
     lens: FloatProperty(name="Focal Length", default=50.0, min=1.0, max=5000.0, description="Millimetres")
+    points: IntProperty(
+        name="Surface Points", default=10000, min=0, max=10_000_000,
+        description="Points sampled on the surface for COLMAP's points3D and points3d.ply (0: none)",
+    )  # fmt: skip
     transparent: BoolProperty(name="Transparent Background", default=False, description="RGBA images, transparent film")
     formats: EnumProperty(
         name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default=set(),
@@ -111,6 +115,7 @@ def settings_from_props(props, context) -> Settings:
         transparent=props.transparent,
         seed=props.seed,
         lens=props.lens if props.lens_override else None,
+        points=props.points,
     )
 
 

@@ -1,6 +1,7 @@
 """Issue 5: Blender's own animation render (the floor) vs a naive one-still-per-view loop vs cli.py with
 1, 2 and 4 workers, on the same 100 views, at 200x200 and 64x64 (Cycles, 16 samples). Whole fresh
-processes, alternated within each round so drift hits every method alike. Also fits the cost model
+processes, alternated within each round so drift hits every method alike. The worker runs skip the
+surface points (``--points 0``: the floor makes none); ``ours_1w_with_points`` adds the default 10000. Also fits the cost model
 T(workers) = fixed cost per worker + views x per-view cost, from cli.py runs of 1 and 100 views.
 
     .venv/bin/python bench/parallel_scaling.py [--reps 2] [--sizes 200x200,64x64]
@@ -47,6 +48,7 @@ def measure(size: str, samples: int, reps: int) -> dict:
             str(work / "naive"),
         ],  # fmt: skip
         **{f"ours_{n}w": ours(n) for n in (1, 2, 4)},
+        "ours_1w_with_points": ours(1, out="ours_points", points="10000"),
         "ours_1view": ours(1, ["--train", "1", "--val", "0", "--test", "0"], "ours_1view"),
     }
     times = {k: [] for k in methods}

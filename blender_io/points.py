@@ -82,15 +82,16 @@ def scene_points(scene, objs, plan: Plan, out_dir: Path, count: int) -> ScenePoi
         in_image = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
         facing = np.einsum("ij,ij->i", normals, to_eye) > 0
         candidates = np.flatnonzero(((point_ids + k) % stride == 0) & in_image & facing)
-        origin = Vector(eye)
-        seen = []
-        for i in candidates:
-            hit, _, _, hit_dist = bvh.ray_cast(origin, Vector(-to_eye[i] / dist[i]), dist[i] + tolerance)
-            if hit is not None and hit_dist >= dist[i] - tolerance:
-                seen.append(i)
-        if not seen:
+        origin, ray_cast = Vector(eye), bvh.ray_cast
+        directions = (-to_eye[candidates] / dist[candidates, None]).tolist()
+        reach = dist[candidates].tolist()
+        visible = []
+        for v, d in zip(directions, reach):
+            hit, _, _, hit_dist = ray_cast(origin, v, d + tolerance)
+            visible.append(hit is not None and hit_dist >= d - tolerance)
+        seen = candidates[np.array(visible, dtype=bool)] if len(candidates) else candidates
+        if not len(seen):
             continue
-        seen = np.array(seen)
         px = _pixels(Path(out_dir) / view.image)
         cols = px[uv[seen, 1].astype(int), uv[seen, 0].astype(int), :3]
         colour_sum[seen] += cols

@@ -113,6 +113,7 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         box = layout.box()
         box.prop(props, "output_dir")
         box.row().prop(props, "formats")
+        box.prop(props, "points")
         box.prop(props, "overwrite")
 
         info = feedback(context, props)
