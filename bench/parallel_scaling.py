@@ -1,8 +1,9 @@
 """Issue 5: Blender's own animation render (the floor) vs a naive one-still-per-view loop vs cli.py with
 1, 2 and 4 workers, on the same 100 views, at 200x200 and 64x64 (Cycles, 16 samples). Whole fresh
 processes, alternated within each round so drift hits every method alike. The worker runs skip the
-surface points (``--points 0``: the floor makes none); ``ours_1w_with_points`` adds the default 10000. Also fits the cost model
-T(workers) = fixed cost per worker + views x per-view cost, from cli.py runs of 1 and 100 views.
+surface points (``--points 0``: the floor makes none); ``ours_1w_with_points`` adds the default 10000.
+Also fits the cost model T(workers) = fixed cost per worker + views x per-view cost, from cli.py runs of
+1 and 100 views.
 
     .venv/bin/python bench/parallel_scaling.py [--reps 2] [--sizes 200x200,64x64]
 """
