@@ -104,10 +104,15 @@ def load_scene(source: Source):
     return scene, target, objs
 
 
-def pending_views(plan: Plan, out_dir: Path) -> list:
-    """Views whose image is missing, truncated or of the wrong size."""
+def pending_views(plan: Plan, out_dir: Path, views=None) -> list:
+    """Views (default: all of the plan's) whose image is missing, truncated, damaged or of the wrong size."""
     w, h = plan.intrinsics.w, plan.intrinsics.h
-    return [v for v in plan.views if not png_complete(Path(out_dir) / v.image, w, h)]
+    return [v for v in (plan.views if views is None else views) if not png_complete(Path(out_dir) / v.image, w, h)]
+
+
+def absent_views(plan: Plan, out_dir: Path) -> list:
+    """Views without an image file at all: a cheap first look, no decoding."""
+    return [v for v in plan.views if not (Path(out_dir) / v.image).is_file()]
 
 
 def _resumed_plan(out_dir: Path, settings: Settings | None) -> Plan:
@@ -123,14 +128,20 @@ def _resumed_plan(out_dir: Path, settings: Settings | None) -> Plan:
 
 @dataclass
 class Job:
-    """A dataset being made: its plan, where it goes, and the render still to do."""
+    """A dataset being made: the planned scene and the render still to do."""
 
-    plan: Plan
-    out_dir: Path
+    planned: Planned
     render: object
     """A ``blender_io.render.RenderJob`` over the views still to render."""
-    planned: Planned | None = None
     written: list[Path] = field(default_factory=list)
+
+    @property
+    def plan(self) -> Plan:
+        return self.planned.plan
+
+    @property
+    def out_dir(self) -> Path:
+        return self.planned.out_dir
 
     def finish(self) -> list[Path]:
         """Once every image is in place: sample the points, write every format (atomically, last), drop staging.
@@ -139,18 +150,14 @@ class Job:
         """
         fresh = getattr(self.render, "done", 0) == len(self.plan.views)
         check_complete(self.out_dir, self.plan, verify=not fresh)
-        if self.planned is not None:
-            self.planned.ensure_points()
+        self.planned.ensure_points()
         self.written = _export_and_clean(self.plan, self.out_dir)
         return self.written
 
 
 def check_complete(out_dir: Path, plan: Plan, verify: bool = True) -> None:
     """Raise IncompleteError unless every view has its image (decoded in full when ``verify``)."""
-    if verify:
-        missing = pending_views(plan, out_dir)
-    else:
-        missing = [v for v in plan.views if not (Path(out_dir) / v.image).is_file()]
+    missing = pending_views(plan, out_dir) if verify else absent_views(plan, out_dir)
     if missing:
         raise IncompleteError(missing)
 
@@ -237,12 +244,8 @@ def start_job(
     scene, plan, out_dir = planned.scene, planned.plan, planned.out_dir
     camera = build_rig_camera(scene, plan, *find_rig(scene))
     views = list(plan.views) if shard is None else shard_views(plan.views, *shard)
-    if resume or shard is not None:
-        pending = {v.frame for v in pending_views(plan, out_dir)}
-        todo = [v for v in views if v.frame in pending]
-    else:
-        todo = views
-    job = Job(plan, out_dir, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads), planned)
+    todo = pending_views(plan, out_dir, views) if resume or shard is not None else views
+    job = Job(planned, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads))
     if shard is not None:
         frames = [v.frame for v in views]
         done = [f for f in frames if f not in {v.frame for v in todo}]
@@ -265,7 +268,7 @@ def make_dataset(
     """
     job = start_job(settings, source, out_dir, overwrite, resume, quiet, shard, threads)
     job.render.run(progress)
-    if shard is None or not pending_views(job.plan, job.out_dir):
+    if shard is None or not absent_views(job.plan, job.out_dir):
         job.finish()
     return job
 

@@ -28,26 +28,16 @@ def measure(size: str, samples: int, reps: int) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     (work / "naive").mkdir(parents=True)
     base = [PY, CLI, "--blend", str(work / "scene.blend"), "--samples", str(samples), "--transparent", "--seed", "1"]
-    ours = lambda n, counts=COUNTS, out="ours": [
-        *base,
-        *counts,
-        "--out",
-        str(work / out),
-        "--overwrite",
-        "--workers",
-        str(n),
-    ]
+
+    def ours(n, counts=COUNTS, out="ours", points="0"):
+        return [*base, *counts, "--out", str(work / out), "--overwrite", "--workers", str(n), "--points", points]
+
     make_scenes(work, size, ours(1))
+    plan_json = str(work / "ours" / ".nerf_dataset" / "plan.json")
     methods = {
         "floor": [PY, "-c", FLOOR, str(work / "floor.blend")],
-        "naive_loop": [
-            PY,
-            "-c",
-            NAIVE_LOOP,
-            str(work / "scene.blend"),
-            str(work / "ours/.nerf_dataset/plan.json"),
-            str(work / "naive"),
-        ],  # fmt: skip
+        # The floor's .blend: the same render settings (samples, film, resolution) as every other method.
+        "naive_loop": [PY, "-c", NAIVE_LOOP, str(work / "floor.blend"), plan_json, str(work / "naive")],
         **{f"ours_{n}w": ours(n) for n in (1, 2, 4)},
         "ours_1w_with_points": ours(1, out="ours_points", points="10000"),
         "ours_1view": ours(1, ["--train", "1", "--val", "0", "--test", "0"], "ours_1view"),
