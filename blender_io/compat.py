@@ -14,10 +14,6 @@ def engine_id(name: str) -> str:
     return name
 
 
-def engine_name(identifier: str) -> str:
-    return "BLENDER_EEVEE" if identifier == "BLENDER_EEVEE_NEXT" else identifier
-
-
 def inside_blender_executable() -> bool:
     """True under ``blender -b -P``; False when bpy is a module imported by plain Python."""
     return bool(bpy.app.binary_path)

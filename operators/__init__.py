@@ -8,11 +8,4 @@ from .render import NERF_DATASET_OT_render
 classes = (NERF_DATASET_OT_build_rig, NERF_DATASET_OT_render)
 
 
-def register():
-    for cls in classes:
-        bpy.utils.register_class(cls)
-
-
-def unregister():
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(classes)
