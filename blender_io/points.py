@@ -12,32 +12,11 @@ from mathutils.bvhtree import BVHTree
 from ..core.plan import Plan
 from ..core.points import ScenePoints, sample_surface
 from ..core.silhouette import project
-from .scene import visible_geometry
+from .scene import visible_geometry, world_triangles
 
 # Each point is tested for visibility in about this many views, spread evenly over the plan: enough for
 # tracks and colours, and it keeps the cost of ray casting independent of the number of views.
 TRACK_VIEWS = 16
-
-
-def world_triangles(objs, depsgraph) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and triangles of the objects' evaluated geometry, in world space, as one mesh."""
-    verts, tris, offset = [], [], 0
-    for obj in objs:
-        ev = obj.evaluated_get(depsgraph)
-        mesh = ev.to_mesh()
-        try:
-            mesh.calc_loop_triangles()
-            co = np.empty(len(mesh.vertices) * 3)
-            mesh.vertices.foreach_get("co", co)
-            t = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int64)
-            mesh.loop_triangles.foreach_get("vertices", t)
-        finally:
-            ev.to_mesh_clear()
-        mw = np.array(ev.matrix_world)
-        verts.append(co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3])
-        tris.append(t.reshape(-1, 3) + offset)
-        offset += len(co) // 3
-    return np.concatenate(verts), np.concatenate(tris)
 
 
 def _bvh(vertices: np.ndarray, triangles: np.ndarray) -> BVHTree:

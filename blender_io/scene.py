@@ -78,23 +78,28 @@ def import_model(path: str) -> list[bpy.types.Object]:
     except RuntimeError as exc:
         raise UserError(f"cannot import {path}: {str(exc).splitlines()[-1]}") from None
     created = [o for o in bpy.data.objects if o not in before]
-    if not any(o.type in GEOMETRY_TYPES for o in created):
+    if not any(_has_geometry(o) for o in created):
         raise UserError(f"{path} contains no mesh")
     return created
+
+
+def _has_geometry(obj) -> bool:
+    """Geometry of its own, or an instanced collection (how linked and appended assets usually arrive)."""
+    return obj.type in GEOMETRY_TYPES or (obj.instance_type == "COLLECTION" and obj.instance_collection is not None)
 
 
 def _geometry_objects(roots) -> list[bpy.types.Object]:
     found, stack = [], list(roots)
     while stack:
         obj = stack.pop()
-        if obj.type in GEOMETRY_TYPES and obj not in found:
+        if _has_geometry(obj) and obj not in found:
             found.append(obj)
         stack.extend(obj.children)
     return found
 
 
 def visible_geometry(scene: bpy.types.Scene) -> list[bpy.types.Object]:
-    return [o for o in scene.objects if o.type in GEOMETRY_TYPES and o.visible_get() and not o.hide_render]
+    return [o for o in scene.objects if _has_geometry(o) and o.visible_get() and not o.hide_render]
 
 
 def pick_target(scene: bpy.types.Scene, name: str | None, imported=None) -> tuple[str, list[bpy.types.Object]]:
@@ -118,25 +123,37 @@ def pick_target(scene: bpy.types.Scene, name: str | None, imported=None) -> tupl
     return "<all visible meshes>", objs
 
 
-def world_vertices(objs, depsgraph) -> np.ndarray:
-    """World-space vertices of the evaluated geometry (modifiers, shape keys and parenting applied)."""
-    chunks = []
-    for obj in objs:
-        ev = obj.evaluated_get(depsgraph)
+def world_triangles(objs, depsgraph) -> tuple[np.ndarray, np.ndarray]:
+    """The objects' evaluated geometry in world space as one triangle mesh: (vertices, triangles).
+
+    Modifiers, shape keys, parenting and collection instances are applied, as the renderer sees them.
+    """
+    wanted = {o.original for o in objs}
+    verts, tris, offset = [], [], 0
+    for inst in depsgraph.object_instances:
+        owner = inst.parent.original if inst.is_instance else inst.object.original
+        if owner not in wanted or inst.object.type not in GEOMETRY_TYPES:
+            continue
+        ev, mw = inst.object, np.array(inst.matrix_world, dtype=np.float64)
         mesh = ev.to_mesh()
         try:
+            mesh.calc_loop_triangles()
             co = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
             mesh.vertices.foreach_get("co", co)
+            t = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int64)
+            mesh.loop_triangles.foreach_get("vertices", t)
         finally:
             ev.to_mesh_clear()
-        mw = np.array(ev.matrix_world, dtype=np.float64)
-        co = co.reshape(-1, 3)
-        chunks.append(co @ mw[:3, :3].T + mw[:3, 3])
-    return np.concatenate(chunks) if chunks else np.zeros((0, 3))
+        verts.append(co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3])
+        tris.append(t.reshape(-1, 3) + offset)
+        offset += len(co) // 3
+    if not verts:
+        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
+    return np.concatenate(verts), np.concatenate(tris)
 
 
 def _vertices(objs, depsgraph, what: str) -> np.ndarray:
-    verts = world_vertices(objs, depsgraph)
+    verts = world_triangles(objs, depsgraph)[0]
     if len(verts) == 0:
         raise UserError(f"{what} has no vertices")
     return verts

@@ -36,7 +36,7 @@ def test_points_lie_on_the_mesh_surface(reconstruction, fresh_bpy):
     from mathutils.bvhtree import BVHTree
 
     from nerf_dataset.blender_io.demo import DEMO_OBJECT, build_demo_scene
-    from nerf_dataset.blender_io.points import world_triangles
+    from nerf_dataset.blender_io.scene import world_triangles
 
     build_demo_scene()
     depsgraph = fresh_bpy.context.evaluated_depsgraph_get()
