@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .core.plan import PLAN_DIR
 from .core.shards import read_done, shard_views
-from .pipeline import IncompleteError, collect, pending_views
+from .pipeline import IncompleteError, absent_views, collect, pending_views
 
 POLL_S = 0.2
 LOG_DIR = f"{PLAN_DIR}/logs"
@@ -69,7 +69,7 @@ def run_workers(planned, worker_args: list[str], workers: int, retries: int, pro
     threads = threads_per_worker(workers)
     pool = [_Worker((i, workers)) for i in range(workers)]
     total = len(plan.views)
-    complete_at_start = total - len(pending_views(plan, out_dir))
+    complete_at_start = total - len(absent_views(plan, out_dir))  # for progress only; workers verify
     started = time.monotonic()
     failed: list[_Worker] = []
     try:

@@ -225,7 +225,9 @@ class Planned:
         """Sample the surface points once every image exists (their colours come from the renders)."""
         from .blender_io.points import scene_points
 
-        if self.plan.settings.points and load_points(self.out_dir) is None:
+        settings = self.plan.settings
+        wanted = settings.points and any(FORMATS[f].USES_POINTS for f in settings.formats)
+        if wanted and load_points(self.out_dir) is None:
             scene_points(self.scene, self.objs, self.plan, self.out_dir, self.plan.settings.points).save(self.out_dir)
 
 

@@ -8,13 +8,19 @@ import shutil
 from pathlib import Path
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write under a temporary name unique to this process, then rename: readers and concurrent
+    writers (two shards finalising at once) only ever see a whole file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode())
 
 
 def write_json_atomic(path: Path, obj) -> Path:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from pathlib import Path
+
+from .files import write_bytes_atomic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -62,9 +63,5 @@ def publish_png(src: Path, dst: Path) -> None:
         if data[pos + 4 : pos + 8] not in VOLATILE_CHUNKS:
             out.append(data[pos:end])
         pos = end
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(b"".join(out))
-    os.replace(tmp, dst)
+    write_bytes_atomic(dst, b"".join(out))
     Path(src).unlink()

@@ -8,11 +8,13 @@ NeRF-synthetic and nerfstudio writers into ``points3d.ply``.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .files import write_bytes_atomic
 from .plan import PLAN_DIR
 
 POINTS_FILE = f"{PLAN_DIR}/points.npz"
@@ -33,12 +35,9 @@ class ScenePoints:
     """(m, 2) pixel position of each observation (corner-origin pixel coordinates)."""
 
     def save(self, out_dir: Path) -> Path:
-        path = Path(out_dir) / POINTS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".points.tmp.npz")
-        np.savez(tmp, **self.__dict__)
-        tmp.replace(path)
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.__dict__)
+        return write_bytes_atomic(Path(out_dir) / POINTS_FILE, buffer.getvalue())
 
 
 def load_points(out_dir: Path) -> ScenePoints | None:
@@ -79,9 +78,4 @@ def write_ply(path: Path, points: ScenePoints) -> Path:
     header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
     header += [f"property float {k}" for k in ("x", "y", "z", "nx", "ny", "nz")]
     header += [f"property uchar {k}" for k in ("red", "green", "blue")] + ["end_header", ""]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes("\n".join(header).encode() + rows.tobytes())
-    tmp.replace(path)
-    return path
+    return write_bytes_atomic(path, "\n".join(header).encode() + rows.tobytes())

@@ -14,12 +14,16 @@ import struct
 from pathlib import Path, PurePosixPath
 
 from ..core.conventions import c2w_opengl_to_w2c_opencv, rotation_to_quaternion_wxyz
-from ..core.files import write_text_atomic
+from ..core.files import write_bytes_atomic, write_text_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints
 from .nerfstudio import image_relpath as flat_image_relpath
 
 PINHOLE_MODEL_ID = 1
+
+
+# Whether this format writes the surface points (core.points).
+USES_POINTS = True
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
@@ -38,14 +42,6 @@ def _images(plan: Plan) -> list[tuple]:
         q = rotation_to_quaternion_wxyz(w2c[:3, :3])
         rows.append((image_id, tuple(q), tuple(w2c[:3, 3]), 1, image_relpath(view.split, view.index).name))
     return rows
-
-
-def _write_binary(path: Path, chunks: list[bytes]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(b"".join(chunks))
-    tmp.replace(path)
-    return path
 
 
 def _observations(plan: Plan, points: ScenePoints | None):
@@ -99,8 +95,8 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         pts_bin.append(struct.pack("<Q3d3Bd", p + 1, *points.xyz[p], *points.rgb[p].tolist(), 0.0))
         pts_bin.append(struct.pack("<Q", len(track)) + b"".join(struct.pack("<ii", i, j) for i, j in track))
     written += [
-        _write_binary(sparse / "cameras.bin", cam_bin),
-        _write_binary(sparse / "images.bin", img_bin),
-        _write_binary(sparse / "points3D.bin", pts_bin),
+        write_bytes_atomic(sparse / "cameras.bin", b"".join(cam_bin)),
+        write_bytes_atomic(sparse / "images.bin", b"".join(img_bin)),
+        write_bytes_atomic(sparse / "points3D.bin", b"".join(pts_bin)),
     ]
     return written

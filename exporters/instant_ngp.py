@@ -28,6 +28,10 @@ TARGET_HALF_EXTENT = 0.4
 MAX_AABB_SCALE = 128
 
 
+# Whether this format writes the surface points (core.points).
+USES_POINTS = False
+
+
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return (PurePosixPath(split) if split == "train" else PurePosixPath("eval") / split) / f"r_{index}.png"
 

@@ -20,6 +20,10 @@ from .common import intrinsics_keys, matrix_rows
 PLY_NAME = "points3d.ply"
 
 
+# Whether this format writes the surface points (core.points).
+USES_POINTS = True
+
+
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return PurePosixPath(split) / f"r_{index}.png"
 

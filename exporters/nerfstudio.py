@@ -23,6 +23,10 @@ DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
 PLY_NAME = "points3d.ply"
 
 
+# Whether this format writes the surface points (core.points).
+USES_POINTS = True
+
+
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return PurePosixPath("images") / f"{split}_{index:04d}.png"
 

@@ -174,3 +174,10 @@ def test_a_collection_instance_is_a_target_like_any_mesh(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     results = [check_view(alpha, c2w, K, mesh) for _, alpha, c2w, K in views(out)]
     assert len(results) == 6 and all(passes(x) for x in results), results
+
+
+def test_points_are_sampled_only_for_formats_that_write_them(cli, tmp_path):
+    for fmt, expected in (("ngp", False), ("colmap", True)):
+        out = tmp_path / fmt
+        assert cli("--demo", *TINY, "--format", fmt, "--points", 100, "--out", out).returncode == 0
+        assert (out / ".nerf_dataset" / "points.npz").is_file() == expected
