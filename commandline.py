@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     except IncompleteError as exc:
         print(f"cli.py: failed: {exc}; --resume finishes the dataset", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # the disk said no: full, read-only, a folder in the way
+        print(f"cli.py: failed: {exc}; --resume finishes the dataset", file=sys.stderr)
+        return EXIT_FAILED
     for note in plan.notes:
         print(f"cli.py: warning: {note}", file=sys.stderr)
     i = plan.intrinsics

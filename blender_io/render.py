@@ -160,7 +160,10 @@ class RenderJob:
             def on_write(written_scene, *_args) -> None:
                 view = waiting.get(written_scene.frame_current)
                 if written_scene == scene and view is not None:
-                    publish(view)
+                    try:
+                        publish(view)
+                    except OSError:
+                        pass  # Blender would print and swallow it; the sweep below retries and raises it
 
             scene.frame_start, scene.frame_end = chunk[0].frame, chunk[-1].frame
             bpy.app.handlers.render_write.append(on_write)

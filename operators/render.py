@@ -7,6 +7,7 @@ from bpy.props import BoolProperty
 
 from ..blender_io.render import CHUNK_FRAMES
 from ..core.errors import UserError
+from ..pipeline import IncompleteError
 
 TIMER_S = 0.05
 
@@ -49,8 +50,11 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
             job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
             job.render.run()
             message = finish(job)
-        except UserError as exc:
+        except (UserError, IncompleteError) as exc:
             self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except OSError as exc:  # the disk said no: full, read-only, a folder in the way
+            self.report({"ERROR"}, f"Render stopped, the dataset can be resumed: {exc}")
             return {"CANCELLED"}
         self.report({"INFO"}, message)
         return {"FINISHED"}
@@ -61,7 +65,7 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
         try:
             self._job = start(context, self.resume, chunk_frames=1)
             self._job.render.begin()
-        except UserError as exc:
+        except (UserError, IncompleteError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self._cancel = False

@@ -181,3 +181,14 @@ def test_points_are_sampled_only_for_formats_that_write_them(cli, tmp_path):
         out = tmp_path / fmt
         assert cli("--demo", *TINY, "--format", fmt, "--points", 100, "--out", out).returncode == 0
         assert (out / ".nerf_dataset" / "points.npz").is_file() == expected
+
+
+def test_a_write_failure_is_one_line_and_exit_1(cli, tmp_path):
+    out = tmp_path / "out"
+    assert cli("--demo", *TINY, "--out", out).returncode == 0
+    blocked = out / "train" / "r_1.png"
+    blocked.unlink()
+    blocked.mkdir()
+    r = cli("--demo", *TINY, "--resume", "--out", out)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("cli.py: failed: ")

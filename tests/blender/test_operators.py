@@ -84,3 +84,16 @@ def test_relative_output_needs_a_saved_blend(scene, fresh_bpy):
     scene.nerf_dataset.output_dir = "//out"
     with pytest.raises(RuntimeError, match="Save the .blend first"):
         fresh_bpy.ops.nerf_dataset.render()
+
+
+def test_a_view_that_cannot_be_written_is_reported_not_raised(scene, fresh_bpy, tmp_path):
+    props = scene.nerf_dataset
+    props.output_dir = str(tmp_path / "out")
+    fresh_bpy.ops.nerf_dataset.render()
+    blocked = tmp_path / "out" / "nerf" / "train" / "r_1.png"
+    blocked.unlink()
+    blocked.mkdir()  # a folder where the image must go: the render cannot put it back
+    with pytest.raises(RuntimeError, match="can be resumed: .*Is a directory") as failure:
+        fresh_bpy.ops.nerf_dataset.render(resume=True)
+    assert "Traceback" not in str(failure.value)
+    assert not list(blocked.parent.glob(".*.tmp"))  # no temporary file left behind
