@@ -17,7 +17,7 @@ from .core.images import png_complete
 from .core.plan import PLAN_DIR, PLAN_FILE, Plan, build_plan, load_plan, save_plan
 from .core.points import load_points
 from .core.settings import Settings
-from .core.shards import shard_views, write_record
+from .core.shards import append_record, shard_views, start_record
 from .exporters import FORMATS
 
 
@@ -249,15 +249,9 @@ def start_job(
     todo = pending_views(plan, out_dir, views) if resume or shard is not None else views
     job = Job(planned, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads))
     if shard is not None:
-        frames = [v.frame for v in views]
-        done = [f for f in frames if f not in {v.frame for v in todo}]
-        write_record(out_dir, *shard, frames, done)
-
-        def record(view) -> None:
-            done.append(view.frame)
-            write_record(out_dir, *shard, frames, done)
-
-        job.render.on_view = record
+        pending = {v.frame for v in todo}
+        start_record(out_dir, *shard, [v.frame for v in views if v.frame not in pending])
+        job.render.on_view = lambda view: append_record(out_dir, *shard, view.frame)
     return job
 
 

@@ -6,7 +6,6 @@ the cut depends only on the plan and N, so any number of workers renders the sam
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import UserError
@@ -35,17 +34,24 @@ def shard_views(views, index: int, count: int) -> list:
 
 
 def record_path(out_dir: Path, index: int, count: int) -> Path:
-    return Path(out_dir) / SHARD_DIR / f"{index}-of-{count}.json"
+    return Path(out_dir) / SHARD_DIR / f"{index}-of-{count}.done"
 
 
-def write_record(out_dir: Path, index: int, count: int, frames: list[int], done: list[int]) -> None:
-    """Which of the shard's views are complete (by frame); rewritten atomically after every chunk."""
-    record = {"shard": index, "of": count, "frames": frames, "done": sorted(done)}
-    write_text_atomic(record_path(out_dir, index, count), json.dumps(record) + "\n")
+def start_record(out_dir: Path, index: int, count: int, done: list[int]) -> None:
+    """The shard's record of finished views (frame numbers), started from those already complete."""
+    write_text_atomic(record_path(out_dir, index, count), "".join(f"{f}\n" for f in sorted(done)))
+
+
+def append_record(out_dir: Path, index: int, count: int, frame: int) -> None:
+    """One line per finished view: constant cost per frame however large the shard."""
+    with open(record_path(out_dir, index, count), "a") as f:
+        f.write(f"{frame}\n")
 
 
 def read_done(out_dir: Path, index: int, count: int) -> set[int]:
+    """Frames the shard has finished; a line torn by a crash is ignored (resume re-checks the images)."""
     try:
-        return set(json.loads(record_path(out_dir, index, count).read_text())["done"])
-    except (OSError, ValueError, KeyError):
+        lines = record_path(out_dir, index, count).read_text().split("\n")
+    except OSError:
         return set()
+    return {int(x) for x in lines[:-1] if x.isdigit()}  # the last piece has no newline: torn or empty

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nerf_dataset.core.errors import UserError
-from nerf_dataset.core.shards import parse_shard, read_done, shard_views, write_record
+from nerf_dataset.core.shards import append_record, parse_shard, read_done, record_path, shard_views, start_record
 
 
 @given(n_views=st.integers(0, 500), count=st.integers(1, 64))
@@ -22,8 +22,11 @@ def test_bad_shard_specs_are_user_errors(bad):
         parse_shard(bad)
 
 
-def test_records_round_trip(tmp_path):
+def test_records_round_trip_and_survive_a_torn_line(tmp_path):
     assert parse_shard("2/5") == (2, 5)
     assert read_done(tmp_path, 0, 2) == set()
-    write_record(tmp_path, 0, 2, [1, 2, 3], [3, 1])
-    assert read_done(tmp_path, 0, 2) == {1, 3}
+    start_record(tmp_path, 0, 2, [3, 1])
+    append_record(tmp_path, 0, 2, 7)
+    with open(record_path(tmp_path, 0, 2), "a") as f:
+        f.write("9")  # a crash in the middle of writing "91\n"
+    assert read_done(tmp_path, 0, 2) == {1, 3, 7}
