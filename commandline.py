@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .core.errors import UserError
+from .core.passes import parse_passes
 from .core.rigs import RIG_KINDS
 from .core.settings import ENGINES, Settings
 from .core.shards import parse_shard
@@ -72,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="same seed + same settings = same dataset")
     p.add_argument("--lens", type=float, metavar="MM", help="focal length override in millimetres")
     p.add_argument("--points", type=int, default=10000, metavar="N", help="surface points for COLMAP / 3DGS (0: none)")
+    p.add_argument("--passes", type=parse_passes, default=(), metavar="LIST", help="comma list: depth, normal, mask")
+    p.add_argument(
+        "--downscales", type=_factors, default=(), metavar="LIST", help="images_<k>/ copies, e.g. 2,4,8 (nerfstudio, colmap)"
+    )
     p.add_argument("--workers", type=int, metavar="N", help="parallel Blender processes (default: see README)")
     p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
@@ -79,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collect", action="store_true", help="only finalise --out: check the images, write the formats")
     p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
     return p
+
+
+def _factors(text: str) -> tuple[int, ...]:
+    try:
+        factors = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected factors like 2,4,8, not '{text}'") from None
+    return tuple(factors)
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -109,6 +122,8 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         seed=a.seed,
         lens=a.lens,
         points=a.points,
+        passes=a.passes,
+        downscales=a.downscales,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from .core.errors import UserError
 from .core.files import link_or_copy
 from .core.images import png_complete
+from .core.passes import PASS_EXTS
 from .core.plan import PLAN_DIR, PLAN_FILE, Plan, build_plan, load_plan, save_plan
 from .core.points import load_points
 from .core.settings import Settings
@@ -45,6 +46,18 @@ def image_namer(formats: tuple[str, ...]):
         return rel if len(formats) == 1 else PurePosixPath(primary) / rel
 
     return image_for
+
+
+def pass_files(plan: Plan, view) -> dict[tuple[str, str], PurePosixPath]:
+    """The view's pass files, {(pass, extension): path relative to the output folder}, in the primary layout."""
+    formats = plan.settings.formats
+    primary = FORMATS[formats[0]]
+    files = {}
+    for name in plan.settings.passes:
+        for ext in PASS_EXTS[name]:
+            rel = primary.pass_relpath(view.split, view.index, name, ext)
+            files[(name, ext)] = rel if len(formats) == 1 else PurePosixPath(formats[0]) / rel
+    return files
 
 
 def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
@@ -247,7 +260,11 @@ def start_job(
     camera = build_rig_camera(scene, plan, *find_rig(scene))
     views = list(plan.views) if shard is None else shard_views(plan.views, *shard)
     todo = pending_views(plan, out_dir, views) if resume or shard is not None else views
-    job = Job(planned, RenderJob(scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads))
+    render = RenderJob(
+        scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads, objs=planned.objs,
+        pass_files=lambda view: pass_files(plan, view),
+    )
+    job = Job(planned, render)
     if shard is not None:
         pending = {v.frame for v in todo}
         start_record(out_dir, *shard, [v.frame for v in views if v.frame not in pending])
@@ -279,5 +296,7 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
         if fmt != formats[0]:
             for view in plan.views:
                 link_or_copy(out_dir / view.image, fdir / FORMATS[fmt].image_relpath(view.split, view.index))
+                for (name, ext), rel in pass_files(plan, view).items():
+                    link_or_copy(out_dir / rel, fdir / FORMATS[fmt].pass_relpath(view.split, view.index, name, ext))
         written += FORMATS[fmt].write(plan, fdir, points)
     return written

@@ -14,6 +14,11 @@ def engine_id(name: str) -> str:
     return name
 
 
+def engine_name(identifier: str) -> str:
+    """Our engine name for Blender's identifier (the inverse of ``engine_id``)."""
+    return "BLENDER_EEVEE" if identifier == "BLENDER_EEVEE_NEXT" else identifier
+
+
 def inside_blender_executable() -> bool:
     """True under ``blender -b -P``; False when bpy is a module imported by plain Python."""
     return bool(bpy.app.binary_path)

@@ -19,6 +19,10 @@ import bpy
 from ..core.images import publish_png
 from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
+from .passes import PassOutputs
+
+# Metadata Blender stamps into PNG and EXR headers that differs run to run (or names the machine).
+VOLATILE_STAMPS = ("use_stamp_date", "use_stamp_render_time", "use_stamp_memory", "use_stamp_hostname")
 
 # One animation render per run of consecutive frames: every extra render call costs a scene sync, and each
 # frame is published as it is written anyway. The modal operator steps one frame at a time instead.
@@ -33,6 +37,7 @@ def _touched_settings(scene: bpy.types.Scene) -> list[tuple[object, str]]:
         *((r, a) for a in ("resolution_x", "resolution_y", "resolution_percentage", "filepath", "engine")),
         *((r, a) for a in ("film_transparent", "use_file_extension", "use_overwrite", "use_placeholder")),
         *((r, a) for a in ("use_persistent_data", "threads_mode", "threads")),
+        *((r, a) for a in VOLATILE_STAMPS),
         *((img, a) for a in ("file_format", "color_mode", "color_depth")),
         *((scene.cycles, a) for a in ("samples", "seed", "use_animated_seed")),
     ]
@@ -69,6 +74,8 @@ def apply_render_settings(scene: bpy.types.Scene, plan: Plan) -> None:
     r.image_settings.file_format = "PNG"
     r.image_settings.color_mode = "RGBA" if s.transparent else "RGB"
     r.image_settings.color_depth = "8"
+    for attr in VOLATILE_STAMPS:
+        setattr(r, attr, False)
 
 
 @contextlib.contextmanager
@@ -105,10 +112,23 @@ class RenderJob:
     """Renders ``views`` of ``plan`` into ``out_dir``; the user's render settings come back on ``end()``."""
 
     def __init__(
-        self, scene, camera, plan: Plan, out_dir: Path, views, chunk_frames=CHUNK_FRAMES, quiet=True, threads=0
+        self,
+        scene,
+        camera,
+        plan: Plan,
+        out_dir: Path,
+        views,
+        chunk_frames=CHUNK_FRAMES,
+        quiet=True,
+        threads=0,
+        objs=(),
+        pass_files=None,
     ):
         self.scene, self.camera, self.plan, self.out_dir = scene, camera, plan, Path(out_dir)
         self.threads = threads
+        self.passes = PassOutputs(scene, plan.settings.passes, self.out_dir / STAGING, objs)
+        self.pass_files = pass_files
+        """``pass_files(view)`` = {(pass, ext): path relative to the output folder} (``pipeline``)."""
         self.on_view = None
         """Called with each view whose image is in place (shard records, progress)."""
         self.total = len(views)
@@ -141,6 +161,7 @@ class RenderJob:
         staging = self.out_dir / STAGING
         staging.mkdir(parents=True, exist_ok=True)
         scene.render.filepath = str(staging) + os.sep + "f_######"
+        self.passes.begin()
         self._started = time.monotonic()
 
     def step(self) -> bool:
@@ -151,6 +172,9 @@ class RenderJob:
             waiting = {v.frame: v for v in chunk}
 
             def publish(view) -> None:
+                if self.plan.settings.passes:  # before the image: a complete image means complete passes
+                    files = {k: self.out_dir / rel for k, rel in self.pass_files(view).items()}
+                    self.passes.publish(view.frame, files)
                 publish_png(scene.render.frame_path(frame=view.frame), self.out_dir / view.image)
                 del waiting[view.frame]
                 self.done += 1
@@ -177,6 +201,7 @@ class RenderJob:
         return not self.finished
 
     def end(self) -> None:
+        self.passes.end()
         if self._saved is not None:
             restore_render_state(self._saved)
             self._saved = None

@@ -10,6 +10,7 @@ import numpy as np
 from ..core.camera import Optics, Raster
 from ..core.errors import UserError
 from ..core.plan import SceneFacts
+from .compat import engine_name
 
 GEOMETRY_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
 IMPORTERS = {
@@ -230,4 +231,16 @@ def scene_facts(scene: bpy.types.Scene, target: str, objs, rig: str) -> SceneFac
         raster=read_raster(scene),
         target_radius=float(np.max(np.linalg.norm(verts - center, axis=1))),
         camera_path=read_camera_path(scene) if rig == "camera" else (),
+        engine=engine_name(scene.render.engine),
+        unit=scene_unit(scene),
     )
+
+
+def scene_unit(scene: bpy.types.Scene) -> str:
+    """What one Blender unit is: "m" in a metric scene at unit scale 1 (Blender's default)."""
+    units = scene.unit_settings
+    if units.system == "METRIC" and abs(units.scale_length - 1.0) < 1e-9:
+        return "m"
+    if units.system == "METRIC":
+        return f"{units.scale_length:g} m"
+    return "scene unit"

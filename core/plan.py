@@ -17,6 +17,7 @@ import numpy as np
 from .camera import Intrinsics, Optics, Raster, intrinsics_from_optics
 from .errors import UserError
 from .framing import bounding_sphere, fit_radius
+from .passes import check_engine
 from .rigs import SPLITS, orbit_directions, poses_from_directions
 from .settings import Settings
 
@@ -43,6 +44,10 @@ class SceneFacts:
     raster: Raster
     target_radius: float = 0.0
     """Largest distance from the centre of the target's bounds to one of its vertices (0 = use the box's corner)."""
+    engine: str = "CYCLES"
+    """The scene's render engine (``core.settings.ENGINES`` names)."""
+    unit: str = "m"
+    """What one scene unit is, for ``depth_unit``: "m" in a metric scene at scale 1."""
     camera_path: tuple[tuple[int, tuple[float, ...]], ...] = ()
     """For the ``camera`` rig: (scene frame, row-major 4x4 camera-to-world) of each frame of the scene camera."""
 
@@ -88,7 +93,8 @@ class Plan:
         if d.get("version") != PLAN_VERSION:
             raise UserError(f"plan version {d.get('version')} is not supported (expected {PLAN_VERSION})")
         s = d["settings"]
-        settings = Settings(**{**s, "formats": tuple(s["formats"]), "resolution": _tuple_or_none(s["resolution"])})
+        tuples = {k: tuple(s.get(k, ())) for k in ("formats", "passes", "downscales")}
+        settings = Settings(**{**s, **tuples, "resolution": _tuple_or_none(s["resolution"])})
         sc = d["scene"]
         scene = SceneFacts(
             **{
@@ -138,6 +144,7 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
         optics = Optics(**{**asdict(optics), "lens_mm": settings.lens})
     scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster})
     intr = intrinsics_from_optics(optics, raster)
+    check_engine(settings.passes, settings.engine or scene.engine)
     center, sphere_r = bounding_sphere(scene.bounds_min, scene.bounds_max)
     if scene.target_radius > 0:
         sphere_r = min(sphere_r, scene.target_radius)

@@ -10,6 +10,8 @@ from .rigs import RIG_KINDS, RigSpec, default_elevation_range
 ENGINES: tuple[str, ...] = ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH")
 # Above this many pixels per side a render is almost surely a typo (16K is Blender's own UI limit).
 MAX_SIDE_PX = 16384
+# The layouts whose readers look for images_<k>/ copies (nerfstudio's downscale_factor, 3DGS's -i images_4).
+DOWNSCALED_FORMATS = {"nerfstudio", "colmap"}
 NERF_SYNTHETIC_COUNTS = {"train": 100, "val": 100, "test": 200}
 
 
@@ -45,6 +47,10 @@ class Settings:
     """Focal length override in millimetres."""
     points: int = 10000
     """Surface points sampled for COLMAP's points3D and points3d.ply (0: none)."""
+    passes: tuple[str, ...] = ()
+    """Extra per-view passes, from ``core.passes.PASSES`` (depth, normal, mask)."""
+    downscales: tuple[int, ...] = ()
+    """Downscale factors of the images_<k>/ copies nerfstudio and COLMAP users train on (2, 4, 8)."""
 
     def rig_spec(self) -> RigSpec:
         lo, hi = default_elevation_range(self.rig)
@@ -90,5 +96,10 @@ class Settings:
             raise UserError("--lens must be positive")
         if not 0 <= self.points <= 10_000_000:
             raise UserError("--points must be between 0 and 10000000")
+        for k in self.downscales:
+            if k not in (2, 4, 8, 16):
+                raise UserError(f"--downscales takes factors 2, 4, 8 or 16, not {k}")
+        if self.downscales and not set(self.formats) & DOWNSCALED_FORMATS:
+            raise UserError("--downscales makes images_<k>/ folders for the nerfstudio and colmap formats; add one")
         if self.rings < 1:
             raise UserError("--rings must be at least 1")

@@ -18,6 +18,7 @@ from ..core.files import write_bytes_atomic, write_text_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints
 from .nerfstudio import image_relpath as flat_image_relpath
+from .nerfstudio import pass_relpath as flat_pass_relpath
 
 PINHOLE_MODEL_ID = 1
 
@@ -28,6 +29,10 @@ USES_POINTS = True
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return flat_image_relpath(split, index)
+
+
+def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
+    return flat_pass_relpath(split, index, name, ext)
 
 
 def _cameras(plan: Plan) -> list[tuple[int, tuple]]:

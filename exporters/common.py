@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..core.camera import Intrinsics
+from ..core.passes import DEPTH_KIND, DEPTH_PNG_UNIT
+from ..core.plan import Plan
 
 
 def intrinsics_keys(intr: Intrinsics) -> dict:
@@ -17,6 +19,13 @@ def intrinsics_keys(intr: Intrinsics) -> dict:
         "w": int(intr.w),
         "h": int(intr.h),
     }
+
+
+def depth_keys(plan: Plan) -> dict:
+    """What the depth files hold, for readers and people: kind, unit and the PNG's unit per count."""
+    if "depth" not in plan.settings.passes:
+        return {}
+    return {"depth_kind": DEPTH_KIND, "depth_unit": plan.scene.unit, "depth_png_unit": DEPTH_PNG_UNIT}
 
 
 def matrix_rows(c2w) -> list[list[float]]:

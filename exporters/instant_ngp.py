@@ -20,9 +20,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..core.files import write_json_atomic
+from ..core.passes import DEPTH_PNG_UNIT
 from ..core.plan import Plan
 from ..core.points import ScenePoints
-from .common import intrinsics_keys, matrix_rows
+from .common import depth_keys, intrinsics_keys, matrix_rows
 
 TARGET_HALF_EXTENT = 0.4
 MAX_AABB_SCALE = 128
@@ -34,6 +35,10 @@ USES_POINTS = False
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
     return (PurePosixPath(split) if split == "train" else PurePosixPath("eval") / split) / f"r_{index}.png"
+
+
+def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
+    return image_relpath(split, index).parent / f"r_{index}_{name}{ext}"
 
 
 def scale_offset(plan: Plan) -> tuple[float, list[float]]:
@@ -57,6 +62,9 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
     scale, offset = scale_offset(plan)
     header = {**intrinsics_keys(plan.intrinsics), "aabb_scale": aabb_scale(plan, scale, offset)}
     header.update(scale=scale, offset=offset)
+    depth = "depth" in plan.settings.passes
+    if depth:  # instant-ngp multiplies the 16-bit values by this, then by ``scale`` like the poses
+        header.update(depth_keys(plan), integer_depth_scale=DEPTH_PNG_UNIT, enable_depth_loading=True)
     format_dir = Path(format_dir)
     written = []
     for split, json_path in (
@@ -69,6 +77,11 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": str(image_relpath(v.split, v.index).relative_to(rel_to.as_posix())),
                 "transform_matrix": matrix_rows(v.c2w),
+                **(
+                    {"depth_path": str(pass_relpath(v.split, v.index, "depth", ".png").relative_to(rel_to.as_posix()))}
+                    if depth
+                    else {}
+                ),
             }
             for v in plan.split(split)
         ]

@@ -17,7 +17,7 @@ from ..core.files import write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
-from .common import intrinsics_keys, matrix_rows
+from .common import depth_keys, intrinsics_keys, matrix_rows
 
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
 PLY_NAME = "points3d.ply"
@@ -31,15 +31,30 @@ def image_relpath(split: str, index: int) -> PurePosixPath:
     return PurePosixPath("images") / f"{split}_{index:04d}.png"
 
 
+PASS_DIRS = {"depth": "depths", "normal": "normals", "mask": "masks"}
+PASS_KEYS = {"depth": "depth_file_path", "normal": "normal_file_path", "mask": "mask_path"}
+
+
+def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
+    """``depths/``, ``normals/``, ``masks/`` with the image's name: nerfstudio finds their downscaled copies
+    as ``depths_<k>/<name>`` and ``masks_<k>/<name>``."""
+    return PurePosixPath(PASS_DIRS[name]) / image_relpath(split, index).with_suffix(ext).name
+
+
 def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     intr = intrinsics_keys(plan.intrinsics)
     meta = {
         "camera_model": "OPENCV",
+        **depth_keys(plan),
         **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
         **dict.fromkeys(DISTORTION_KEYS, 0.0),
         "applied_transform": [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
         "frames": [
-            {"file_path": str(image_relpath(v.split, v.index)), "transform_matrix": matrix_rows(v.c2w)}
+            {
+                "file_path": str(image_relpath(v.split, v.index)),
+                "transform_matrix": matrix_rows(v.c2w),
+                **{PASS_KEYS[p]: str(pass_relpath(v.split, v.index, p, ".png")) for p in plan.settings.passes},
+            }
             for v in plan.views
         ],
     }

@@ -54,6 +54,10 @@ CASES = {
     "blend and import together": (["--blend", "a.blend", "--import", "b.obj"], "not allowed with"),
     "negative views": (["--demo", "--train", "-3"], "--train"),
     "bad elevation": (["--demo", "--elevation", "80,10"], "elevation"),
+    "unknown pass": (["--demo", "--passes", "depth,albedo"], "unknown pass 'albedo'"),
+    "mask on EEVEE": (["--demo", "--passes", "mask", "--engine", "BLENDER_EEVEE"], "mask pass needs Cycles"),
+    "downscales of nerf only": (["--demo", "--downscales", "2"], "nerfstudio and colmap"),
+    "odd downscale": (["--demo", "--format", "colmap", "--downscales", "3"], "2, 4, 8 or 16"),
 }
 
 
