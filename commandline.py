@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=10000, metavar="N", help="surface points for COLMAP / 3DGS (0: none)")
     p.add_argument("--passes", type=parse_passes, default=(), metavar="LIST", help="comma list: depth, normal, mask")
     p.add_argument(
-        "--downscales", type=_factors, default=(), metavar="LIST", help="images_<k>/ copies, e.g. 2,4,8 (nerfstudio, colmap)"
+        "--downscales", type=_factors, default=(), metavar="LIST", help="images_<k>/ copies: 2,4,8 (nerfstudio, colmap)"
     )
     p.add_argument("--workers", type=int, metavar="N", help="parallel Blender processes (default: see README)")
     p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")

@@ -11,13 +11,14 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
+from .core.downscale import downscaled_relpath, write_downscaled
 from .core.errors import UserError
 from .core.files import link_or_copy
 from .core.images import png_complete
 from .core.passes import PASS_EXTS
 from .core.plan import PLAN_DIR, PLAN_FILE, Plan, build_plan, load_plan, save_plan
 from .core.points import load_points
-from .core.settings import Settings
+from .core.settings import DOWNSCALED_FORMATS, Settings
 from .core.shards import append_record, shard_views, start_record
 from .exporters import FORMATS
 
@@ -298,5 +299,26 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
                 link_or_copy(out_dir / view.image, fdir / FORMATS[fmt].image_relpath(view.split, view.index))
                 for (name, ext), rel in pass_files(plan, view).items():
                     link_or_copy(out_dir / rel, fdir / FORMATS[fmt].pass_relpath(view.split, view.index, name, ext))
+        if fmt in DOWNSCALED_FORMATS:
+            written += _downscale(plan, fdir, FORMATS[fmt])
         written += FORMATS[fmt].write(plan, fdir, points)
+    return written
+
+
+# The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).
+DOWNSCALED_PASSES = {"mask": "mask", "depth": "depth"}
+
+
+def _downscale(plan: Plan, fdir: Path, layout) -> list[Path]:
+    written = []
+    for view in plan.views:
+        sources = [(layout.image_relpath(view.split, view.index), "color")]
+        sources += [
+            (layout.pass_relpath(view.split, view.index, name, ".png"), kind)
+            for name, kind in DOWNSCALED_PASSES.items()
+            if name in plan.settings.passes
+        ]
+        for rel, kind in sources:
+            for k in plan.settings.downscales:
+                written.append(write_downscaled(fdir / rel, fdir / downscaled_relpath(rel, k), k, kind))
     return written

@@ -48,7 +48,7 @@ def dataset(request, tmp_path_factory, user_resources):
     r = run_cli(
         "--blend", tmp / "scene.blend", "--object", "NeRF Demo Object", "--out", out,
         "--train", 3, "--val", 2, "--test", 3, "--samples", 8, "--transparent", "--seed", 5,
-        "--format", "nerf,nerfstudio,colmap",
+        "--format", "nerf,nerfstudio,colmap", "--downscales", "2",
         *EXTRA_ARGS.get(request.param, []), user_resources=user_resources,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -90,6 +90,19 @@ def nerfstudio_results(out: Path, mesh) -> dict:
     return results
 
 
+def nerfstudio_downscaled_results(out: Path, mesh, k: int = 2) -> dict:
+    """nerfstudio with ``downscale_factor`` k: images_k/<name>, intrinsics times 1/k, size floor(w / k)."""
+    d = json.loads((out / "transforms.json").read_text())
+    K = np.array([[d["fl_x"] / k, 0, d["cx"] / k], [0, d["fl_y"] / k, d["cy"] / k], [0, 0, 1.0]])
+    results = {}
+    for frame in d["frames"]:
+        image = Image.open(out / f"images_{k}" / Path(frame["file_path"]).name)
+        assert image.size == (d["w"] // k, d["h"] // k)
+        alpha = np.asarray(image)[..., 3] / 255.0
+        results[frame["file_path"]] = check_view(alpha, np.array(frame["transform_matrix"]), K, mesh)
+    return results
+
+
 def colmap_results(out: Path, mesh) -> dict:
     """COLMAP, through pycolmap's own reader and camera model: world-to-camera, OpenCV axes."""
     import pycolmap
@@ -116,6 +129,7 @@ def passes(result) -> bool:
 READERS = {
     "nerf": lambda out, mesh: {p: check_view(a, c2w, K, mesh) for p, a, c2w, K in views(out)},
     "nerfstudio": nerfstudio_results,
+    "nerfstudio_images_2": nerfstudio_downscaled_results,
     "colmap": colmap_results,
 }
 
@@ -123,7 +137,7 @@ READERS = {
 @pytest.mark.parametrize("fmt", sorted(READERS))
 def test_silhouettes_match_the_render_on_every_view(dataset, fmt):
     name, out, mesh = dataset
-    results = READERS[fmt](out / fmt, mesh)
+    results = READERS[fmt](out / fmt.split("_images")[0], mesh)
     assert len(results) == 8
     bad = {p: r for p, r in results.items() if not passes(r)}
     assert not bad, f"{name} via {fmt}: {bad}"
