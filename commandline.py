@@ -182,9 +182,21 @@ def worker_args(argv: list[str], args: argparse.Namespace) -> list[str]:
     return out
 
 
+def build_validate_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cli.py validate", description="Check a dataset against every consumer's rules.")
+    p.add_argument("dir", metavar="DIR", help="dataset folder (ours or anyone's)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--blend", metavar="PATH", help="the scene, to reproject the object with the cameras")
+    src.add_argument("--demo", action="store_true", help="the built-in demo scene")
+    p.add_argument("--object", metavar="NAME", help="object to reproject (default: the dataset's target)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     ours = script_args(argv)
+    if ours[:1] == ["validate"]:
+        return _validate_command(ours[1:])
     try:
         args = build_parser().parse_args(ours)
         if args.collect:
@@ -229,9 +241,76 @@ def main(argv: list[str] | None = None) -> int:
     i = plan.intrinsics
     if shard:
         print(f"wrote shard {args.shard} of {out_dir}")
+        return EXIT_OK
+    print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}")
+    return _print_report(_validate_written(out_dir, plan))
+
+
+def _validate_written(out_dir: Path, plan):
+    """The end of a render: the structural checks and, the scene being open, a sample of silhouettes."""
+    from .core.validate import validate
+
+    mesh = None
+    if plan.settings.transparent or "mask" in plan.settings.passes:
+        mesh = _target_mesh(None, plan.scene.target)
+    return validate(out_dir, mesh, limit=RENDER_CHECKED_VIEWS)
+
+
+# Views whose silhouettes a render checks at its end (``validate`` checks all).
+RENDER_CHECKED_VIEWS = 12
+
+
+def _target_mesh(source, target: str):
+    """World-space triangles of ``target`` in the open scene (after loading ``source``, if given)."""
+    import bpy
+
+    from .blender_io.scene import pick_target, visible_geometry, world_triangles
+    from .pipeline import load_scene
+
+    if source is not None:
+        scene, _, objs = load_scene(source)
     else:
-        print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}")
-    return EXIT_OK
+        scene = bpy.context.scene
+        objs = pick_target(scene, target)[1] if target in scene.objects else visible_geometry(scene)
+    return world_triangles(objs, bpy.context.evaluated_depsgraph_get())
+
+
+def _print_report(report) -> int:
+    for line in report.lines():
+        print(f"cli.py: validate: {line}", file=sys.stderr)
+    print(f"validate: {report.summary()}")
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
+def _validate_command(args: list[str]) -> int:
+    try:
+        a = build_validate_parser().parse_args(args)
+        root = Path(a.dir).expanduser().absolute()
+        if not root.is_dir():
+            raise UserError(f"{a.dir} is not a folder")
+        from .core.validate import validate
+
+        mesh = None
+        if a.blend or a.demo:
+            from .pipeline import Source
+
+            target = a.object or _planned_target(root)
+            mesh = _target_mesh(Source(blend=a.blend, demo=a.demo, object=target), target)
+        report = validate(root, mesh)
+    except UserError as exc:
+        print(f"cli.py validate: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return _print_report(report)
+
+
+def _planned_target(root: Path) -> str | None:
+    """The object a dataset of ours was made of, from its saved plan."""
+    from .core.plan import PLAN_FILE, load_plan
+
+    if (root / PLAN_FILE).is_file():
+        target = load_plan(root).scene.target
+        return None if target.startswith("<") else target
+    return None
 
 
 def _run_parallel(settings, source, args, worker_argv, workers):

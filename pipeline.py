@@ -262,7 +262,14 @@ def start_job(
     views = list(plan.views) if shard is None else shard_views(plan.views, *shard)
     todo = pending_views(plan, out_dir, views) if resume or shard is not None else views
     render = RenderJob(
-        scene, camera, plan, out_dir, todo, quiet=quiet, threads=threads, objs=planned.objs,
+        scene,
+        camera,
+        plan,
+        out_dir,
+        todo,
+        quiet=quiet,
+        threads=threads,
+        objs=planned.objs,
         pass_files=lambda view: pass_files(plan, view),
     )
     job = Job(planned, render)

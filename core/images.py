@@ -65,3 +65,21 @@ def publish_png(src: Path, dst: Path) -> None:
         pos = end
     write_bytes_atomic(dst, b"".join(out))
     Path(src).unlink()
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, or via Pillow for other formats; None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # noqa: BLE001 - any unreadable file is simply "no size"
+        return None

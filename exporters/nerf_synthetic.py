@@ -45,10 +45,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": f"./{image_relpath(v.split, v.index).with_suffix('')}",
                 "transform_matrix": matrix_rows(v.c2w),
-                **{
-                    PASS_KEYS[p]: f"./{pass_relpath(v.split, v.index, p, '.png')}"
-                    for p in plan.settings.passes
-                },
+                **{PASS_KEYS[p]: f"./{pass_relpath(v.split, v.index, p, '.png')}" for p in plan.settings.passes},
             }
             for v in plan.split(split)
         ]

@@ -1,0 +1,208 @@
+"""``cli.py validate DIR``: check a dataset (ours or anyone's) against every consumer trap (prior-art c7).
+
+Structural checks need no Blender: mixed formats in one folder, extensions in paths, missing or
+pose-only splits, integer w/h, COLMAP camera models, missing or wrongly sized images, rotations that
+are not rotations, and views repeated across splits. Given the scene's mesh, ``reproject`` also
+projects it with every exported camera and compares the silhouette with the image's alpha (or mask).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dataset_readers import NERF_SPLITS, Camera, Dataset, read_colmap, read_nerf, read_transforms_json
+from .images import image_size
+from .silhouette import compare, project
+
+KNOWN_JSON = {f"transforms_{s}.json" for s in NERF_SPLITS} | {"transforms.json"}
+MIN_IOU = 0.95
+MAX_CENTROID_PX = 0.5
+ORTHONORMAL_TOL = 1e-4
+
+
+def _markers(folder: Path) -> bool:
+    return any((folder / n).is_file() for n in KNOWN_JSON) or (folder / "sparse").is_dir()
+
+
+def dataset_folders(root: Path) -> list[Path]:
+    """``root`` if it is a dataset, else its subfolders that are (one per format, as we write several)."""
+    root = Path(root)
+    if _markers(root):
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and _markers(p)) if root.is_dir() else []
+
+
+def check_folder(folder: Path) -> Dataset:
+    ds = Dataset(Path(folder))
+    has_nerf = any((ds.folder / f"transforms_{s}.json").is_file() for s in NERF_SPLITS)
+    has_transforms = (ds.folder / "transforms.json").is_file()
+    has_sparse = (ds.folder / "sparse").is_dir()
+    if has_sparse and has_nerf:
+        ds.problem(ds.folder, "holds sparse/ and transforms_*.json: 3D Gaussian Splatting silently picks COLMAP")
+    if has_transforms and has_nerf:
+        ds.problem(
+            ds.folder,
+            "holds transforms.json and transforms_*.json: torch-ngp picks its colmap mode, instant-ngp merges both",
+        )
+    for extra in sorted(ds.folder.glob("*.json")):
+        if extra.name not in KNOWN_JSON and '"frames"' in extra.read_text(errors="replace"):
+            ds.problem(extra, "has frames beside the dataset's own JSON: instant-ngp given the folder merges them")
+    if has_nerf:
+        read_nerf(ds)
+    if has_transforms:
+        read_transforms_json(ds)
+    if has_sparse:
+        read_colmap(ds)
+    _check_images(ds)
+    _check_rotations(ds)
+    _check_repeats(ds)
+    return ds
+
+
+def _check_images(ds: Dataset) -> None:
+    by_split: dict[str, list[Camera]] = defaultdict(list)
+    for cam in ds.cameras:
+        by_split[(cam.label.split("/")[0], cam.split)].append(cam)
+    for (_, split), cams in sorted(by_split.items()):
+        missing = [c for c in cams if not c.image.is_file()]
+        if missing and len(missing) == len(cams):
+            ds.problem(
+                missing[0].image.parent,
+                f"the {split} split has poses but none of its {len(cams)} images (pose-only): "
+                "instant-ngp throws, 3DGS --eval and blender-data fail",
+            )
+            continue
+        if missing:
+            ds.problem(missing[0].image, f"is missing, and {len(missing) - 1} more images of the {split} split")
+        for cam in cams:
+            if cam in missing:
+                continue
+            size = image_size(cam.image)
+            if size is None:
+                ds.problem(cam.image, "is not a readable image")
+            elif cam.size and tuple(size) != tuple(cam.size):
+                ds.problem(cam.image, f"is {size[0]}x{size[1]}, but its metadata says {cam.size[0]}x{cam.size[1]}")
+
+
+def _check_rotations(ds: Dataset) -> None:
+    for cam in ds.cameras:
+        r = cam.c2w[:3, :3]
+        err = float(np.abs(r.T @ r - np.eye(3)).max())
+        if err > ORTHONORMAL_TOL or np.linalg.det(r) < 0:
+            what = "a reflection" if err <= ORTHONORMAL_TOL else f"not orthonormal (off by {err:.2g})"
+            ds.problem(cam.image, f"has a camera rotation that is {what}")
+        elif not np.allclose(cam.c2w[3], [0, 0, 0, 1]):
+            ds.problem(cam.image, "has a transform_matrix whose last row is not 0 0 0 1")
+
+
+def _check_repeats(ds: Dataset) -> None:
+    seen: dict[tuple, Camera] = {}
+    for cam in ds.cameras:
+        key = (cam.label.split("/")[0], tuple(np.round(cam.c2w[:3], 6).ravel()))
+        first = seen.setdefault(key, cam)
+        if first is not cam and first.split != cam.split:
+            ds.problem(
+                cam.image, f"repeats the pose of {first.label} ({first.split}): held-out views leak into training"
+            )
+        same_file = first is not cam and first.image == cam.image
+        if same_file and first.split != cam.split:
+            ds.problem(cam.image, f"is used by both the {first.split} and {cam.split} splits")
+
+
+@dataclass
+class ViewScore:
+    label: str
+    iou: float
+    centroid_px: float
+
+
+def _alpha(cam: Camera) -> np.ndarray | None:
+    from PIL import Image
+
+    try:
+        with Image.open(cam.image) as image:
+            if image.mode in ("RGBA", "LA"):
+                return np.asarray(image)[..., -1] / 255.0
+        if cam.mask and cam.mask.is_file():
+            with Image.open(cam.mask) as mask:
+                return np.asarray(mask.convert("L")) / 255.0
+    except OSError:
+        return None
+    return None
+
+
+def reproject(ds: Dataset, vertices: np.ndarray, triangles: np.ndarray, limit: int | None = None) -> list[ViewScore]:
+    """Silhouette of the mesh through each camera vs the image's alpha (or mask); problems for bad views.
+
+    ``limit`` checks only that many views, spread evenly (``render`` checks a sample, ``validate`` all).
+    """
+    cams = [c for c in ds.cameras if c.K is not None and c.image.is_file()]
+    if limit is not None and len(cams) > limit:
+        cams = [cams[int(i)] for i in np.linspace(0, len(cams) - 1, limit)]
+    scores = []
+    for cam in cams:
+        alpha = _alpha(cam)
+        if alpha is None:
+            ds.note(cam.image, "has no alpha channel and no mask, so its silhouette can't be checked")
+            break
+        uv, z = project(vertices, cam.c2w, cam.K)
+        result = {"iou": 0.0, "centroid_px": float("inf")} if (z <= 0).any() else compare(alpha, uv, triangles)
+        score = ViewScore(cam.label, result["iou"], result["centroid_px"])
+        scores.append(score)
+        if score.iou < MIN_IOU or score.centroid_px > MAX_CENTROID_PX:
+            ds.problem(
+                cam.image,
+                f"the object projected with its camera misses the image: silhouette IoU {score.iou:.3f}, "
+                f"centroid off by {score.centroid_px:.2f} px",
+            )
+    return sorted(scores, key=lambda s: (s.iou, -s.centroid_px))
+
+
+@dataclass
+class Report:
+    datasets: list[Dataset]
+    scores: list[ViewScore]
+
+    @property
+    def problems(self) -> list:
+        return [f for ds in self.datasets for f in ds.findings if f.problem]
+
+    @property
+    def notes(self) -> list:
+        return [f for ds in self.datasets for f in ds.findings if not f.problem]
+
+    def lines(self) -> list[str]:
+        """One line per problem, then per distinct note."""
+        out = [f"{f.where}: {f.message}" for f in self.problems]
+        notes = dict.fromkeys(f"note: {f.where}: {f.message}" for f in self.notes)
+        return out + list(notes)
+
+    def summary(self) -> str:
+        views = sum(len(ds.cameras) for ds in self.datasets)
+        formats = ", ".join(f"{ds.folder.name} ({'+'.join(ds.formats)})" for ds in self.datasets)
+        text = f"{len(self.problems)} problems in {views} views of {formats}" if self.datasets else "no dataset found"
+        if self.scores:
+            worst = self.scores[0]
+            text += (
+                f"; silhouettes of {len(self.scores)} views match, worst {worst.label}: "
+                f"IoU {worst.iou:.3f}, centroid {worst.centroid_px:.2f} px"
+            )
+        return text
+
+
+def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limit: int | None = None) -> Report:
+    """Check every dataset folder under ``root``; with ``mesh`` (vertices, triangles) also reproject."""
+    datasets = [check_folder(f) for f in dataset_folders(root)]
+    if not datasets:
+        ds = Dataset(Path(root))
+        ds.problem(root, "holds no dataset: no transforms_*.json, transforms.json or sparse/ (here or one level down)")
+        datasets = [ds]
+    scores = []
+    if mesh is not None:
+        for ds in datasets:
+            scores += reproject(ds, *mesh, limit=limit)
+    return Report(datasets, sorted(scores, key=lambda s: (s.iou, -s.centroid_px)))
