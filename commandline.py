@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--downscales", type=_factors, default=(), metavar="LIST", help="images_<k>/ copies: 2,4,8 (nerfstudio, colmap)"
     )
+    p.add_argument(
+        "--camera-path-from", metavar="OBJECT", help="an animated camera to export as a nerfstudio camera path"
+    )
     p.add_argument("--workers", type=int, metavar="N", help="parallel Blender processes (default: see README)")
     p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
@@ -123,6 +126,7 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         lens=a.lens,
         points=a.points,
         passes=a.passes,
+        camera_path_from=a.camera_path_from,
         downscales=a.downscales,
     )
 

@@ -5,6 +5,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from .core.errors import UserError
+from .core.passes import PASSES
 from .core.rigs import RIG_KINDS
 from .core.settings import Settings
 from .exporters import FORMATS
@@ -26,12 +27,22 @@ RIG_DESCRIPTIONS = {
 # Lets "//" mean "next to the .blend" (Blender 4.5+ asks path properties to opt in).
 BLEND_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
 RIG_ITEMS = [(k, k.title(), RIG_DESCRIPTIONS[k]) for k in RIG_KINDS]
+PASS_ITEMS = [
+    ("depth", "Depth", "Z-depth: 32-bit EXR and 16-bit PNG in millimetres"),
+    ("normal", "Normal", "World-space normals: EXR and an 8-bit PNG"),
+    ("mask", "Mask", "Object mask from the object index pass (Cycles), 8-bit PNG"),
+]
+DOWNSCALE_ITEMS = [(str(k), f"1/{k}", f"images_{k}/") for k in (2, 4, 8)]
 ENGINE_ITEMS = [
     ("SCENE", "Scene's Engine", "Render with the scene's own engine and settings"),
     ("CYCLES", "Cycles", ""),
     ("BLENDER_EEVEE", "EEVEE", ""),
     ("BLENDER_WORKBENCH", "Workbench", ""),
 ]
+
+
+def _is_camera(_self, obj) -> bool:
+    return obj.type == "CAMERA"
 
 
 def _is_geometry(_self, obj) -> bool:
@@ -79,6 +90,18 @@ class NERF_DATASET_PG_settings(bpy.types.PropertyGroup):
         name="Output Folder", subtype="DIR_PATH", options=BLEND_RELATIVE, default="",
         description="Empty: the add-on preferences' default; // is relative to the .blend",
     )  # fmt: skip
+    passes: EnumProperty(
+        name="Passes", items=PASS_ITEMS, options={"ENUM_FLAG"}, default=set(),
+        description="Extra per-view files beside each image",
+    )  # fmt: skip
+    downscales: EnumProperty(
+        name="Downscales", items=DOWNSCALE_ITEMS, options={"ENUM_FLAG"}, default=set(),
+        description="images_<k>/ copies for the nerfstudio and COLMAP formats",
+    )  # fmt: skip
+    camera_path_from: PointerProperty(
+        name="Fly-through Camera", type=bpy.types.Object, poll=_is_camera,
+        description="An animated camera to export as a nerfstudio camera path (the test views always are)",
+    )  # fmt: skip
     overwrite: BoolProperty(name="Overwrite", default=False, description="Replace a dataset already in the folder")
 
 
@@ -116,6 +139,9 @@ def settings_from_props(props, context) -> Settings:
         seed=props.seed,
         lens=props.lens if props.lens_override else None,
         points=props.points,
+        passes=tuple(p for p in PASSES if p in props.passes),
+        downscales=tuple(sorted(int(k) for k in props.downscales)),
+        camera_path_from=props.camera_path_from.name if props.camera_path_from else None,
     )
 
 

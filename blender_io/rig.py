@@ -90,12 +90,12 @@ def build_rig_camera(scene, plan: Plan, camera=None, center=None) -> bpy.types.O
 
 def _hold_keys(camera: bpy.types.Object) -> None:
     """CONSTANT interpolation: every frame between keys shows a real view, never a blend of two."""
-    for fcurve in _fcurves(camera.animation_data.action, camera):
+    for fcurve in fcurves(camera.animation_data.action, camera):
         for key in fcurve.keyframe_points:
             key.interpolation = "CONSTANT"
 
 
-def _fcurves(action, owner):
+def fcurves(action, owner):
     if hasattr(action, "fcurves"):  # Blender 4.x legacy action API
         return action.fcurves
     from bpy_extras import anim_utils
@@ -105,5 +105,5 @@ def _fcurves(action, owner):
 
 def keyframe_count(camera: bpy.types.Object) -> int:
     """Keys per channel of the rig camera (one per view)."""
-    curves = list(_fcurves(camera.animation_data.action, camera))
+    curves = list(fcurves(camera.animation_data.action, camera))
     return len(curves[0].keyframe_points) if curves else 0

@@ -7,7 +7,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.camera import Optics, Raster
+from ..core.camera import Optics, Raster, intrinsics_from_optics
+from ..core.camera_path import fov_y_deg
 from ..core.errors import UserError
 from ..core.plan import SceneFacts
 from .compat import engine_name
@@ -215,7 +216,38 @@ def read_camera_path(scene: bpy.types.Scene) -> tuple:
     return tuple(path)
 
 
-def scene_facts(scene: bpy.types.Scene, target: str, objs, rig: str) -> SceneFacts:
+def read_flythrough(scene: bpy.types.Scene, name: str | None, resolution=None) -> tuple:
+    """(frame, camera-to-world rows, vertical fov in degrees) of camera ``name`` over the frame range,
+    at the dataset's ``resolution`` (the aspect decides which way a sensor fits)."""
+    if not name:
+        return ()
+    obj = scene.objects.get(name)
+    if obj is None or obj.type != "CAMERA":
+        raise UserError(
+            f"--camera-path-from needs a camera object; '{name}' is {'missing' if obj is None else 'not one'}"
+        )
+    raster = read_raster(scene)
+    if resolution is not None:
+        raster = Raster(*resolution, raster.pixel_aspect_x, raster.pixel_aspect_y)
+    path = []
+    current, saved_camera = scene.frame_current, scene.camera
+    try:
+        scene.camera = obj
+        for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
+            scene.frame_set(frame)
+            m = np.array(obj.matrix_world, dtype=float)
+            m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
+            fl_y = intrinsics_from_optics(read_optics(scene), raster).fl_y
+            path.append((frame, tuple(float(x) for x in m.reshape(-1)), fov_y_deg(fl_y, raster.height)))
+    finally:
+        scene.camera = saved_camera
+        scene.frame_set(current)
+    return tuple(path)
+
+
+def scene_facts(
+    scene: bpy.types.Scene, target: str, objs, rig: str, flythrough: str | None = None, resolution=None
+) -> SceneFacts:
     depsgraph = bpy.context.evaluated_depsgraph_get()
     verts = _vertices(objs, depsgraph, f"target '{target}'")
     lo, hi = _bounds(verts)
@@ -233,6 +265,9 @@ def scene_facts(scene: bpy.types.Scene, target: str, objs, rig: str) -> SceneFac
         camera_path=read_camera_path(scene) if rig == "camera" else (),
         engine=engine_name(scene.render.engine),
         unit=scene_unit(scene),
+        fps=scene.render.fps / scene.render.fps_base,
+        flythrough_name=flythrough or "",
+        flythrough=read_flythrough(scene, flythrough, resolution),
     )
 
 

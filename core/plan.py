@@ -48,6 +48,11 @@ class SceneFacts:
     """The scene's render engine (``core.settings.ENGINES`` names)."""
     unit: str = "m"
     """What one scene unit is, for ``depth_unit``: "m" in a metric scene at scale 1."""
+    fps: float = 24.0
+    flythrough_name: str = ""
+    """``--camera-path-from``: the animated camera whose path becomes a nerfstudio camera path."""
+    flythrough: tuple[tuple[int, tuple[float, ...], float], ...] = ()
+    """(frame, row-major 4x4 camera-to-world, vertical field of view in degrees) per frame of it."""
     camera_path: tuple[tuple[int, tuple[float, ...]], ...] = ()
     """For the ``camera`` rig: (scene frame, row-major 4x4 camera-to-world) of each frame of the scene camera."""
 
@@ -102,6 +107,7 @@ class Plan:
                 "optics": Optics(**sc["optics"]),
                 "raster": Raster(**sc["raster"]),
                 "camera_path": tuple((f, tuple(m)) for f, m in sc["camera_path"]),
+                "flythrough": tuple((f, tuple(m), fov) for f, m, fov in sc.get("flythrough", ())),
                 **{k: tuple(sc[k]) for k in ("bounds_min", "bounds_max", "scene_bounds_min", "scene_bounds_max")},
             }
         )

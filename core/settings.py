@@ -49,6 +49,8 @@ class Settings:
     """Surface points sampled for COLMAP's points3D and points3d.ply (0: none)."""
     passes: tuple[str, ...] = ()
     """Extra per-view passes, from ``core.passes.PASSES`` (depth, normal, mask)."""
+    camera_path_from: str | None = None
+    """An animated camera to export as a nerfstudio camera path too (the test views always are)."""
     downscales: tuple[int, ...] = ()
     """Downscale factors of the images_<k>/ copies nerfstudio and COLMAP users train on (2, 4, 8)."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
+from ..core.camera_path import ORIENTATION
 from ..core.files import write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
@@ -48,6 +49,8 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         **depth_keys(plan),
         **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
         **dict.fromkeys(DISTORTION_KEYS, 0.0),
+        # Blender's world is Z-up already; "up" would tilt it by the cameras' mean up vector (core.camera_path)
+        "orientation_override": ORIENTATION,
         "applied_transform": [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
         "frames": [
             {

@@ -3,9 +3,19 @@
 import bpy
 
 from .build_rig import NERF_DATASET_OT_build_rig
+from .import_camera_path import NERF_DATASET_OT_import_camera_path, menu_entry
 from .render import NERF_DATASET_OT_render
 
-classes = (NERF_DATASET_OT_build_rig, NERF_DATASET_OT_render)
+classes = (NERF_DATASET_OT_build_rig, NERF_DATASET_OT_render, NERF_DATASET_OT_import_camera_path)
+
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 
-register, unregister = bpy.utils.register_classes_factory(classes)
+def register():
+    _register_classes()
+    bpy.types.TOPBAR_MT_file_import.append(menu_entry)
+
+
+def unregister():
+    bpy.types.TOPBAR_MT_file_import.remove(menu_entry)
+    _unregister_classes()

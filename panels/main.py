@@ -114,6 +114,11 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         box.prop(props, "output_dir")
         box.row().prop(props, "formats")
         box.prop(props, "points")
+        box.row().prop(props, "passes")
+        row = box.row()
+        row.active = bool({"nerfstudio", "colmap"} & set(props.formats))
+        row.prop(props, "downscales")
+        box.prop(props, "camera_path_from")
         box.prop(props, "overwrite")
 
         info = feedback(context, props)

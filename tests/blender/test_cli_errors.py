@@ -57,6 +57,7 @@ CASES = {
     "unknown pass": (["--demo", "--passes", "depth,albedo"], "unknown pass 'albedo'"),
     "mask on EEVEE": (["--demo", "--passes", "mask", "--engine", "BLENDER_EEVEE"], "mask pass needs Cycles"),
     "downscales of nerf only": (["--demo", "--downscales", "2"], "nerfstudio and colmap"),
+    "camera path from a mesh": (["--demo", "--camera-path-from", "NeRF Demo Object"], "needs a camera object"),
     "odd downscale": (["--demo", "--format", "colmap", "--downscales", "3"], "2, 4, 8 or 16"),
 }
 
