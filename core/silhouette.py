@@ -59,10 +59,21 @@ def centroid(weights: np.ndarray) -> np.ndarray:
 
 
 def compare(alpha: np.ndarray, uv: np.ndarray, triangles: np.ndarray) -> dict:
-    """Silhouette IoU (alpha >= 0.5 vs coverage >= 0.5) and centroid offset in pixels of one view."""
+    """Silhouette IoU, centroid offset in pixels, and the share of the silhouette wrong beyond its 1-px edge."""
     h, w = alpha.shape
     cov = coverage(uv, triangles, w, h)
+    seen = alpha >= 0.5
+    edge = dilate(seen) & dilate(~seen)
+    wrong = (seen != (cov >= 0.5)) & ~edge
     return {
-        "iou": iou(alpha >= 0.5, cov >= 0.5),
+        "iou": iou(seen, cov >= 0.5),
         "centroid_px": float(np.linalg.norm(centroid(alpha) - centroid(cov))),
+        "wrong_beyond_edge": float(wrong.sum() / max(seen.sum(), 1)),
     }
+
+
+def dilate(mask: np.ndarray) -> np.ndarray:
+    """3x3 binary dilation (pixels within one pixel, diagonals included)."""
+    padded = np.pad(mask, 1)
+    h, w = mask.shape
+    return np.any([padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], axis=0)

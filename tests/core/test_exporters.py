@@ -88,7 +88,8 @@ def test_instant_ngp_scale_and_offset_put_the_target_in_the_unit_cube(tmp_path):
 
 def test_several_formats_get_one_self_contained_folder_each(tmp_path):
     make(tmp_path, ("nerf", "ngp"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".nerf_dataset", "nerf", "ngp"]
+    shared = [".nerf_dataset", "camera_paths", "preview.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*shared, "nerf", "ngp"])
     assert not list((tmp_path / "nerf").glob("transforms.json"))
     assert not list((tmp_path / "ngp").glob("transforms_*.json"))
     assert len(read_like_3dgs_blender(tmp_path / "nerf", "test")) == 3
