@@ -1,4 +1,4 @@
-"""Cheap checks of rendered files, with no image library (Blender's Python has none)."""
+"""Cheap checks of rendered PNGs with the standard library only (resume decodes every image; no pixels needed)."""
 
 from __future__ import annotations
 

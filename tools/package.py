@@ -1,6 +1,9 @@
-"""Build dist/nerf_dataset-<version>.zip with Blender's own extension builder, then validate the zip.
+"""Build the installable extension zips with Blender's own builder, one per platform, then validate them.
 
-Run with the project's Python (``make package``); prints the zip's path.
+The extension's runtime dependency (Pillow: PNG encoding for the passes, downscales and preview) ships
+the Blender-extension way: wheels listed in ``blender_manifest.toml`` under ``./wheels/``. This tool
+downloads any that are missing from the package index (pip), then runs ``blender_ext.py build
+--split-platforms``. Run with the project's Python (``make package``); prints the zips' paths.
 """
 
 from __future__ import annotations
@@ -11,6 +14,14 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Blender 4.5 and 5.0 embed Python 3.11.
+PYTHON_VERSION = "3.11"
+# Wheel platform tag per Blender platform, as pip download asks for them.
+PIP_PLATFORMS = {
+    "linux-x64": "manylinux_2_28_x86_64",
+    "macos-arm64": "macosx_11_0_arm64",
+    "windows-x64": "win_amd64",
+}
 
 
 def blender_ext() -> Path:
@@ -20,17 +31,64 @@ def blender_ext() -> Path:
     return scripts / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
 
 
-def build(out_dir: Path = ROOT / "dist") -> Path:
-    manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
-    zip_path = out_dir / f"{manifest['id']}-{manifest['version']}.zip"
+def manifest() -> dict:
+    return tomllib.loads((ROOT / "blender_manifest.toml").read_text())
+
+
+def fetch_wheels() -> None:
+    """Download the manifest's wheels that are not in ./wheels yet."""
+    wanted = [ROOT / w for w in manifest().get("wheels", [])]
+    missing = [w for w in wanted if not w.is_file()]
+    for platform, tag in PIP_PLATFORMS.items():
+        names = [w for w in missing if _platform_of(w.name) == platform]
+        if not names:
+            continue
+        pins = sorted({"==".join(w.name.split("-")[:2]) for w in names})
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
+             PYTHON_VERSION, "--platform", tag, "-d", str(ROOT / "wheels"), *pins],
+            check=True,
+        )  # fmt: skip
+    still = [w.name for w in wanted if not w.is_file()]
+    if still:
+        raise SystemExit(f"wheels listed in blender_manifest.toml could not be downloaded: {', '.join(still)}")
+
+
+def _platform_of(wheel: str) -> str:
+    tag = wheel.rsplit("-", 1)[-1]
+    if "manylinux" in tag and "x86_64" in tag:
+        return "linux-x64"
+    if "macosx" in tag and "arm64" in tag:
+        return "macos-arm64"
+    if "win_amd64" in tag:
+        return "windows-x64"
+    return "unknown"
+
+
+def build(out_dir: Path = ROOT / "dist") -> list[Path]:
+    """One zip per platform of the manifest, each with only that platform's wheels."""
+    fetch_wheels()
+    m = manifest()
     out_dir.mkdir(parents=True, exist_ok=True)
-    zip_path.unlink(missing_ok=True)
+    for old in out_dir.glob(f"{m['id']}-{m['version']}*.zip"):
+        old.unlink()
     tool = str(blender_ext())
     run = lambda *args: subprocess.run([sys.executable, tool, *args], check=True, capture_output=True, text=True)
-    run("build", "--source-dir", str(ROOT), "--output-filepath", str(zip_path))
-    run("validate", str(zip_path))
-    return zip_path
+    run("build", "--source-dir", str(ROOT), "--output-dir", str(out_dir), "--split-platforms")
+    zips = sorted(out_dir.glob(f"{m['id']}-{m['version']}-*.zip"))
+    for z in zips:
+        run("validate", str(z))
+    return zips
+
+
+def for_this_machine(zips: list[Path]) -> Path:
+    import platform
+
+    machine = {"x86_64": "x64", "AMD64": "x64", "arm64": "arm64", "aarch64": "arm64"}[platform.machine()]
+    system = {"Linux": "linux", "Darwin": "macos", "Windows": "windows"}[platform.system()]
+    return next(z for z in zips if z.stem.endswith(f"{system}_{machine}"))
 
 
 if __name__ == "__main__":
-    print(build())
+    for path in build():
+        print(path)

@@ -4,6 +4,7 @@ python extension_session.py ZIP WORKDIR
 """
 
 import json
+import os
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -18,6 +19,10 @@ result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_
 report["install"] = sorted(result)
 module = "bl_ext.user_default.nerf_dataset"
 report["enabled"] = module in bpy.context.preferences.addons
+# Blender installs the extension's bundled wheels into the user's extension site-packages.
+report["wheel_installed"] = any(
+    (p / "PIL" / "__init__.py").is_file() for p in Path(os.environ["BLENDER_USER_RESOURCES"]).rglob("site-packages")
+)
 report["types"] = {
     name: hasattr(bpy.types, name)
     for name in ("NERF_DATASET_OT_render", "NERF_DATASET_OT_build_rig", "NERF_DATASET_PT_main")

@@ -22,7 +22,7 @@ def session(tmp_path_factory):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     tmp = tmp_path_factory.mktemp("extension")
-    zip_path = tool.build(tmp / "dist")
+    zip_path = tool.for_this_machine(tool.build(tmp / "dist"))
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "user")}
     script = Path(__file__).with_name("extension_session.py")
     r = subprocess.run([sys.executable, str(script), str(zip_path), str(tmp)], capture_output=True, text=True, env=env)
@@ -32,12 +32,26 @@ def session(tmp_path_factory):
 
 def test_package_is_named_after_the_manifest(session):
     _, _, zip_path = session
-    assert zip_path.name == "nerf_dataset-0.1.0.zip"
+    assert zip_path.name == "nerf_dataset-0.1.0-linux_x64.zip"
+    others = sorted(p.name for p in zip_path.parent.glob("*.zip") if p != zip_path)
+    assert others == ["nerf_dataset-0.1.0-macos_arm64.zip", "nerf_dataset-0.1.0-windows_x64.zip"]
+
+
+def test_each_platform_zip_carries_its_own_pillow_wheel(session):
+    import zipfile
+
+    _, _, zip_path = session
+    for z in zip_path.parent.glob("*.zip"):
+        wheels = [n for n in zipfile.ZipFile(z).namelist() if n.endswith(".whl")]
+        platform = z.stem.rsplit("-", 1)[-1]
+        tag = {"linux_x64": "manylinux", "macos_arm64": "macosx", "windows_x64": "win_amd64"}[platform]
+        assert len(wheels) == 1 and wheels[0].startswith("wheels/pillow-") and tag in wheels[0]
 
 
 def test_installs_enables_and_registers(session):
     report, _, _ = session
     assert report["install"] == ["FINISHED"] and report["enabled"]
+    assert report["wheel_installed"]  # the bundled Pillow wheel, where Blender's real Python would import it
     assert all(report["types"].values()), report["types"]
 
 
