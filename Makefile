@@ -20,8 +20,9 @@ $(STAMP): requirements-dev.txt
 	touch $@
 
 demo: $(STAMP)
-	$(PY) cli.py --demo --out out/demo --overwrite --format nerf,ngp \
-		--resolution 200x200 --samples 32 --train 60 --val 10 --test 30 --transparent
+	$(PY) cli.py --demo --out out/demo --overwrite --format nerf,ngp,nerfstudio,colmap \
+		--resolution 200x200 --samples 32 --train 60 --val 10 --test 30 --transparent \
+		--passes depth,normal,mask --downscales 2
 
 # The whole suite on this BPY; with the default 5.0 it runs again on the 4.5 LTS (blender_version_min).
 test: lint pytest
