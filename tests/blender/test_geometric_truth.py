@@ -48,7 +48,7 @@ def dataset(request, tmp_path_factory, user_resources):
     r = run_cli(
         "--blend", tmp / "scene.blend", "--object", "NeRF Demo Object", "--out", out,
         "--train", 3, "--val", 2, "--test", 3, "--samples", 8, "--transparent", "--seed", 5,
-        "--format", "nerf,nerfstudio,colmap", "--downscales", "2",
+        "--format", "nerf,nerfstudio,colmap,ngp", "--downscales", "2",
         *EXTRA_ARGS.get(request.param, []), user_resources=user_resources,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -103,6 +103,31 @@ def nerfstudio_downscaled_results(out: Path, mesh, k: int = 2) -> dict:
     return results
 
 
+def ngp_results(out: Path, mesh) -> dict:
+    """instant-ngp: train in transforms.json, held-out views in eval/, file_path relative to its JSON; poses and
+    mesh both mapped into instant-ngp's unit cube (p * scale + offset, axes cycled) as nerf_loader does."""
+    results = {}
+    for json_path in (
+        out / "transforms.json",
+        out / "eval" / "transforms_val.json",
+        out / "eval" / "transforms_test.json",
+    ):
+        d = json.loads(json_path.read_text())
+        scale, offset = d["scale"], np.array(d["offset"])
+        cycle = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype=float)  # ngp's (x, y, z) <- (y, z, x)
+        verts = (mesh["vertices"] * scale + offset) @ cycle.T
+        K = np.array([[d["fl_x"], 0, d["cx"]], [0, d["fl_y"], d["cy"]], [0, 0, 1.0]])
+        for frame in d["frames"]:
+            m = np.array(frame["transform_matrix"])
+            c2w = np.eye(4)
+            c2w[:3, :3] = cycle @ m[:3, :3]  # rotation in ngp axes, still OpenGL camera axes
+            c2w[:3, 3] = cycle @ (m[:3, 3] * scale + offset)
+            alpha = np.asarray(Image.open(json_path.parent / frame["file_path"]))[..., 3] / 255.0
+            uv, z = project(verts, c2w, K)
+            results[str(json_path.parent.name + "/" + frame["file_path"])] = check_uv(alpha, uv, z, mesh)
+    return results
+
+
 def colmap_results(out: Path, mesh) -> dict:
     """COLMAP, through pycolmap's own reader and camera model: world-to-camera, OpenCV axes."""
     import pycolmap
@@ -129,6 +154,7 @@ def passes(result) -> bool:
 READERS = {
     "nerf": lambda out, mesh: {p: check_view(a, c2w, K, mesh) for p, a, c2w, K in views(out)},
     "nerfstudio": nerfstudio_results,
+    "ngp": ngp_results,
     "nerfstudio_images_2": nerfstudio_downscaled_results,
     "colmap": colmap_results,
 }

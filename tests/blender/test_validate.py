@@ -173,3 +173,14 @@ def test_not_a_dataset(tmp_path):
     assert rc == 1 and "holds no dataset" in lines[0]
     rc, lines, _ = validate(tmp_path / "nowhere")
     assert rc == 2 and len(lines) == 1 and "is not a folder" in lines[0]
+
+
+def test_preview_shows_each_split_and_every_camera(good):
+    from nerf_dataset.core.preview import PAD, PLOT, SPLIT_COLORS
+
+    image = np.asarray(Image.open(good / "preview.png").convert("RGB"))
+    plots = image[:, -PLOT:]
+    sheet = image[:, : -PLOT - PAD]
+    for split, color in SPLIT_COLORS.items():
+        assert (plots == color).all(axis=-1).sum() >= 4, split  # each split's camera dots in the plots
+    assert np.unique(sheet.reshape(-1, 3), axis=0).shape[0] > 500  # thumbnails of real renders, not a blank
