@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-bpy-$(BPY)
 JOBS ?= 2
 
-.PHONY: demo test pytest lint format bench venv clean package
+.PHONY: demo test pytest lint format bench venv clean package test-nerfstudio
 
 venv: $(STAMP)
 
@@ -39,6 +39,14 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+# Our nerfstudio output through nerfstudio's own dataparser, in its own venv (torch, gsplat, open3d: ~8 GB,
+# ~10 minutes to install; open3d needs the system's libusb-1.0). Not part of `make test` for that reason.
+NS_VENV := .venv-nerfstudio
+test-nerfstudio: $(STAMP)
+	test -x $(NS_VENV)/bin/python || $(PYTHON) -m venv $(NS_VENV)
+	$(NS_VENV)/bin/python -m pip install -q "nerfstudio==1.1.5" "pytest==9.2.0"
+	NERF_DATASET_BPY_PYTHON=$(CURDIR)/$(PY) $(NS_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/consumers
 
 # The installable extension zip, built and validated by the blender_ext.py that ships inside the bpy wheel.
 package: $(STAMP)
