@@ -8,6 +8,7 @@ evaluated geometry. Non-square image with lens shift, so a wrong cx/cy or axis s
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -171,3 +172,21 @@ def test_mask_needs_no_transparent_film(scene, tmp_path, user_resources):
             for o in (out, tmp_path / "opaque")
         ]
         assert exrs[0] == exrs[1]  # no render date or time in the EXR header: re-renders are byte-identical
+
+
+def test_resume_rebuilds_a_view_and_its_passes(scene, tmp_path, user_resources):
+    from conftest import run_cli
+
+    out, _ = scene
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    victim = copy / "nerfstudio/images/train_0001.png"
+    victim.write_bytes(victim.read_bytes()[:100])  # a crash mid-write
+    for folder in ("depths", "normals", "masks"):
+        for f in (copy / "nerfstudio" / folder).glob("train_0001.*"):
+            f.unlink()
+    r = run_cli("--blend", out.parent / "scene.blend", *ARGS, "--out", copy, "--resume", user_resources=user_resources)
+    assert r.returncode == 0, r.stderr
+    for folder in ("images", "depths", "normals", "masks"):
+        for f in (out / "nerfstudio" / folder).glob("train_0001.*"):
+            assert (copy / "nerfstudio" / folder / f.name).read_bytes() == f.read_bytes(), f
