@@ -223,14 +223,15 @@ def main(argv: list[str] | None = None) -> int:
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
         quiet = not args.verbose
         if workers > 1 and shard is None:
-            plan, out_dir = _run_parallel(settings, source, args, worker_args(ours, args), workers)
+            planned = _run_parallel(settings, source, args, worker_args(ours, args), workers)
         else:
             from .pipeline import make_dataset
 
             job = make_dataset(
                 settings, source, args.out, args.overwrite, args.resume, Progress(), quiet, shard, args.threads
             )
-            plan, out_dir = job.plan, job.out_dir
+            planned = job.planned
+        plan, out_dir = planned.plan, planned.out_dir
     except UserError as exc:
         print(f"cli.py: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -247,35 +248,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote shard {args.shard} of {out_dir}")
         return EXIT_OK
     print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}")
-    return _print_report(_validate_written(out_dir, plan))
+    from .pipeline import check_written
+
+    return _print_report(check_written(planned))
 
 
-def _validate_written(out_dir: Path, plan):
-    """The end of a render: the structural checks and, the scene being open, a sample of silhouettes."""
-    from .core.validate import validate
-
-    mesh = None
-    if plan.settings.transparent or "mask" in plan.settings.passes:
-        mesh = _target_mesh(None, plan.scene.target)
-    return validate(out_dir, mesh, limit=RENDER_CHECKED_VIEWS)
-
-
-# Views whose silhouettes a render checks at its end (``validate`` checks all).
-RENDER_CHECKED_VIEWS = 12
-
-
-def _target_mesh(source, target: str):
-    """World-space triangles of ``target`` in the open scene (after loading ``source``, if given)."""
+def _target_mesh(source):
+    """World-space triangles of the target of ``source``, loaded."""
     import bpy
 
-    from .blender_io.scene import pick_target, visible_geometry, world_triangles
+    from .blender_io.scene import world_triangles
     from .pipeline import load_scene
 
-    if source is not None:
-        scene, _, objs = load_scene(source)
-    else:
-        scene = bpy.context.scene
-        objs = pick_target(scene, target)[1] if target in scene.objects else visible_geometry(scene)
+    _, _, objs = load_scene(source)
     return world_triangles(objs, bpy.context.evaluated_depsgraph_get())
 
 
@@ -299,7 +284,7 @@ def _validate_command(args: list[str]) -> int:
             from .pipeline import Source
 
             target = a.object or _planned_target(root)
-            mesh = _target_mesh(Source(blend=a.blend, demo=a.demo, object=target), target)
+            mesh = _target_mesh(Source(blend=a.blend, demo=a.demo, object=target))
         report = validate(root, mesh)
     except UserError as exc:
         print(f"cli.py validate: error: {exc}", file=sys.stderr)
@@ -323,7 +308,7 @@ def _run_parallel(settings, source, args, worker_argv, workers):
 
     planned = plan_dataset(settings, source, args.out, args.overwrite, args.resume)
     run_workers(planned, worker_argv, workers, args.retries, Progress())
-    return planned.plan, planned.out_dir
+    return planned
 
 
 def _collect(out: str) -> int:

@@ -298,6 +298,25 @@ def make_dataset(
     return job
 
 
+# Views whose silhouettes a render checks at its end, per format (``cli.py validate`` checks all).
+RENDER_CHECKED_VIEWS = 12
+
+
+def check_written(planned: Planned):
+    """``core.validate`` on a finished dataset, with the open scene's target for a sample of silhouettes
+    when the images have alpha or masks to compare with. Returns the ``Report``."""
+    import bpy
+
+    from .blender_io.scene import world_triangles
+    from .core.validate import validate
+
+    s = planned.plan.settings
+    mesh = None
+    if s.transparent or "mask" in s.passes:
+        mesh = world_triangles(planned.objs, bpy.context.evaluated_depsgraph_get())
+    return validate(planned.out_dir, mesh, limit=RENDER_CHECKED_VIEWS)
+
+
 def export(plan: Plan, out_dir: Path) -> list[Path]:
     """Link the rendered images into every other format's layout, then write each format's files."""
     formats = plan.settings.formats

@@ -30,10 +30,17 @@ def cancel(job) -> str:
     return f"Cancelled after {job.render.done} of {job.render.total} views; Resume finishes the dataset"
 
 
-def finish(job) -> str:
+def finish(job) -> tuple[str, bool]:
+    """Write the formats and check the dataset; returns (message, whether the check found problems)."""
+    from ..pipeline import check_written
+
     job.render.end()
     job.finish()
-    return f"Wrote {len(job.plan.views)} views ({', '.join(job.plan.settings.formats)}) to {job.out_dir}"
+    report = check_written(job.planned)
+    for line in report.lines():
+        print(f"nerf_dataset: validate: {line}")
+    wrote = f"Wrote {len(job.plan.views)} views ({', '.join(job.plan.settings.formats)}) to {job.out_dir}"
+    return f"{wrote}; validate: {report.summary()}", bool(report.problems)
 
 
 class NERF_DATASET_OT_render(bpy.types.Operator):
@@ -49,14 +56,14 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
         try:
             job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
             job.render.run()
-            message = finish(job)
+            message, flawed = finish(job)
         except (UserError, IncompleteError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         except OSError as exc:  # the disk said no: full, read-only, a folder in the way
             self.report({"ERROR"}, f"Render stopped, the dataset can be resumed: {exc}")
             return {"CANCELLED"}
-        self.report({"INFO"}, message)
+        self.report({"WARNING" if flawed else "INFO"}, message)
         return {"FINISHED"}
 
     def invoke(self, context, event):
@@ -94,7 +101,8 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
             if not job.render.finished:
                 return {"RUNNING_MODAL"}
             self._close(context)
-            self.report({"INFO"}, finish(job))
+            message, flawed = finish(job)
+            self.report({"WARNING" if flawed else "INFO"}, message)
             return {"FINISHED"}
         except Exception as exc:  # never leave the scene half-configured behind a dead modal operator
             self._close(context)

@@ -35,7 +35,8 @@ def test_cancel_then_resume_equals_an_uninterrupted_run(scene, tmp_path, fresh_b
     props.output_dir = str(tmp_path / "whole")
     job = start(context, resume=False, chunk_frames=1)
     job.render.run()
-    finish(job)
+    message, flawed = finish(job)
+    assert not flawed and "validate: 0 problems in 9 views" in message, message
 
     props.output_dir = str(tmp_path / "cut")
     engine_before = scene.render.engine, scene.render.filepath, scene.camera.name
