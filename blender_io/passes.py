@@ -17,8 +17,10 @@ from ..core.files import write_bytes_atomic
 from ..core.passes import depth_png_counts, encode_png, mask_png, normal_png_rgb
 
 STAGED_PREFIX = "pass_######_"
-# Blender writes 1e10 where a ray hits nothing; anything this far is background.
+# Where a ray hits nothing Cycles writes 1e10 and EEVEE the far clip distance; no surface lies beyond the
+# far clip, so anything from just inside it on is background.
 NO_HIT_DEPTH = 1e9
+FAR_CLIP_MARGIN = 0.999
 VIEW_LAYER_PASSES = {"depth": "use_pass_z", "normal": "use_pass_normal", "mask": "use_pass_object_index"}
 RL_OUTPUTS = {"depth": ("Depth",), "normal": ("Normal",), "mask": ("Object Index", "IndexOB")}
 
@@ -35,8 +37,9 @@ def _math_node(tree, operation: str, value: float | None = None):
 class PassOutputs:
     """The passes of ``scene`` for the target ``objs``, staged per frame under ``staging``."""
 
-    def __init__(self, scene, passes: tuple[str, ...], staging: Path, objs) -> None:
+    def __init__(self, scene, passes: tuple[str, ...], staging: Path, objs, clip_end: float = NO_HIT_DEPTH) -> None:
         self.scene, self.passes, self.staging, self.objs = scene, passes, Path(staging), list(objs)
+        self.no_hit = min(NO_HIT_DEPTH, clip_end * FAR_CLIP_MARGIN)
         self._undo: list = []
         self._nodes: list = []
         self._tree = None
@@ -64,8 +67,8 @@ class PassOutputs:
         sources = {}
         if "depth" in self.passes:
             # depth * (depth < far), with depth clamped first so 0 * inf never makes a NaN
-            near = self._keep(_math_node(tree, "LESS_THAN", NO_HIT_DEPTH))
-            clamp = self._keep(_math_node(tree, "MINIMUM", NO_HIT_DEPTH))
+            near = self._keep(_math_node(tree, "LESS_THAN", self.no_hit))
+            clamp = self._keep(_math_node(tree, "MINIMUM", self.no_hit))
             zeroed = self._keep(_math_node(tree, "MULTIPLY"))
             tree.links.new(out["depth"], near.inputs[0])
             tree.links.new(out["depth"], clamp.inputs[0])

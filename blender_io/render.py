@@ -126,7 +126,7 @@ class RenderJob:
     ):
         self.scene, self.camera, self.plan, self.out_dir = scene, camera, plan, Path(out_dir)
         self.threads = threads
-        self.passes = PassOutputs(scene, plan.settings.passes, self.out_dir / STAGING, objs)
+        self.passes = PassOutputs(scene, plan.settings.passes, self.out_dir / STAGING, objs, camera.data.clip_end)
         self.pass_files = pass_files
         """``pass_files(view)`` = {(pass, ext): path relative to the output folder} (``pipeline``)."""
         self.on_view = None

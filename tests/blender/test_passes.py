@@ -30,6 +30,21 @@ def scene(tmp_path_factory, user_resources):
     return tmp / "out", mesh
 
 
+@pytest.fixture(scope="module")
+def eevee(scene, user_resources):
+    """The same views with EEVEE (depth and normals; it has no object index pass for masks)."""
+    from conftest import run_cli
+
+    out, mesh = scene
+    args = [*ARGS[: ARGS.index("--passes")], "--passes", "depth,normal", "--engine", "BLENDER_EEVEE"]
+    args += ["--points", "0", "--seed", "5"]
+    r = run_cli(
+        "--blend", out.parent / "scene.blend", *args, "--out", out.parent / "eevee", user_resources=user_resources
+    )
+    assert r.returncode == 0, r.stderr
+    return out.parent / "eevee", mesh
+
+
 def _exr(path) -> np.ndarray:
     import OpenEXR
 
@@ -68,10 +83,11 @@ def bvh(scene):
     return BVHTree.FromPolygons(mesh["vertices"].tolist(), mesh["triangles"].tolist())
 
 
-def test_depth_backprojects_onto_the_mesh(scene, bvh):
+@pytest.mark.parametrize("engine", ["scene", "eevee"])
+def test_depth_backprojects_onto_the_mesh(engine, request, bvh):
     from mathutils import Vector
 
-    out, mesh = scene
+    out, mesh = request.getfixturevalue(engine)
     size = float(np.linalg.norm(np.ptp(mesh["vertices"], axis=0)))
     meta, frames = _frames(out)
     assert meta["depth_kind"] == "z" and meta["depth_unit"] == "m" and meta["depth_png_unit"] == 0.001
