@@ -314,6 +314,9 @@ def _run_parallel(settings, source, args, worker_argv, workers):
 def _collect(out: str) -> int:
     from .pipeline import collect
 
-    written = collect(Path(out).expanduser().absolute())
+    from .core.validate import validate
+
+    root = Path(out).expanduser().absolute()
+    written = collect(root)
     print(f"wrote {len(written)} dataset files to {out}")
-    return EXIT_OK
+    return _print_report(validate(root))  # no scene here: the structural checks only

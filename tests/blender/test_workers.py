@@ -111,6 +111,7 @@ def test_shards_run_separately_then_collect(cli, tmp_path):
         t.unlink()
     r = cli("--collect", "--out", out)
     assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].startswith("validate: 0 problems")
     ref = tmp_path / "ref"
     assert cli(*ARGS, "--out", ref).returncode == 0
     assert dataset(out) == dataset(ref)
