@@ -44,6 +44,7 @@ class PassOutputs:
         self._nodes: list = []
         self._tree = None
         self._created = None
+        self._exr = _ExrReader()
 
     def staged(self, frame: int, name: str) -> Path:
         return self.staging / (STAGED_PREFIX.replace("######", f"{frame:06d}") + f"{name}.exr")
@@ -97,17 +98,18 @@ class PassOutputs:
         for name in self.passes:
             staged = self.staged(frame, name)
             if name in ("depth", "normal"):
-                pixels = _read_exr(staged)
+                pixels = self._exr.read(staged)
                 png = depth_png_counts(pixels[..., 0]) if name == "depth" else normal_png_rgb(pixels)
                 write_bytes_atomic(files[(name, ".png")], encode_png(png))
                 dst = files[(name, ".exr")]
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, dst)
             else:
-                write_bytes_atomic(files[(name, ".png")], encode_png(mask_png(_read_exr(staged)[..., 0])))
+                write_bytes_atomic(files[(name, ".png")], encode_png(mask_png(self._exr.read(staged)[..., 0])))
                 staged.unlink()
 
     def end(self) -> None:
+        self._exr.close()
         tree = self._tree
         if tree is not None:
             for node in self._nodes:
@@ -166,13 +168,27 @@ class PassOutputs:
             tree.links.new(source, socket)
 
 
-def _read_exr(path: Path) -> np.ndarray:
-    """Pixels of an EXR, top row first, shape (h, w, channels)."""
-    image = bpy.data.images.load(str(path), check_existing=False)
-    try:
+class _ExrReader:
+    """Reads EXRs through one reused image data-block: adding and removing an ID per frame would make
+    Blender rebuild its dependency graph and re-sync the whole scene before the next frame."""
+
+    def __init__(self) -> None:
+        self._image = None
+
+    def read(self, path: Path) -> np.ndarray:
+        """Pixels, top row first, shape (h, w, channels)."""
+        if self._image is None:
+            self._image = bpy.data.images.load(str(path), check_existing=False)
+        else:
+            self._image.filepath = str(path)
+            self._image.reload()
+        image = self._image
         w, h = image.size
         pixels = np.empty(w * h * image.channels, dtype=np.float32)
         image.pixels.foreach_get(pixels)
-    finally:
-        bpy.data.images.remove(image)
-    return pixels.reshape(h, w, -1)[::-1]
+        return pixels.reshape(h, w, -1)[::-1]
+
+    def close(self) -> None:
+        if self._image is not None:
+            bpy.data.images.remove(self._image)
+            self._image = None

@@ -61,10 +61,10 @@ def depth_png_counts(z: np.ndarray) -> np.ndarray:
 
 
 def normal_png_rgb(n: np.ndarray) -> np.ndarray:
-    n = np.asarray(n, dtype=np.float64)[..., :3]
-    hit = np.linalg.norm(n, axis=-1) > 1e-6  # the background's normal is exactly 0
-    rgb = np.clip(np.rint((n * 0.5 + 0.5) * 255), 0, 255)
-    return np.where(hit[..., None], rgb, 0).astype(np.uint8)
+    n = np.asarray(n, dtype=np.float32)[..., :3]
+    rgb = np.clip(np.rint(n * 127.5 + 127.5), 0, 255).astype(np.uint8)
+    rgb[~np.any(n != 0, axis=-1)] = 0  # the background's normal is exactly 0
+    return rgb
 
 
 def mask_png(coverage: np.ndarray) -> np.ndarray:
