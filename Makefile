@@ -55,6 +55,7 @@ package: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/render_overhead.py
 	$(PY) bench/parallel_scaling.py
+	$(PY) bench/passes_cost.py
 
 clean:
 	rm -rf out dist
