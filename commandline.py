@@ -312,9 +312,8 @@ def _run_parallel(settings, source, args, worker_argv, workers):
 
 
 def _collect(out: str) -> int:
-    from .pipeline import collect
-
     from .core.validate import validate
+    from .pipeline import collect
 
     root = Path(out).expanduser().absolute()
     written = collect(root)

@@ -25,6 +25,21 @@ VIEW_LAYER_PASSES = {"depth": "use_pass_z", "normal": "use_pass_normal", "mask":
 RL_OUTPUTS = {"depth": ("Depth",), "normal": ("Normal",), "mask": ("Object Index", "IndexOB")}
 
 
+def _with_instanced(objs) -> list:
+    """The objects and, for collection instancers, the objects they instance (nested too): Cycles gives
+    instanced geometry the index of its own object, not the instancer's. Another instance of the same
+    collection would share the mask."""
+    out, stack = [], list(objs)
+    while stack:
+        obj = stack.pop()
+        if obj in out:
+            continue
+        out.append(obj)
+        if obj.instance_type == "COLLECTION" and obj.instance_collection is not None:
+            stack.extend(obj.instance_collection.all_objects)
+    return out
+
+
 def _math_node(tree, operation: str, value: float | None = None):
     kind = "CompositorNodeMath" if hasattr(bpy.types, "CompositorNodeMath") else "ShaderNodeMath"
     node = tree.nodes.new(kind)
@@ -58,8 +73,8 @@ class PassOutputs:
             self._set(layer, VIEW_LAYER_PASSES[p], True)
         if "mask" in self.passes:
             # An index no other object uses, so the ID mask is exactly the target.
-            self.index = 1 + max([o.pass_index for o in scene.objects] + [0])
-            for obj in self.objs:
+            self.index = 1 + max([o.pass_index for o in bpy.data.objects] + [0])
+            for obj in _with_instanced(self.objs):
                 self._set(obj, "pass_index", self.index)
         tree = self._compositor_tree()
         rl = self._node(tree, "CompositorNodeRLayers")

@@ -16,7 +16,7 @@ import numpy as np
 
 from .dataset_readers import NERF_SPLITS, Camera, Dataset, read_colmap, read_nerf, read_transforms_json
 from .images import image_size
-from .silhouette import compare, project
+from .silhouette import compare, dilate, project
 
 KNOWN_JSON = {f"transforms_{s}.json" for s in NERF_SPLITS} | {"transforms.json"}
 # A view fails when more than this share of its silhouette is wrong farther than one pixel from the
@@ -89,6 +89,32 @@ def _check_images(ds: Dataset) -> None:
                 ds.problem(cam.image, "is not a readable image")
             elif cam.size and tuple(size) != tuple(cam.size):
                 ds.problem(cam.image, f"is {size[0]}x{size[1]}, but its metadata says {cam.size[0]}x{cam.size[1]}")
+
+
+def check_masks(ds: Dataset, limit: int | None = None) -> None:
+    """Masks that exist, match their image's size and, where the image has alpha, agree with it (a mask of
+    the wrong object, or of nothing, passes every other check)."""
+    from PIL import Image
+
+    cams = [c for c in ds.cameras if c.mask is not None and c.image.is_file()]
+    if limit is not None and len(cams) > limit:
+        cams = [cams[int(i)] for i in np.linspace(0, len(cams) - 1, limit)]
+    for cam in cams:
+        if not cam.mask.is_file():
+            ds.problem(cam.mask, "is missing: nerfstudio needs a mask for every frame or none")
+            continue
+        with Image.open(cam.mask) as m, Image.open(cam.image) as image:
+            if m.size != image.size:
+                ds.problem(cam.mask, f"is {m.size[0]}x{m.size[1]}, but its image is {image.size[0]}x{image.size[1]}")
+                continue
+            if image.mode != "RGBA":
+                continue
+            mask = np.asarray(m.convert("L")) >= 128
+            seen = np.asarray(image)[..., 3] >= 128
+        wrong = (mask != seen) & ~(dilate(seen) & dilate(~seen))
+        share = wrong.sum() / max(seen.sum(), 1)
+        if share > MAX_WRONG_SHARE:
+            ds.problem(cam.mask, f"disagrees with its image's alpha on {share:.0%} of the object, beyond its edge")
 
 
 def _check_rotations(ds: Dataset) -> None:
@@ -209,6 +235,8 @@ class Report:
 def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limit: int | None = None) -> Report:
     """Check every dataset folder under ``root``; with ``mesh`` (vertices, triangles) also reproject."""
     datasets = [check_folder(f) for f in dataset_folders(root)]
+    for ds in datasets:
+        check_masks(ds, limit)
     if not datasets:
         ds = Dataset(Path(root))
         ds.problem(root, "holds no dataset: no transforms_*.json, transforms.json or sparse/ (here or one level down)")

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT
+from PIL import Image
 
 TINY = ["--resolution", "24x16", "--samples", "1", "--train", "4", "--val", "2", "--test", "3"]
 
@@ -172,10 +173,15 @@ def test_a_collection_instance_is_a_target_like_any_mesh(cli, tmp_path):
 
     out = tmp_path / "out"
     r = cli("--blend", blend, "--object", "Asset Instance", "--train", 3, "--val", 1, "--test", 2,
-            "--resolution", "120x90", "--samples", 4, "--transparent", "--points", 50, "--out", out)  # fmt: skip
+            "--resolution", "120x90", "--samples", 4, "--transparent", "--points", 50, "--out", out,
+            "--passes", "mask")  # fmt: skip
     assert r.returncode == 0, r.stderr
     results = [check_view(alpha, c2w, K, mesh) for _, alpha, c2w, K in views(out)]
     assert len(results) == 6 and all(passes(x) for x in results), results
+    for path in out.glob("*/r_*_mask.png"):  # the object index reaches the instanced geometry too
+        mask = np.asarray(Image.open(path)) == 255
+        alpha = np.asarray(Image.open(str(path).replace("_mask", "")))[..., 3] >= 128
+        assert mask.sum() > 100 and (mask != alpha).sum() < 0.1 * alpha.sum()
 
 
 def test_points_are_sampled_only_for_formats_that_write_them(cli, tmp_path):

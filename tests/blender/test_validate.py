@@ -15,6 +15,7 @@ from PIL import Image
 
 ARGS = ["--demo", "--train", "4", "--val", "2", "--test", "2", "--resolution", "64x48", "--samples", "4"]
 ARGS += ["--transparent", "--points", "50", "--format", "nerf,ngp,nerfstudio,colmap", "--seed", "3"]
+ARGS += ["--passes", "mask"]
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,18 @@ def test_image_of_the_wrong_size(copy):
     path = copy / "colmap/images/val_0001.png"
     Image.open(path).resize((32, 24)).save(path)
     _caught(copy, "colmap/images/val_0001.png: is 32x24, but its metadata says 64x48")
+
+
+def test_mask_of_nothing(copy):
+    path = copy / "nerfstudio/masks/val_0000.png"
+    Image.new("L", Image.open(path).size).save(path)
+    _caught(copy, "masks/val_0000.png: disagrees with its image's alpha on")
+
+
+def test_mask_of_the_wrong_size(copy):
+    path = copy / "nerf/test/r_1_mask.png"
+    Image.open(path).resize((16, 12)).save(path)
+    _caught(copy, "r_1_mask.png: is 16x12, but its image is 64x48")
 
 
 def test_rotation_that_is_not_orthonormal(copy):
