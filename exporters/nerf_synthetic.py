@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from ..core.files import write_json_atomic
+from ..core.files import link_or_copy, write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
@@ -18,6 +18,8 @@ from .common import depth_keys, intrinsics_keys, matrix_rows
 
 # The exact name 3D Gaussian Splatting's Blender loader opens (it makes random points when it is missing).
 PLY_NAME = "points3d.ply"
+# The same file under COLMAP's capitalisation, for tools that look for that name (one file, two links).
+ALIAS_PLY_NAME = "points3D.ply"
 
 
 # Whether this format writes the surface points (core.points).
@@ -51,5 +53,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         ]
         written.append(write_json_atomic(Path(format_dir) / f"transforms_{split}.json", {**header, "frames": frames}))
     if points is not None:
-        written.append(write_ply(Path(format_dir) / PLY_NAME, points))
+        ply = write_ply(Path(format_dir) / PLY_NAME, points)
+        link_or_copy(ply, Path(format_dir) / ALIAS_PLY_NAME)
+        written += [ply, Path(format_dir) / ALIAS_PLY_NAME]
     return written

@@ -42,8 +42,8 @@ def test_one_and_three_workers_make_the_same_dataset(cli, tmp_path):
         r = cli(*ARGS, "--workers", n, "--out", tmp_path / str(n))
         assert r.returncode == 0, r.stderr
     one, three = dataset(tmp_path / "1"), dataset(tmp_path / "3")
-    # images, transforms, points3d.ply, preview.png, the test ring's camera path
-    assert len(one) == 2 * 28 + 6 + 1 + 2 and one == three
+    # images, transforms, points3d.ply (and its points3D.ply link), preview.png, the test ring's camera path
+    assert len(one) == 2 * 28 + 6 + 2 + 2 and one == three
 
 
 def children(pid: int) -> list[int]:
