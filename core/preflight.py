@@ -18,7 +18,13 @@ class Preflight:
     warnings: tuple[str, ...]
 
 
-def preflight(intr: Intrinsics, sphere_radius: float, orbit_radius: float, views: int, channels: int) -> Preflight:
+# Raw bytes per pixel of each pass's files (EXR float32 channels plus the PNG).
+PASS_BYTES_PER_PIXEL = {"depth": 4 + 2, "normal": 12 + 3, "mask": 1}
+
+
+def preflight(
+    intr: Intrinsics, sphere_radius: float, orbit_radius: float, views: int, channels: int, passes=()
+) -> Preflight:
     warnings = []
     if orbit_radius <= sphere_radius:
         warnings.append(f"The camera would sit inside the object (radius {orbit_radius:.3g} ≤ {sphere_radius:.3g})")
@@ -27,7 +33,8 @@ def preflight(intr: Intrinsics, sphere_radius: float, orbit_radius: float, views
         if half_angle <= 0 or sphere_radius / orbit_radius > math.sin(half_angle):
             need = sphere_radius / math.sin(half_angle) if half_angle > 0 else math.inf
             warnings.append(f"The object does not fit the frame at radius {orbit_radius:.3g} (needs {need:.3g})")
-    size = int(views * intr.w * intr.h * channels * PNG_RATIO)
+    per_pixel = channels + sum(PASS_BYTES_PER_PIXEL[p] for p in passes)
+    size = int(views * intr.w * intr.h * per_pixel * PNG_RATIO)
     return Preflight(views, size, tuple(warnings))
 
 

@@ -42,7 +42,8 @@ def feedback(context, props):
     sphere = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)) / 2.0)
     radius = settings.radius or fit_radius(intr, sphere)
     counts = settings.orbit_counts()
-    return preflight(intr, sphere, radius, sum(counts.values()), 4 if settings.transparent else 3)
+    channels = 4 if settings.transparent else 3
+    return preflight(intr, sphere, radius, sum(counts.values()), channels, settings.passes)
 
 
 class NERF_DATASET_PT_main(bpy.types.Panel):

@@ -14,6 +14,11 @@ def test_camera_inside_and_object_too_big_are_warned():
     assert "does not fit" in preflight(INTR, 1.0, 1.5, 10, 3).warnings[0]
 
 
+def test_passes_add_to_the_size_estimate():
+    plain = preflight(INTR, 1.0, 4.0, 10, 3).estimated_bytes
+    assert preflight(INTR, 1.0, 4.0, 10, 3, ("depth", "normal", "mask")).estimated_bytes == plain * (3 + 22) // 3
+
+
 def test_size_estimate_scales_with_views_and_pixels():
     a = preflight(INTR, 1.0, 5.0, 100, 4).estimated_bytes
     assert preflight(INTR, 1.0, 5.0, 200, 4).estimated_bytes == 2 * a
