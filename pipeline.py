@@ -341,6 +341,8 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
 def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
     """``camera_paths/`` (nerfstudio's folder for them): the test views, and ``--camera-path-from``'s camera."""
     intr = plan.intrinsics
+    if not plan.split("test") and not plan.scene.flythrough:
+        return []
     frame = dataparser_transform(np.array([v.c2w_array() for v in plan.views]))
     paths = {}
     if plan.split("test"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -70,3 +73,38 @@ def make_scenes(work: Path, resolution: str, ours_cmd: list[str]) -> None:
     subprocess.run(ours_cmd, check=True, capture_output=True)
     plan_dir = work / "ours"
     subprocess.run([PY, "-c", MAKE_SCENES, CONFTEST, str(work), w, h, str(plan_dir)], check=True, capture_output=True)
+
+
+# 100 views, as NeRF-synthetic's train split: 60 train, 20 val, 20 test.
+VIEW_COUNTS = ["--train", "60", "--val", "20", "--test", "20"]
+
+
+def options(reps: int, sizes: str | None = None) -> argparse.Namespace:
+    """--reps, --samples and --resolution (or --sizes, a comma list), the options every bench takes."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=reps)
+    ap.add_argument("--samples", type=int, default=16)
+    if sizes:
+        ap.add_argument("--sizes", default=sizes)
+    else:
+        ap.add_argument("--resolution", default="200x200")
+    return ap.parse_args()
+
+
+def ours_command(work: Path, samples: int, *extra: str) -> list[str]:
+    """``cli.py`` on the bench scene: 100 views, RGBA, a fixed seed, plus ``extra`` options."""
+    base = [PY, CLI, "--blend", str(work / "scene.blend"), *VIEW_COUNTS, "--samples", str(samples)]
+    return [*base, "--transparent", "--seed", "1", *extra]
+
+
+def alternate(methods: dict[str, list[str]], reps: int) -> dict[str, list[float]]:
+    """Time every method once per round, rounds in a row, so a noisy machine's drift hits all of them."""
+    times = {k: [] for k in methods}
+    for _ in range(reps):
+        for name, cmd in methods.items():
+            times[name].append(timed(cmd))
+    return times
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -10,27 +10,25 @@ Also fits the cost model T(workers) = fixed cost per worker + views x per-view c
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 
-from common import CLI, FLOOR, NAIVE_LOOP, PY, ROOT, make_scenes, timed
+from common import FLOOR, NAIVE_LOOP, PY, ROOT, alternate, machine, make_scenes, options, ours_command
 
 WORK = ROOT / "out" / "bench" / "parallel"
-COUNTS = ["--train", "60", "--val", "20", "--test", "20"]
 
 
 def measure(size: str, samples: int, reps: int) -> dict:
     work = WORK / size
     shutil.rmtree(work, ignore_errors=True)
     (work / "naive").mkdir(parents=True)
-    base = [PY, CLI, "--blend", str(work / "scene.blend"), "--samples", str(samples), "--transparent", "--seed", "1"]
 
-    def ours(n, counts=COUNTS, out="ours", points="0"):
-        return [*base, *counts, "--out", str(work / out), "--overwrite", "--workers", str(n), "--points", points]
+    def ours(n, counts=(), out="ours", points="0"):
+        # later options win in argparse: ``counts`` overrides the 100 views
+        return ours_command(
+            work, samples, *counts, "--out", str(work / out), "--overwrite", "--workers", str(n), "--points", points
+        )
 
     make_scenes(work, size, ours(1))
     plan_json = str(work / "ours" / ".nerf_dataset" / "plan.json")
@@ -42,10 +40,7 @@ def measure(size: str, samples: int, reps: int) -> dict:
         "ours_1w_with_points": ours(1, out="ours_points", points="10000"),
         "ours_1view": ours(1, ["--train", "1", "--val", "0", "--test", "0"], "ours_1view"),
     }
-    times = {k: [] for k in methods}
-    for _ in range(reps):
-        for name, cmd in methods.items():
-            times[name].append(timed(cmd))
+    times = alternate(methods, reps)
     med = {k: statistics.median(v) for k, v in times.items()}
     per_view = (med["ours_1w"] - med["ours_1view"]) / 99
     return {
@@ -57,12 +52,8 @@ def measure(size: str, samples: int, reps: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--sizes", default="200x200,64x64")
-    ap.add_argument("--samples", type=int, default=16)
-    a = ap.parse_args()
-    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"}
+    a = options(reps=2, sizes="200x200,64x64")
+    result = {"machine": machine()}
     for size in a.sizes.split(","):
         result[size] = measure(size, a.samples, a.reps)
     print(json.dumps(result, indent=1))

@@ -10,16 +10,14 @@ PNGs). Both without passes too. Whole fresh processes, rounds alternate; prints 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
 import subprocess
 
-from common import CLI, CONFTEST, FLOOR, PY, ROOT, make_scenes, timed
+from common import CONFTEST, FLOOR, PY, ROOT, alternate, make_scenes, options, ours_command
 
 WORK = ROOT / "out" / "bench" / "passes"
-VIEWS = {"train": 60, "val": 20, "test": 20}
 ADD_PASSES = """
 import sys, runpy
 runpy.run_path(sys.argv[1])
@@ -35,16 +33,10 @@ bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2] + "/floor_passes.blend")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--resolution", default="200x200")
-    ap.add_argument("--samples", type=int, default=16)
-    a = ap.parse_args()
+    a = options(reps=2)
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    counts = [x for k, n in VIEWS.items() for x in (f"--{k}", str(n))]
-    ours = [PY, CLI, "--blend", str(WORK / "scene.blend"), "--out", str(WORK / "ours"), "--overwrite"]
-    ours += [*counts, "--samples", str(a.samples), "--transparent", "--seed", "1", "--points", "0"]
+    ours = ours_command(WORK, a.samples, "--out", str(WORK / "ours"), "--overwrite", "--points", "0")
     make_scenes(WORK, a.resolution, ours)
     subprocess.run([PY, "-c", ADD_PASSES, CONFTEST, str(WORK)], check=True, capture_output=True)
     runs = {
@@ -53,10 +45,7 @@ def main() -> None:
         "ours": ours,
         "ours + passes": [*ours, "--passes", "depth,normal,mask"],
     }
-    times = {k: [] for k in runs}
-    for _ in range(a.reps):
-        for name, cmd in runs.items():
-            times[name].append(timed(cmd))
+    times = alternate(runs, a.reps)
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "resolution": a.resolution,

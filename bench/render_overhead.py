@@ -9,46 +9,33 @@ Runs alternate (floor, ours, floor, ours, ...) so drift on a noisy VM hits both.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 
-from common import CLI, FLOOR, PY, ROOT, make_scenes, timed
+from common import FLOOR, PY, ROOT, alternate, machine, make_scenes, options, ours_command
 
 WORK = ROOT / "out" / "bench" / "overhead"
-VIEWS = {"train": 60, "val": 20, "test": 20}
+VIEWS = 100
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--resolution", default="200x200")
-    ap.add_argument("--samples", type=int, default=16)
-    a = ap.parse_args()
+    a = options(reps=3)
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
-    counts = [x for k, n in VIEWS.items() for x in (f"--{k}", str(n))]
-    ours = [PY, CLI, "--blend", str(WORK / "scene.blend"), "--out", str(WORK / "ours"), "--overwrite", "--workers", "1"]
-    ours += [*counts, "--samples", str(a.samples), "--transparent", "--seed", "1"]
+    ours = ours_command(WORK, a.samples, "--out", str(WORK / "ours"), "--overwrite", "--workers", "1")
     make_scenes(WORK, a.resolution, ours)
-    floor_cmd = [PY, "-c", FLOOR, str(WORK / "floor.blend")]
-    floors, ourss = [], []
-    for _ in range(a.reps):
-        floors.append(timed(floor_cmd))
-        ourss.append(timed(ours))
-    assert len(list((WORK / "floor").glob("*.png"))) == sum(VIEWS.values())
-    ratio = statistics.median(ourss) / statistics.median(floors)
+    times = alternate({"floor": [PY, "-c", FLOOR, str(WORK / "floor.blend")], "ours": ours}, a.reps)
+    assert len(list((WORK / "floor").glob("*.png"))) == VIEWS
+    floors, ourss = times["floor"], times["ours"]
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "views": sum(VIEWS.values()),
+        "machine": machine(),
+        "views": VIEWS,
         "resolution": a.resolution,
         "samples": a.samples,
         "floor_s": [round(t, 2) for t in floors],
         "ours_s": [round(t, 2) for t in ourss],
-        "median_ratio": round(ratio, 3),
+        "median_ratio": round(statistics.median(ourss) / statistics.median(floors), 3),
         "paired_ratios": [round(o / f, 3) for o, f in zip(ourss, floors)],
     }
     print(json.dumps(result, indent=1))

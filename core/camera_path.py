@@ -85,7 +85,9 @@ def dataparser_transform(c2ws: np.ndarray, orientation: str = ORIENTATION) -> Da
         raise UserError(f"orientation '{orientation}' is not supported (none or up)")
     transform = np.hstack([rot, (rot @ -mean)[:, None]])
     moved = np.einsum("ij,njk->nik", _homogeneous(transform), c2ws)
-    return DataparserTransform(transform, 1.0 / float(np.max(np.abs(moved[:, :3, 3]))))
+    reach = float(np.max(np.abs(moved[:, :3, 3])))
+    # One camera (or all at one spot) leaves nothing to scale by; nerfstudio would divide by zero.
+    return DataparserTransform(transform, 1.0 / reach if reach > 0 else 1.0)
 
 
 def camera_path_json(
