@@ -21,8 +21,12 @@ from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
 from .passes import PassOutputs
 
-# Metadata Blender stamps into PNG and EXR headers that differs run to run (or names the machine).
-VOLATILE_STAMPS = ("use_stamp_date", "use_stamp_render_time", "use_stamp_memory", "use_stamp_hostname")
+
+def _stamps(r) -> list[str]:
+    """Every metadata stamp: date, render time, host, memory, file, frame (padded by the frame range, so a
+    shard's differs), and ``use_stamp`` itself, which would burn them into the pixels."""
+    return [p.identifier for p in r.bl_rna.properties if p.identifier.startswith("use_stamp")]
+
 
 # One animation render per run of consecutive frames: every extra render call costs a scene sync, and each
 # frame is published as it is written anyway. The modal operator steps one frame at a time instead.
@@ -37,7 +41,7 @@ def _touched_settings(scene: bpy.types.Scene) -> list[tuple[object, str]]:
         *((r, a) for a in ("resolution_x", "resolution_y", "resolution_percentage", "filepath", "engine")),
         *((r, a) for a in ("film_transparent", "use_file_extension", "use_overwrite", "use_placeholder")),
         *((r, a) for a in ("use_persistent_data", "threads_mode", "threads")),
-        *((r, a) for a in VOLATILE_STAMPS),
+        *((r, a) for a in _stamps(r)),
         *((img, a) for a in ("file_format", "color_mode", "color_depth")),
         *((scene.cycles, a) for a in ("samples", "seed", "use_animated_seed")),
     ]
@@ -74,7 +78,7 @@ def apply_render_settings(scene: bpy.types.Scene, plan: Plan) -> None:
     r.image_settings.file_format = "PNG"
     r.image_settings.color_mode = "RGBA" if s.transparent else "RGB"
     r.image_settings.color_depth = "8"
-    for attr in VOLATILE_STAMPS:
+    for attr in _stamps(r):  # identical files whoever renders them, wherever
         setattr(r, attr, False)
 
 

@@ -39,11 +39,11 @@ def reference(tmp_path_factory, user_resources):
 
 def test_one_and_three_workers_make_the_same_dataset(cli, tmp_path):
     for n in (1, 3):
-        r = cli(*ARGS, "--workers", n, "--out", tmp_path / str(n))
+        r = cli(*ARGS, "--passes", "depth", "--workers", n, "--out", tmp_path / str(n))
         assert r.returncode == 0, r.stderr
     one, three = dataset(tmp_path / "1"), dataset(tmp_path / "3")
-    # images, transforms, points3d.ply (and its points3D.ply link), preview.png, the test ring's camera path
-    assert len(one) == 2 * 28 + 6 + 2 + 2 and one == three
+    # images and depth EXR + PNG, transforms, points3d.ply (and its points3D.ply link), preview.png, test ring path
+    assert len(one) == 2 * 28 * 3 + 6 + 2 + 2 and one == three
 
 
 def children(pid: int) -> list[int]:
