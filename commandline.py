@@ -253,17 +253,6 @@ def main(argv: list[str] | None = None) -> int:
     return _print_report(check_written(planned))
 
 
-def _target_mesh(source):
-    """World-space triangles of the target of ``source``, loaded."""
-    import bpy
-
-    from .blender_io.scene import world_triangles
-    from .pipeline import load_scene
-
-    _, _, objs = load_scene(source)
-    return world_triangles(objs, bpy.context.evaluated_depsgraph_get())
-
-
 def _print_report(report) -> int:
     for line in report.lines():
         print(f"cli.py: validate: {line}", file=sys.stderr)
@@ -277,15 +266,12 @@ def _validate_command(args: list[str]) -> int:
         root = Path(a.dir).expanduser().absolute()
         if not root.is_dir():
             raise UserError(f"{a.dir} is not a folder")
-        from .core.validate import validate
+        from .pipeline import Source, load_scene, validate_dataset
 
-        mesh = None
+        objs = None
         if a.blend or a.demo:
-            from .pipeline import Source
-
-            target = a.object or _planned_target(root)
-            mesh = _target_mesh(Source(blend=a.blend, demo=a.demo, object=target))
-        report = validate(root, mesh)
+            objs = load_scene(Source(blend=a.blend, demo=a.demo, object=a.object or _planned_target(root)))[2]
+        report = validate_dataset(root, objs)
     except UserError as exc:
         print(f"cli.py validate: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

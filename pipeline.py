@@ -303,19 +303,27 @@ def make_dataset(
 RENDER_CHECKED_VIEWS = 3
 
 
-def check_written(planned: Planned):
-    """``core.validate`` on a finished dataset, with the open scene's target for a sample of silhouettes
-    when the images have alpha or masks to compare with. Returns the ``Report``."""
-    import bpy
-
-    from .blender_io.scene import world_triangles
+def validate_dataset(root: Path, objs=None, limit: int | None = None):
+    """``core.validate`` on a dataset folder (ours or anyone's); with ``objs`` (the target's objects in the
+    open scene) the silhouettes too, of every view or of ``limit`` per format. Returns the ``Report``."""
     from .core.validate import validate
 
-    s = planned.plan.settings
     mesh = None
-    if s.transparent or "mask" in s.passes:
-        mesh = world_triangles(planned.objs, bpy.context.evaluated_depsgraph_get())
-    return validate(planned.out_dir, mesh, limit=RENDER_CHECKED_VIEWS)
+    if objs:
+        import bpy
+
+        from .blender_io.scene import world_triangles
+
+        mesh = world_triangles(objs, bpy.context.evaluated_depsgraph_get())
+    return validate(Path(root), mesh, limit)
+
+
+def check_written(planned: Planned):
+    """The check every render ends with: silhouettes of a sample of views when the images have alpha or
+    masks to compare with, the structural checks always."""
+    s = planned.plan.settings
+    objs = planned.objs if s.transparent or "mask" in s.passes else None
+    return validate_dataset(planned.out_dir, objs, RENDER_CHECKED_VIEWS)
 
 
 def export(plan: Plan, out_dir: Path) -> list[Path]:

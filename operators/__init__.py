@@ -5,8 +5,14 @@ import bpy
 from .build_rig import NERF_DATASET_OT_build_rig
 from .import_camera_path import NERF_DATASET_OT_import_camera_path, menu_entry
 from .render import NERF_DATASET_OT_render
+from .validate import NERF_DATASET_OT_validate
 
-classes = (NERF_DATASET_OT_build_rig, NERF_DATASET_OT_render, NERF_DATASET_OT_import_camera_path)
+classes = (
+    NERF_DATASET_OT_build_rig,
+    NERF_DATASET_OT_render,
+    NERF_DATASET_OT_import_camera_path,
+    NERF_DATASET_OT_validate,
+)
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 

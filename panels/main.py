@@ -11,6 +11,7 @@ from ..core.errors import UserError
 from ..core.plan import PLAN_FILE
 from ..operators.build_rig import NERF_DATASET_OT_build_rig
 from ..operators.render import NERF_DATASET_OT_render
+from ..operators.validate import NERF_DATASET_OT_validate
 
 
 def _target(context, props):
@@ -135,6 +136,7 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         row.operator(NERF_DATASET_OT_render.bl_idname, icon="RENDER_ANIMATION").resume = False
         if _resumable(context, props):
             row.operator(NERF_DATASET_OT_render.bl_idname, text="Resume", icon="PLAY").resume = True
+            layout.operator(NERF_DATASET_OT_validate.bl_idname, icon="CHECKMARK")
 
 
 def _resumable(context, props) -> bool:

@@ -25,7 +25,13 @@ report["wheel_installed"] = any(
 )
 report["types"] = {
     name: hasattr(bpy.types, name)
-    for name in ("NERF_DATASET_OT_render", "NERF_DATASET_OT_build_rig", "NERF_DATASET_PT_main")
+    for name in (
+        "NERF_DATASET_OT_render",
+        "NERF_DATASET_OT_build_rig",
+        "NERF_DATASET_OT_import_camera_path",
+        "NERF_DATASET_OT_validate",
+        "NERF_DATASET_PT_main",
+    )
 }
 prefs = bpy.context.preferences.addons[module].preferences
 report["types"]["preferences"] = prefs is not None and prefs.default_formats == {"nerf"}

@@ -98,3 +98,19 @@ def test_a_view_that_cannot_be_written_is_reported_not_raised(scene, fresh_bpy, 
         fresh_bpy.ops.nerf_dataset.render(resume=True)
     assert "Traceback" not in str(failure.value)
     assert not list(blocked.parent.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_validate_operator_checks_the_output_folder(scene, tmp_path, fresh_bpy):
+    from nerf_dataset.operators.render import finish, start
+
+    props = scene.nerf_dataset
+    props.output_dir = str(tmp_path / "checked")
+    job = start(fresh_bpy.context, resume=False, chunk_frames=1)
+    job.render.run()
+    finish(job)
+    assert fresh_bpy.ops.nerf_dataset.validate() == {"FINISHED"}
+    (tmp_path / "checked" / "nerf" / "train" / "r_1.png").unlink()
+    assert fresh_bpy.ops.nerf_dataset.validate() == {"FINISHED"}  # reported as a warning, not a failure
+    props.output_dir = str(tmp_path / "nowhere")
+    with pytest.raises(RuntimeError, match="does not exist yet"):
+        fresh_bpy.ops.nerf_dataset.validate()
