@@ -157,7 +157,10 @@ def test_the_camera_path_is_the_test_split_in_nerfstudios_frame(made):
 
     out, _ = made
     test = parse(out, "test")
+    from nerfstudio.scripts.render import get_crop_from_json
+
     path = json.loads((out / "camera_paths" / "test_ring.json").read_text())
+    assert get_crop_from_json(path) is None and path["seconds"] > 0  # what ns-render camera-path reads first
     cameras = get_path_from_json(path)
     assert torch.allclose(cameras.camera_to_worlds.float(), test.cameras.camera_to_worlds, atol=1e-5)
     assert torch.allclose(cameras.fy.float(), test.cameras.fy, rtol=1e-5)
