@@ -204,3 +204,15 @@ def test_off_centre_principal_point_is_a_note_for_nerf_synthetic(copy):
     rc, lines, out = validate(copy)
     assert rc == 0 and out.startswith("validate: 0 problems")  # the data may be right: only some readers err
     assert any("note:" in ln and "3DGS's Blender loader and nerfstudio's blender-data ignore cx" in ln for ln in lines)
+
+
+def test_blender_style_arguments_reach_validate(good):
+    import contextlib
+    import io
+
+    from nerf_dataset.commandline import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        rc = main(["blender", "-b", "scene.blend", "-P", "cli.py", "--", "validate", str(good)])
+    assert rc == 0 and out.getvalue().startswith("validate: 0 problems")
