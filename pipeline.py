@@ -330,7 +330,7 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
     """Link the rendered images into every other format's layout, then write each format's files."""
     formats = plan.settings.formats
     points = load_points(out_dir)
-    written = []
+    written, downscaled = [], {}
     for fmt in formats:
         fdir = format_dir(out_dir, formats, fmt)
         if fmt != formats[0]:
@@ -339,7 +339,7 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
                 for (name, ext), rel in pass_files(plan, view).items():
                     link_or_copy(out_dir / rel, fdir / FORMATS[fmt].pass_relpath(view.split, view.index, name, ext))
         if fmt in DOWNSCALED_FORMATS:
-            written += _downscale(plan, fdir, FORMATS[fmt])
+            written += _downscale(plan, fdir, FORMATS[fmt], downscaled)
         written += FORMATS[fmt].write(plan, fdir, points)
     written.append(write_preview(plan, out_dir))
     written += write_camera_paths(plan, out_dir)
@@ -374,19 +374,28 @@ def _safe_name(name: str) -> str:
 
 
 # The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).
-DOWNSCALED_PASSES = {"mask": "mask", "depth": "depth"}
+DOWNSCALED_PASSES = ("mask", "depth")
 
 
-def _downscale(plan: Plan, fdir: Path, layout) -> list[Path]:
+def _downscale(plan: Plan, fdir: Path, layout, made: dict) -> list[Path]:
+    """The format's ``images_<k>/`` (and masks, depths) copies; ``made`` maps a source image's identity to a
+    copy already made for another format, which is linked instead of computed again."""
     written = []
     for view in plan.views:
         sources = [(layout.image_relpath(view.split, view.index), "color")]
         sources += [
-            (layout.pass_relpath(view.split, view.index, name, ".png"), kind)
-            for name, kind in DOWNSCALED_PASSES.items()
+            (layout.pass_relpath(view.split, view.index, name, ".png"), name)
+            for name in DOWNSCALED_PASSES
             if name in plan.settings.passes
         ]
         for rel, kind in sources:
             for k in plan.settings.downscales:
-                written.append(write_downscaled(fdir / rel, fdir / downscaled_relpath(rel, k), k, kind))
+                dst = fdir / downscaled_relpath(rel, k)
+                st = (fdir / rel).stat()
+                key = (st.st_dev, st.st_ino, kind, k)  # the formats' images are links to one file
+                if key in made:
+                    link_or_copy(made[key], dst)
+                else:
+                    made[key] = write_downscaled(fdir / rel, dst, k, kind)
+                written.append(dst)
     return written
