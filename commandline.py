@@ -193,6 +193,7 @@ def build_validate_parser() -> argparse.ArgumentParser:
     src.add_argument("--blend", metavar="PATH", help="the scene, to reproject the object with the cameras")
     src.add_argument("--demo", action="store_true", help="the built-in demo scene")
     p.add_argument("--object", metavar="NAME", help="object to reproject (default: the dataset's target)")
+    p.add_argument("--sample", type=int, metavar="N", help="reproject N views per format, spread evenly (default all)")
     return p
 
 
@@ -271,7 +272,9 @@ def _validate_command(args: list[str]) -> int:
         objs = None
         if a.blend or a.demo:
             objs = load_scene(Source(blend=a.blend, demo=a.demo, object=a.object or _planned_target(root)))[2]
-        report = validate_dataset(root, objs)
+        if a.sample is not None and a.sample < 1:
+            raise UserError("--sample must be at least 1")
+        report = validate_dataset(root, objs, a.sample)
     except UserError as exc:
         print(f"cli.py validate: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

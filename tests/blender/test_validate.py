@@ -181,6 +181,11 @@ def test_transposed_pose_fails_the_reprojection(copy):
     assert len(problems) == 1 and "nerfstudio/images/train_0000.png" in problems[0]
 
 
+def test_a_sample_of_views(good):
+    rc, _, out = validate(good, "--demo", "--sample", "2")
+    assert rc == 0 and "silhouettes of 8 views match" in out  # 2 per format
+
+
 def test_not_a_dataset(tmp_path):
     rc, lines, out = validate(tmp_path)
     assert rc == 1 and "holds no dataset" in lines[0]
