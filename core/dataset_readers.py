@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .colmap_model import read_model
+from .images import image_size
 
 # Camera axes: OpenCV (+Y down, +Z forward) to OpenGL (+Y up, looking down -Z), either way round.
 OPENCV_TO_OPENGL = np.diag([1.0, -1.0, -1.0, 1.0])
@@ -53,10 +54,14 @@ class Dataset:
     findings: list[Finding] = field(default_factory=list)
 
     def problem(self, where, message: str) -> None:
-        self.findings.append(Finding(self._rel(where), message))
+        self._add(Finding(self._rel(where), message))
 
     def note(self, where, message: str) -> None:
-        self.findings.append(Finding(self._rel(where), message, problem=False))
+        self._add(Finding(self._rel(where), message, problem=False))
+
+    def _add(self, finding: Finding) -> None:
+        if finding not in self.findings:  # e.g. per-frame keys repeating one mistake
+            self.findings.append(finding)
 
     def _rel(self, where) -> str:
         try:
@@ -77,13 +82,17 @@ def _load_json(ds: Dataset, path: Path) -> dict | None:
     return data
 
 
-def _intrinsics(ds: Dataset, path: Path, meta: dict, need_fl: bool) -> tuple[np.ndarray | None, tuple | None]:
-    """K and (w, h) from the top-level keys, as instant-ngp and nerfstudio read them."""
+def _intrinsics(
+    ds: Dataset, path: Path, meta: dict, need_fl: bool, image_size=None
+) -> tuple[np.ndarray | None, tuple | None]:
+    """K and the (w, h) the keys promise, as instant-ngp and nerfstudio read them; without w and h, K comes
+    from ``image_size`` (the images' own size, as NeRF-synthetic loaders do)."""
     w, h = meta.get("w"), meta.get("h")
     for key, value in (("w", w), ("h", h)):
         if value is not None and not isinstance(value, int):
             ds.problem(path, f"'{key}' is {value!r}, not an integer: strict parsers reject it")
-    size = (int(w), int(h)) if isinstance(w, (int, float)) and isinstance(h, (int, float)) else None
+    promised = (int(w), int(h)) if isinstance(w, (int, float)) and isinstance(h, (int, float)) else None
+    size = promised or (tuple(image_size) if image_size else None)
     if "fl_x" in meta:
         fx = float(meta["fl_x"])
         fy = float(meta.get("fl_y", fx))
@@ -99,7 +108,7 @@ def _intrinsics(ds: Dataset, path: Path, meta: dict, need_fl: bool) -> tuple[np.
     if size is None:
         return None, None
     cx, cy = float(meta.get("cx", size[0] / 2)), float(meta.get("cy", size[1] / 2))
-    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), size
+    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), promised
 
 
 def _c2w(ds: Dataset, path: Path, frame: dict) -> np.ndarray | None:
@@ -130,14 +139,17 @@ def read_nerf(ds: Dataset) -> None:
             continue
         if "camera_angle_x" not in meta:
             ds.problem(path, "has no camera_angle_x: 3D Gaussian Splatting and blender-data read only that")
-        K, size = _intrinsics(ds, path, meta, need_fl=False)
-        if K is not None and size and _off_centre(K, size):
+        frames = meta.get("frames") or []
+        first = folder / (str(frames[0].get("file_path", "")).replace("\\", "/") + ".png") if frames else None
+        found = image_size(first) if first else None
+        K, size = _intrinsics(ds, path, meta, need_fl=False, image_size=found)
+        if K is not None and _off_centre(K, size or found):
             ds.note(
                 path,
                 "off-centre principal point or non-square pixels: 3DGS's Blender loader and nerfstudio's "
                 "blender-data ignore cx, cy, fl_y (use the nerfstudio or colmap output for them)",
             )
-        for frame in meta.get("frames") or []:
+        for frame in frames:
             fp = str(frame.get("file_path", ""))
             if "\\" in fp:
                 ds.problem(path, f"file_path '{fp}' has backslashes: only instant-ngp rewrites them")
@@ -163,10 +175,11 @@ def read_transforms_json(ds: Dataset) -> None:
         return
     nerfstudio = bool(NERFSTUDIO_ONLY_KEYS & meta.keys())
     ds.formats.append("nerfstudio" if nerfstudio else "ngp")
-    K, size = _intrinsics(ds, path, meta, need_fl=nerfstudio)
+    frames = meta.get("frames") or []
+    per_frame = bool(frames) and all("fl_x" in f for f in frames)  # both readers take intrinsics per frame too
+    K, size = _intrinsics(ds, path, meta, need_fl=nerfstudio and not per_frame)
     if nerfstudio and meta.get("camera_model", "OPENCV") not in ("PINHOLE", "OPENCV", "SIMPLE_PINHOLE"):
         ds.note(path, f"camera_model {meta['camera_model']}: the silhouette check assumes no distortion")
-    frames = meta.get("frames") or []
     names = {str(f.get("file_path")) for f in frames}
     splits = {}
     for split in NERF_SPLITS:
@@ -192,10 +205,11 @@ def read_transforms_json(ds: Dataset) -> None:
             ds.problem(path, f"file_path '{fp}' has no extension: nerfstudio opens it as written")
         c2w = _c2w(ds, path, frame)
         mask = frame.get("mask_path")
+        own = _intrinsics(ds, path, {**meta, **frame}, need_fl=False) if "fl_x" in frame else (K, size)
         if c2w is not None:
             split = splits.get(fp, "train")
             label = f"{ds.folder.name}/{fp}"
-            ds.cameras.append(Camera(label, split, image, c2w, K, size, ds.folder / mask if mask else None))
+            ds.cameras.append(Camera(label, split, image, c2w, *own, ds.folder / mask if mask else None))
     eval_dir = ds.folder / "eval"
     if not nerfstudio and eval_dir.is_dir():
         for split in ("val", "test"):

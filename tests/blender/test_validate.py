@@ -221,3 +221,33 @@ def test_blender_style_arguments_reach_validate(good):
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         rc = main(["blender", "-b", "scene.blend", "-P", "cli.py", "--", "validate", str(good)])
     assert rc == 0 and out.getvalue().startswith("validate: 0 problems")
+
+
+def test_the_original_nerf_synthetic_layout_without_w_and_h(copy):
+    """The original scenes give only camera_angle_x: the size comes from the images, as their loaders do."""
+
+    def original(d):
+        for key in ("camera_angle_y", "fl_x", "fl_y", "cx", "cy", "w", "h"):
+            d.pop(key)
+
+    for split in ("train", "val", "test"):
+        edit_json(copy / f"nerf/transforms_{split}.json", original)
+    for other in ("ngp", "nerfstudio", "colmap"):
+        shutil.rmtree(copy / other)
+    rc, lines, out = validate(copy, "--demo")
+    assert rc == 0, lines
+    assert "silhouettes of 8 views match" in out
+
+
+def test_nerfstudio_intrinsics_per_frame(copy):
+    """ns-process-data style: fl_x, cx ... in every frame instead of the top level."""
+
+    def per_frame(d):
+        keys = {k: d.pop(k) for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")}
+        for f in d["frames"]:
+            f.update(keys)
+
+    edit_json(copy / "nerfstudio/transforms.json", per_frame)
+    rc, lines, out = validate(copy, "--demo")
+    assert rc == 0, lines
+    assert "silhouettes of 32 views match" in out
