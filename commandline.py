@@ -301,10 +301,9 @@ def _run_parallel(settings, source, args, worker_argv, workers):
 
 
 def _collect(out: str) -> int:
-    from .core.validate import validate
-    from .pipeline import collect
+    from .pipeline import collect, validate_dataset
 
     root = Path(out).expanduser().absolute()
     written = collect(root)
     print(f"wrote {len(written)} dataset files to {out}")
-    return _print_report(validate(root))  # no scene here: the structural checks only
+    return _print_report(validate_dataset(root))  # no scene here: the structural checks only

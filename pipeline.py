@@ -11,12 +11,10 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
-from .core.camera_path import camera_path_json, dataparser_transform, fov_y_deg
+from .core.camera_path import write_camera_paths
 from .core.downscale import downscaled_relpath, write_downscaled
 from .core.errors import UserError
-from .core.files import link_or_copy, write_json_atomic
+from .core.files import link_or_copy
 from .core.images import png_complete
 from .core.passes import PASS_EXTS
 from .core.plan import PLAN_DIR, PLAN_FILE, Plan, build_plan, load_plan, save_plan
@@ -344,33 +342,6 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
     written.append(write_preview(plan, out_dir))
     written += write_camera_paths(plan, out_dir)
     return written
-
-
-def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
-    """``camera_paths/`` (nerfstudio's folder for them): the test views, and ``--camera-path-from``'s camera."""
-    intr = plan.intrinsics
-    if not plan.split("test") and not plan.scene.flythrough:
-        return []
-    frame = dataparser_transform(np.array([v.c2w_array() for v in plan.views]))
-    paths = {}
-    if plan.split("test"):
-        name = "test_frames" if plan.settings.rig == "camera" else "test_ring"
-        poses = [v.c2w_array() for v in plan.split("test")]
-        paths[name] = camera_path_json(
-            poses, [fov_y_deg(intr.fl_y, intr.h)] * len(poses), (intr.w, intr.h), plan.scene.fps, frame
-        )
-    if plan.scene.flythrough:
-        poses = [np.array(m).reshape(4, 4) for _, m, _ in plan.scene.flythrough]
-        fovs = [fov for _, _, fov in plan.scene.flythrough]
-        paths[plan.scene.flythrough_name] = camera_path_json(poses, fovs, (intr.w, intr.h), plan.scene.fps, frame)
-    return [write_json_atomic(Path(out_dir) / CAMERA_PATHS_DIR / f"{_safe_name(n)}.json", d) for n, d in paths.items()]
-
-
-CAMERA_PATHS_DIR = "camera_paths"
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "camera"
 
 
 # The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).

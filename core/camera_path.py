@@ -16,10 +16,16 @@ ns-render's cameras are pinhole with square pixels and a centred principal point
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import UserError
+from .files import write_json_atomic
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 ORIENTATION = "none"
 """The ``orientation_override`` our nerfstudio ``transforms.json`` carries."""
@@ -155,3 +161,30 @@ def read_camera_path(d: dict, frame: DataparserTransform | None = None) -> tuple
 
 def fov_y_deg(fl_y: float, h: int) -> float:
     return float(np.degrees(2 * np.arctan(0.5 * h / fl_y)))
+
+
+def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
+    """``camera_paths/`` (nerfstudio's folder for them): the test views, and ``--camera-path-from``'s camera."""
+    intr = plan.intrinsics
+    if not plan.split("test") and not plan.scene.flythrough:
+        return []
+    frame = dataparser_transform(np.array([v.c2w_array() for v in plan.views]))
+    paths = {}
+    if plan.split("test"):
+        name = "test_frames" if plan.settings.rig == "camera" else "test_ring"
+        poses = [v.c2w_array() for v in plan.split("test")]
+        paths[name] = camera_path_json(
+            poses, [fov_y_deg(intr.fl_y, intr.h)] * len(poses), (intr.w, intr.h), plan.scene.fps, frame
+        )
+    if plan.scene.flythrough:
+        poses = [np.array(m).reshape(4, 4) for _, m, _ in plan.scene.flythrough]
+        fovs = [fov for _, _, fov in plan.scene.flythrough]
+        paths[plan.scene.flythrough_name] = camera_path_json(poses, fovs, (intr.w, intr.h), plan.scene.fps, frame)
+    return [write_json_atomic(Path(out_dir) / CAMERA_PATHS_DIR / f"{_safe_name(n)}.json", d) for n, d in paths.items()]
+
+
+CAMERA_PATHS_DIR = "camera_paths"
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "camera"

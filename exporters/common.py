@@ -21,6 +21,10 @@ def intrinsics_keys(intr: Intrinsics) -> dict:
     }
 
 
+# Per-frame keys of the pass files: nerfstudio's names, used by the NeRF-synthetic output too.
+PASS_KEYS = {"depth": "depth_file_path", "normal": "normal_file_path", "mask": "mask_path"}
+
+
 def depth_keys(plan: Plan) -> dict:
     """What the depth files hold, for readers and people: kind, unit and the PNG's unit per count."""
     if "depth" not in plan.settings.passes:

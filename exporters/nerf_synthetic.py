@@ -14,7 +14,7 @@ from ..core.files import link_or_copy, write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
-from .common import depth_keys, intrinsics_keys, matrix_rows
+from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows
 
 # The exact name 3D Gaussian Splatting's Blender loader opens (it makes random points when it is missing).
 PLY_NAME = "points3d.ply"
@@ -33,10 +33,6 @@ def image_relpath(split: str, index: int) -> PurePosixPath:
 def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
     """Beside the image, as the original NeRF-synthetic test split keeps ``r_0_depth_0000.png``."""
     return PurePosixPath(split) / f"r_{index}_{name}{ext}"
-
-
-# Per-frame keys of the pass files (nerfstudio's names, so one reader handles both layouts).
-PASS_KEYS = {"depth": "depth_file_path", "normal": "normal_file_path", "mask": "mask_path"}
 
 
 def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:

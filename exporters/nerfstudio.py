@@ -18,7 +18,7 @@ from ..core.files import write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
-from .common import depth_keys, intrinsics_keys, matrix_rows
+from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows
 
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
 PLY_NAME = "points3d.ply"
@@ -33,7 +33,6 @@ def image_relpath(split: str, index: int) -> PurePosixPath:
 
 
 PASS_DIRS = {"depth": "depths", "normal": "normals", "mask": "masks"}
-PASS_KEYS = {"depth": "depth_file_path", "normal": "normal_file_path", "mask": "mask_path"}
 
 
 def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
