@@ -6,7 +6,7 @@ Blender calls ``register()``.
 
 
 def _modules():
-    from . import operators, panels, preferences, properties
+    from .ui import operators, panels, preferences, properties
 
     return (properties, preferences, operators, panels)
 

@@ -2,7 +2,8 @@
 
 The compositor writes float EXRs of every frame into staging (depth with the background zeroed, normals,
 and an anti-aliased ID mask of the target); ``publish`` turns them into the dataset's files. Everything we
-add to the scene (passes, pass indices, nodes, a node group) is taken away again in ``end``.
+add to the scene (passes, pass indices, nodes, a node group) goes through the render job's ``SceneState``,
+which takes it away again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..core.files import write_bytes_atomic
 from ..core.passes import depth_png_counts, encode_png, mask_png, normal_png_rgb
+from .state import SceneState
 
 STAGED_PREFIX = "pass_######_"
 # Where a ray hits nothing Cycles writes 1e10 and EEVEE the far clip distance; no surface lies beyond the
@@ -55,18 +57,17 @@ class PassOutputs:
     def __init__(self, scene, passes: tuple[str, ...], staging: Path, objs, clip_end: float = NO_HIT_DEPTH) -> None:
         self.scene, self.passes, self.staging, self.objs = scene, passes, Path(staging), list(objs)
         self.no_hit = min(NO_HIT_DEPTH, clip_end * FAR_CLIP_MARGIN)
-        self._undo: list = []
-        self._nodes: list = []
-        self._tree = None
-        self._created = None
+        self._state = None
         self._exr = _ExrReader()
 
     def staged(self, frame: int, name: str) -> Path:
         return self.staging / (STAGED_PREFIX.replace("######", f"{frame:06d}") + f"{name}.exr")
 
-    def begin(self) -> None:
+    def begin(self, state: SceneState) -> None:
+        """Set the passes up; every change goes through ``state``, which the render job restores."""
         if not self.passes:
             return
+        self._state = state
         scene = self.scene
         layer = scene.view_layers[0]
         for p in self.passes:
@@ -125,22 +126,13 @@ class PassOutputs:
 
     def end(self) -> None:
         self._exr.close()
-        tree = self._tree
-        if tree is not None:
-            for node in self._nodes:
-                tree.nodes.remove(node)
-        for owner, attr, value in reversed(self._undo):
-            setattr(owner, attr, value)
-        if self._created is not None:
-            bpy.data.node_groups.remove(self._created)
-        self._undo, self._nodes, self._tree, self._created = [], [], None, None
 
     def _set(self, owner, attr: str, value) -> None:
-        self._undo.append((owner, attr, getattr(owner, attr)))
-        setattr(owner, attr, value)
+        self._state.set(owner, attr, value)
 
     def _keep(self, node):
-        self._nodes.append(node)
+        tree = node.id_data
+        self._state.on_restore(lambda: tree.nodes.remove(node))
         return node
 
     def _node(self, tree, kind: str):
@@ -152,12 +144,11 @@ class PassOutputs:
             tree = scene.compositing_node_group
             if tree is None:
                 tree = bpy.data.node_groups.new(".NeRF Dataset passes", "CompositorNodeTree")
+                self._state.on_restore(lambda: bpy.data.node_groups.remove(tree))  # after the scene lets go
                 self._set(scene, "compositing_node_group", tree)
-                self._created = tree
         else:  # 4.5: turning nodes on makes a default tree (Render Layers -> Composite) when there is none
             self._set(scene, "use_nodes", True)
             tree = scene.node_tree
-        self._tree = tree
         return tree
 
     def _file_output(self, tree, color_mode: str, sources: dict) -> None:

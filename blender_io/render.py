@@ -20,6 +20,7 @@ from ..core.images import publish_png
 from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
 from .passes import PassOutputs
+from .state import SceneState
 
 
 def _stamps(r) -> list[str]:
@@ -34,52 +35,33 @@ CHUNK_FRAMES = 1 << 30
 STAGING = f"{PLAN_DIR}/staging"
 
 
-def _touched_settings(scene: bpy.types.Scene) -> list[tuple[object, str]]:
-    r, img = scene.render, scene.render.image_settings
-    return [
-        *((scene, a) for a in ("camera", "frame_start", "frame_end", "frame_step", "frame_current")),
-        *((r, a) for a in ("resolution_x", "resolution_y", "resolution_percentage", "filepath", "engine")),
-        *((r, a) for a in ("film_transparent", "use_file_extension", "use_overwrite", "use_placeholder")),
-        *((r, a) for a in ("use_persistent_data", "threads_mode", "threads")),
-        *((r, a) for a in _stamps(r)),
-        *((img, a) for a in ("file_format", "color_mode", "color_depth")),
-        *((scene.cycles, a) for a in ("samples", "seed", "use_animated_seed")),
-    ]
-
-
-def snapshot_render_state(scene: bpy.types.Scene) -> list:
-    return [(owner, attr, getattr(owner, attr)) for owner, attr in _touched_settings(scene)]
-
-
-def restore_render_state(saved: list) -> None:
-    for owner, attr, value in saved:
-        if getattr(owner, attr) != value:
-            setattr(owner, attr, value)
-
-
-def apply_render_settings(scene: bpy.types.Scene, plan: Plan) -> None:
-    s, r = plan.settings, scene.render
-    r.resolution_x, r.resolution_y = plan.intrinsics.w, plan.intrinsics.h
-    r.resolution_percentage = 100
+def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan) -> None:
+    """The plan's render settings, through ``state`` so that the user's come back."""
+    s, r, img = plan.settings, scene.render, scene.render.image_settings
+    # Set per chunk or by Blender while rendering: remembered as they are now.
+    state.keep(scene, "camera", "frame_start", "frame_end", "frame_step", "frame_current")
+    state.keep(r, "filepath", "threads_mode", "threads")
+    state.set(r, "resolution_x", plan.intrinsics.w)
+    state.set(r, "resolution_y", plan.intrinsics.h)
+    state.set(r, "resolution_percentage", 100)
     if s.engine:
-        r.engine = engine_id(s.engine)
+        state.set(r, "engine", engine_id(s.engine))
     if s.samples:
-        scene.cycles.samples = s.samples
+        state.set(scene.cycles, "samples", s.samples)
         if hasattr(scene, "eevee"):
-            scene.eevee.taa_render_samples = s.samples
+            state.set(scene.eevee, "taa_render_samples", s.samples)
     # A fixed Cycles seed makes a frame rendered twice (resume, another worker) come out the same.
-    scene.cycles.seed = s.seed
-    scene.cycles.use_animated_seed = False
-    r.film_transparent = s.transparent
-    r.use_file_extension = True
-    r.use_overwrite = True
-    r.use_placeholder = False
-    r.use_persistent_data = True
-    r.image_settings.file_format = "PNG"
-    r.image_settings.color_mode = "RGBA" if s.transparent else "RGB"
-    r.image_settings.color_depth = "8"
+    state.set(scene.cycles, "seed", s.seed)
+    state.set(scene.cycles, "use_animated_seed", False)
+    state.set(r, "film_transparent", s.transparent)
+    for attr, value in (("use_file_extension", True), ("use_overwrite", True), ("use_placeholder", False)):
+        state.set(r, attr, value)
+    state.set(r, "use_persistent_data", True)
+    state.set(img, "file_format", "PNG")
+    state.set(img, "color_mode", "RGBA" if s.transparent else "RGB")
+    state.set(img, "color_depth", "8")
     for attr in _stamps(r):  # identical files whoever renders them, wherever
-        setattr(r, attr, False)
+        state.set(r, attr, False)
 
 
 @contextlib.contextmanager
@@ -139,7 +121,7 @@ class RenderJob:
         self.done = 0
         self.quiet = quiet
         self._chunks = chunks(list(views), chunk_frames)
-        self._saved: list | None = None
+        self._state: SceneState | None = None
         self._started = 0.0
 
     def chunk(self, frames: int) -> None:
@@ -156,8 +138,8 @@ class RenderJob:
 
     def begin(self) -> None:
         scene = self.scene
-        self._saved = snapshot_render_state(scene)
-        apply_render_settings(scene, self.plan)
+        self._state = SceneState()
+        apply_render_settings(self._state, scene, self.plan)
         scene.camera = self.camera
         scene.frame_step = 1
         if self.threads > 0:
@@ -165,7 +147,7 @@ class RenderJob:
         staging = self.out_dir / STAGING
         staging.mkdir(parents=True, exist_ok=True)
         scene.render.filepath = str(staging) + os.sep + "f_######"
-        self.passes.begin()
+        self.passes.begin(self._state)
         self._started = time.monotonic()
 
     def step(self) -> bool:
@@ -206,9 +188,9 @@ class RenderJob:
 
     def end(self) -> None:
         self.passes.end()
-        if self._saved is not None:
-            restore_render_state(self._saved)
-            self._saved = None
+        if self._state is not None:
+            self._state.restore()
+            self._state = None
 
     def run(self, progress=None) -> None:
         """Render everything; ``progress(done, total, elapsed_s)`` is called after every view."""

@@ -101,9 +101,3 @@ def fcurves(action, owner):
     from bpy_extras import anim_utils
 
     return anim_utils.action_get_channelbag_for_slot(action, owner.animation_data.action_slot).fcurves
-
-
-def keyframe_count(camera: bpy.types.Object) -> int:
-    """Keys per channel of the rig camera (one per view)."""
-    curves = list(fcurves(camera.animation_data.action, camera))
-    return len(curves[0].keyframe_points) if curves else 0

@@ -12,6 +12,7 @@ from ..core.camera_path import fov_y_deg
 from ..core.errors import UserError
 from ..core.plan import SceneFacts
 from .compat import engine_name
+from .state import restoring
 
 GEOMETRY_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
 IMPORTERS = {
@@ -203,17 +204,19 @@ def read_camera_path(scene: bpy.types.Scene) -> tuple:
     if cam is None:
         raise UserError("--rig camera needs a scene camera, and the scene has none")
     path = []
-    current = scene.frame_current
-    try:
+    with restoring() as state:
+        state.on_restore(lambda frame=scene.frame_current: scene.frame_set(frame))
         for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
             scene.frame_set(frame)
-            m = np.array(cam.matrix_world, dtype=float)
-            # Strip object scale: a camera's pose is its rotation and position only.
-            m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
-            path.append((frame, tuple(float(x) for x in m.reshape(-1))))
-    finally:
-        scene.frame_set(current)
+            path.append((frame, tuple(float(x) for x in _pose(cam).reshape(-1))))
     return tuple(path)
+
+
+def _pose(obj) -> np.ndarray:
+    """The camera's world matrix without object scale: a camera's pose is its rotation and position only."""
+    m = np.array(obj.matrix_world, dtype=float)
+    m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
+    return m
 
 
 def read_flythrough(scene: bpy.types.Scene, name: str | None, resolution=None) -> tuple:
@@ -230,18 +233,13 @@ def read_flythrough(scene: bpy.types.Scene, name: str | None, resolution=None) -
     if resolution is not None:
         raster = Raster(*resolution, raster.pixel_aspect_x, raster.pixel_aspect_y)
     path = []
-    current, saved_camera = scene.frame_current, scene.camera
-    try:
-        scene.camera = obj
+    with restoring() as state:
+        state.on_restore(lambda frame=scene.frame_current: scene.frame_set(frame))
+        state.set(scene, "camera", obj)
         for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
             scene.frame_set(frame)
-            m = np.array(obj.matrix_world, dtype=float)
-            m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
             fl_y = intrinsics_from_optics(read_optics(scene), raster).fl_y
-            path.append((frame, tuple(float(x) for x in m.reshape(-1)), fov_y_deg(fl_y, raster.height)))
-    finally:
-        scene.camera = saved_camera
-        scene.frame_set(current)
+            path.append((frame, tuple(float(x) for x in _pose(obj).reshape(-1)), fov_y_deg(fl_y, raster.height)))
     return tuple(path)
 
 

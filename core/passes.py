@@ -20,9 +20,12 @@ import io
 
 import numpy as np
 
-from .errors import UserError
-
 PASSES = ("depth", "normal", "mask")
+PASS_DESCRIPTIONS = {
+    "depth": "Z-depth: 32-bit EXR and 16-bit PNG in millimetres",
+    "normal": "World-space normals: EXR and an 8-bit PNG",
+    "mask": "Object mask from the object index pass (Cycles), 8-bit PNG",
+}
 PASS_EXTS = {"depth": (".exr", ".png"), "normal": (".exr", ".png"), "mask": (".png",)}
 # Blender's render passes per engine: EEVEE has no object index pass, Workbench only depth.
 ENGINE_PASSES = {
@@ -35,20 +38,9 @@ DEPTH_PNG_UNIT = 1e-3
 DEPTH_KIND = "z"
 
 
-def parse_passes(text: str) -> tuple[str, ...]:
-    passes = tuple(p.strip().lower() for p in text.split(",") if p.strip())
-    for p in passes:
-        if p not in PASSES:
-            raise UserError(f"unknown pass '{p}' (choose from {', '.join(PASSES)})")
-    if len(set(passes)) != len(passes):
-        raise UserError("--passes lists a pass twice")
-    return tuple(p for p in PASSES if p in passes)  # one canonical order, so equal settings compare equal
-
-
-def check_engine(passes: tuple[str, ...], engine: str) -> None:
-    missing = [p for p in passes if p not in ENGINE_PASSES.get(engine, set(PASSES))]
-    if missing:
-        raise UserError(f"the {missing[0]} pass needs Cycles; {engine} does not render it (use --engine CYCLES)")
+def passes_missing(passes: tuple[str, ...], engine: str) -> list[str]:
+    """The asked passes that ``engine`` does not render."""
+    return [p for p in passes if p not in ENGINE_PASSES.get(engine, set(PASSES))]
 
 
 def depth_png_counts(z: np.ndarray) -> np.ndarray:

@@ -17,9 +17,9 @@ import numpy as np
 from .camera import Intrinsics, Optics, Raster, intrinsics_from_optics
 from .errors import UserError
 from .framing import bounding_sphere, fit_radius
-from .passes import check_engine
+from .passes import passes_missing
 from .rigs import SPLITS, orbit_directions, poses_from_directions
-from .settings import Settings
+from .settings import SettingError, Settings
 
 PLAN_VERSION = 1
 PLAN_DIR = ".nerf_dataset"
@@ -97,9 +97,7 @@ class Plan:
         d = json.loads(text)
         if d.get("version") != PLAN_VERSION:
             raise UserError(f"plan version {d.get('version')} is not supported (expected {PLAN_VERSION})")
-        s = d["settings"]
-        tuples = {k: tuple(s.get(k, ())) for k in ("formats", "passes", "downscales")}
-        settings = Settings(**{**s, **tuples, "resolution": _tuple_or_none(s["resolution"])})
+        settings = Settings.from_dict(d["settings"])
         sc = d["scene"]
         scene = SceneFacts(
             **{
@@ -124,10 +122,6 @@ class Plan:
         )
 
 
-def _tuple_or_none(x):
-    return None if x is None else tuple(x)
-
-
 def _clean(x: float) -> float:
     # Rounding keeps the JSON free of last-bit noise and "-0.0", so equal plans print equal bytes.
     return round(float(x), 12) + 0.0
@@ -140,17 +134,31 @@ def _rows(c2w: np.ndarray) -> tuple[tuple[float, ...], ...]:
 ImageNamer = Callable[[str, int], PurePosixPath]
 
 
-def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> Plan:
-    """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file."""
-    raster = scene.raster
+def dataset_optics(settings: Settings, optics: Optics, raster: Raster) -> tuple[Optics, Raster]:
+    """The scene camera's optics and raster with the settings' overrides (resolution, lens) applied."""
     if settings.resolution is not None:
         raster = Raster(*settings.resolution, raster.pixel_aspect_x, raster.pixel_aspect_y)
-    optics = scene.optics
     if settings.lens is not None:
         optics = Optics(**{**asdict(optics), "lens_mm": settings.lens})
+    return optics, raster
+
+
+def orbit_radius(settings: Settings, intr: Intrinsics, sphere_radius: float) -> float:
+    """The asked radius, or the one that fits the target's bounding sphere in view."""
+    return settings.radius if settings.radius is not None else fit_radius(intr, sphere_radius)
+
+
+def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> Plan:
+    """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file."""
+    optics, raster = dataset_optics(settings, scene.optics, scene.raster)
     scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster})
     intr = intrinsics_from_optics(optics, raster)
-    check_engine(settings.passes, settings.engine or scene.engine)
+    engine = settings.engine or scene.engine
+    missing = passes_missing(settings.passes, engine)
+    if missing:
+        raise SettingError(
+            "engine", f"the {missing[0]} pass needs Cycles; {engine} does not render it (set {{}} to CYCLES)"
+        )
     center, sphere_r = bounding_sphere(scene.bounds_min, scene.bounds_max)
     if scene.target_radius > 0:
         sphere_r = min(sphere_r, scene.target_radius)
@@ -159,7 +167,7 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
         poses = _camera_rig_poses(settings, scene)
         radius = float(np.median([np.linalg.norm(m[:3, 3] - center) for _, m in sum(poses.values(), [])] or [0.0]))
     else:
-        radius = settings.radius if settings.radius is not None else fit_radius(intr, sphere_r)
+        radius = orbit_radius(settings, intr, sphere_r)
         if radius <= sphere_r:
             notes.append(f"orbit radius {radius:.3g} is inside the target's bounding sphere ({sphere_r:.3g})")
         dirs = orbit_directions(settings.rig_spec(), settings.orbit_counts(), settings.seed)
@@ -172,7 +180,7 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
             views.append(View(split, index, frame, image, _rows(c2w), source_frame))
             frame += 1
     if not views:
-        raise UserError("the plan has no views: give --train, --val or --test a positive count")
+        raise SettingError("train", "the plan has no views: give {} or the other splits a positive count")
     return Plan(
         settings=settings,
         scene=scene,
@@ -190,10 +198,16 @@ def _shallow(obj) -> dict:
 
 def _camera_rig_poses(settings: Settings, scene: SceneFacts) -> dict[str, list]:
     frames = [(f, np.array(m, dtype=float).reshape(4, 4)) for f, m in scene.camera_path]
-    n = len(frames)
+    picks = camera_rig_split(settings, len(frames))
+    return {s: [frames[i] for i in sorted(picks[s])] for s in SPLITS}
+
+
+def camera_rig_split(settings: Settings, n: int) -> dict[str, list[int]]:
+    """Which of the camera's ``n`` frames go to each split: the asked counts spread evenly, or (no count
+    given) every 8th frame held out for test and the ones halfway between for val."""
     if n == 0:
-        raise UserError("--rig camera needs a scene camera and a frame range with at least one frame")
-    if settings.train is None and settings.val is None and settings.test is None:
+        raise SettingError("rig", "{} camera needs a scene camera and a frame range with at least one frame")
+    if not settings.counts_given():
         picks = {
             "test": [i for i in range(n) if i % HOLDOUT_EVERY == 0 and n > 1],
             "val": [i for i in range(n) if i % HOLDOUT_EVERY == HOLDOUT_EVERY // 2],
@@ -203,14 +217,16 @@ def _camera_rig_poses(settings: Settings, scene: SceneFacts) -> dict[str, list]:
     else:
         counts = {k: getattr(settings, k) or 0 for k in SPLITS}
         if sum(counts.values()) > n:
-            raise UserError(f"--rig camera has {n} frames, fewer than the {sum(counts.values())} views asked for")
+            raise SettingError(
+                "rig", f"{{}} camera has {n} frames, fewer than the {sum(counts.values())} views asked for"
+            )
         free = list(range(n))
         picks = {}
         for split in ("test", "val", "train"):
             chosen = _evenly(free, counts[split])
             picks[split] = chosen
             free = [i for i in free if i not in set(chosen)]
-    return {s: [frames[i] for i in sorted(picks[s])] for s in SPLITS}
+    return picks
 
 
 def _evenly(items: list[int], k: int) -> list[int]:

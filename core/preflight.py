@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .camera import Intrinsics, half_angles_to_edges
+from .camera import Intrinsics, Optics, Raster, half_angles_to_edges, intrinsics_from_optics
+from .framing import bounding_sphere
+from .plan import camera_rig_split, dataset_optics, orbit_radius
+from .settings import Settings
 
 # Rendered PNGs of an object on a plain background compress to roughly this fraction of raw 8-bit pixels.
 PNG_RATIO = 0.35
@@ -20,6 +23,28 @@ class Preflight:
 
 # Raw bytes per pixel of each pass's files (EXR float32 channels plus the PNG).
 PASS_BYTES_PER_PIXEL = {"depth": 4 + 2, "normal": 12 + 3, "mask": 1}
+
+
+def estimate(
+    settings: Settings, optics: Optics, raster: Raster, bounds: tuple, camera_frames: int, downscaled: bool
+) -> Preflight:
+    """What ``settings`` will make of a target within ``bounds`` (min, max corners) seen through the scene's
+    camera: the same intrinsics, radius and split as the plan, without evaluating any mesh.
+    ``camera_frames``: the scene camera's frame count (``camera`` rig); ``downscaled``: a chosen format
+    takes the ``images_<k>/`` copies."""
+    intr = intrinsics_from_optics(*dataset_optics(settings, optics, raster))
+    _, sphere = bounding_sphere(*bounds)
+    if settings.rig == "camera":
+        views = sum(len(frames) for frames in camera_rig_split(settings, camera_frames).values())
+        result = preflight(intr, 0.0, 1.0, views, 4 if settings.transparent else 3, settings.passes)
+    else:
+        views = sum(settings.orbit_counts().values())
+        radius = orbit_radius(settings, intr, sphere)
+        result = preflight(intr, sphere, radius, views, 4 if settings.transparent else 3, settings.passes)
+    if downscaled and settings.downscales:
+        extra = 1.0 + sum(1.0 / k**2 for k in settings.downscales)
+        result = Preflight(result.views, int(result.estimated_bytes * extra), result.warnings)
+    return result
 
 
 def preflight(

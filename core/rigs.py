@@ -16,7 +16,14 @@ from .conventions import look_at_c2w_opengl
 from .errors import UserError
 
 RigKind = Literal["hemisphere", "sphere", "rings", "spiral", "camera"]
-RIG_KINDS: tuple[str, ...] = ("hemisphere", "sphere", "rings", "spiral", "camera")
+RIG_DESCRIPTIONS = {
+    "hemisphere": "Even coverage of the upper hemisphere; test views on a ring",
+    "sphere": "Even coverage of the whole sphere; test views on a ring",
+    "rings": "Orbit rings at evenly spaced elevations",
+    "spiral": "A spiral rising from the lowest to the highest elevation",
+    "camera": "The scene camera's own animation, one view per frame",
+}
+RIG_KINDS: tuple[str, ...] = tuple(RIG_DESCRIPTIONS)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 # Two views closer than this (in radians as seen from the centre) count as the same view.

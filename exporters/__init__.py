@@ -1,16 +1,11 @@
-"""Format writers, one module per consumer format, registered by name in ``FORMATS``.
+"""The output formats, one module and one ``Format`` record each (``record.Format``), registered in ``FORMATS``.
 
-Each module exposes ``USES_POINTS`` (whether it writes the surface points), ``image_relpath(split,
-index)`` (where its layout keeps a view's image, relative to the format's folder) and
-``write(plan, format_dir, points) -> list[Path]`` (its files, written atomically once the images are in
-place; ``points`` is None when none were sampled). No module here imports Blender.
+Each record holds the format's names, layout, writer and reader; everything that lists formats derives
+from ``FORMATS``. No module here imports Blender.
 """
 
 from . import colmap, instant_ngp, nerf_synthetic, nerfstudio
+from .record import Format
 
-FORMATS = {
-    "nerf": nerf_synthetic,
-    "ngp": instant_ngp,
-    "nerfstudio": nerfstudio,
-    "colmap": colmap,
-}
+FORMATS: dict[str, Format] = {m.FORMAT.name: m.FORMAT for m in (nerf_synthetic, instant_ngp, nerfstudio, colmap)}
+DOWNSCALED_FORMATS = {name for name, f in FORMATS.items() if f.takes_downscales}

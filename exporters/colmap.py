@@ -11,28 +11,21 @@ projections) and their tracks; each image lists those 2D observations.
 from __future__ import annotations
 
 import struct
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from ..core.conventions import c2w_opengl_to_w2c_opencv, rotation_to_quaternion_wxyz
+import numpy as np
+
+from ..core.colmap_model import read_model
+from ..core.conventions import OPENGL_FROM_OPENCV, c2w_opengl_to_w2c_opencv, rotation_to_quaternion_wxyz
 from ..core.files import write_bytes_atomic, write_text_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints
-from .nerfstudio import image_relpath as flat_image_relpath
-from .nerfstudio import pass_relpath as flat_pass_relpath
+from ..core.reader_kit import Camera, Dataset
+from ..core.rigs import SPLITS
+from .nerfstudio import image_relpath, pass_relpath
+from .record import Format
 
 PINHOLE_MODEL_ID = 1
-
-
-# Whether this format writes the surface points (core.points).
-USES_POINTS = True
-
-
-def image_relpath(split: str, index: int) -> PurePosixPath:
-    return flat_image_relpath(split, index)
-
-
-def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
-    return flat_pass_relpath(split, index, name, ext)
 
 
 def _cameras(plan: Plan) -> list[tuple[int, tuple]]:
@@ -105,3 +98,50 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         write_bytes_atomic(sparse / "points3D.bin", b"".join(pts_bin)),
     ]
     return written
+
+
+def claims(folder: Path) -> bool:
+    return (Path(folder) / "sparse").is_dir()
+
+
+def read(ds: Dataset) -> None:
+    """As 3D Gaussian Splatting reads it: ``sparse/0`` (or ``sparse``), undistorted cameras only."""
+    ds.formats.append("colmap")
+    sparse = ds.folder / "sparse" / "0"
+    if not sparse.is_dir():
+        sparse = ds.folder / "sparse"
+    try:
+        cameras, images = read_model(sparse)
+    except (OSError, ValueError, IndexError, KeyError) as exc:
+        ds.problem(sparse, f"holds no readable COLMAP model ({type(exc).__name__}: {exc})")
+        return
+    for cam_id, cam in cameras.items():
+        if cam.model not in ("PINHOLE", "SIMPLE_PINHOLE"):
+            ds.problem(sparse, f"camera {cam_id} is {cam.model}: 3D Gaussian Splatting accepts only PINHOLE")
+    for _, image in sorted(images.items()):
+        cam = cameras.get(image.camera_id)
+        if cam is None:
+            ds.problem(sparse, f"image {image.name} uses camera {image.camera_id}, which is not in cameras")
+            continue
+        if abs(np.linalg.norm(image.qvec) - 1.0) > 1e-6:
+            ds.problem(sparse, f"image {image.name} has a quaternion of length {np.linalg.norm(image.qvec):.6f}")
+        c2w = np.linalg.inv(image.w2c()) @ OPENGL_FROM_OPENCV
+        label = f"{ds.folder.name}/images/{image.name}"
+        split = image.name.split("_")[0] if image.name.split("_")[0] in SPLITS else "train"
+        ds.cameras.append(
+            Camera(label, split, ds.folder / "images" / image.name, c2w, cam.K(), (cam.width, cam.height))
+        )
+
+
+FORMAT = Format(
+    name="colmap",
+    label="COLMAP",
+    description="images/ and sparse/0 (PINHOLE), as 3D Gaussian Splatting reads it",
+    image_relpath=image_relpath,
+    pass_relpath=pass_relpath,
+    write=write,
+    read=read,
+    claims=claims,
+    uses_points=True,
+    takes_downscales=True,
+)

@@ -1,10 +1,18 @@
-"""Pieces every writer shares: intrinsics keys and matrix rows."""
+"""Pieces the writers share (intrinsics keys, matrix rows) and the reader of ``transforms.json``, which
+instant-ngp and nerfstudio both name their file."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..core.camera import Intrinsics
 from ..core.passes import DEPTH_KIND, DEPTH_PNG_UNIT
 from ..core.plan import Plan
+from ..core.reader_kit import IMAGE_EXTS, Camera, Dataset, c2w_of, intrinsics, load_json
+from ..core.rigs import SPLITS
+
+# Keys only nerfstudio's transforms.json has: with any of them the file is nerfstudio's, else instant-ngp's.
+NERFSTUDIO_ONLY_KEYS = {"camera_model", "train_filenames", "val_filenames", "test_filenames", "applied_transform"}
 
 
 def intrinsics_keys(intr: Intrinsics) -> dict:
@@ -34,3 +42,75 @@ def depth_keys(plan: Plan) -> dict:
 
 def matrix_rows(c2w) -> list[list[float]]:
     return [list(row) for row in c2w]
+
+
+def transforms_json_kind(folder: Path) -> str | None:
+    """ "nerfstudio" or "ngp" for a folder with a ``transforms.json`` (an unreadable one counts as ngp's, whose
+    reader then reports it), else None."""
+    path = Path(folder) / "transforms.json"
+    if not path.is_file():
+        return None
+    meta = load_json(Dataset(Path(folder)), path)
+    return "nerfstudio" if meta is not None and NERFSTUDIO_ONLY_KEYS & meta.keys() else "ngp"
+
+
+def read_transforms(ds: Dataset, nerfstudio: bool) -> None:
+    """``transforms.json`` as nerfstudio's dataparser reads it, or (``nerfstudio`` False) as instant-ngp does."""
+    path = ds.folder / "transforms.json"
+    meta = load_json(ds, path)
+    if meta is None:
+        return
+    ds.formats.append("nerfstudio" if nerfstudio else "ngp")
+    frames = meta.get("frames") or []
+    per_frame = bool(frames) and all("fl_x" in f for f in frames)  # both readers take intrinsics per frame too
+    K, size = intrinsics(ds, path, meta, need_fl=nerfstudio and not per_frame)
+    if nerfstudio and meta.get("camera_model", "OPENCV") not in ("PINHOLE", "OPENCV", "SIMPLE_PINHOLE"):
+        ds.note(path, f"camera_model {meta['camera_model']}: the silhouette check assumes no distortion")
+    names = {str(f.get("file_path")) for f in frames}
+    splits = {}
+    for split in SPLITS:
+        listed = meta.get(f"{split}_filenames")
+        if listed is None:
+            continue
+        unknown = [n for n in listed if n not in names]
+        if unknown:
+            ds.problem(path, f"{split}_filenames names {len(unknown)} files no frame has, e.g. '{unknown[0]}'")
+        splits.update(dict.fromkeys(listed, split))
+    for key in ("mask_path", "depth_file_path"):
+        have = sum(key in f for f in frames)
+        if 0 < have < len(frames):
+            ds.problem(path, f"{have} of {len(frames)} frames have {key}: nerfstudio needs all or none")
+    for frame in frames:
+        fp = str(frame.get("file_path", ""))
+        if "\\" in fp:
+            ds.problem(path, f"file_path '{fp}' has backslashes: only instant-ngp rewrites them")
+        image = ds.folder / fp.replace("\\", "/")
+        if not nerfstudio and not image.exists() and not Path(fp).suffix:
+            image = next((image.with_suffix(e) for e in IMAGE_EXTS if image.with_suffix(e).exists()), image)
+        elif nerfstudio and not Path(fp).suffix:
+            ds.problem(path, f"file_path '{fp}' has no extension: nerfstudio opens it as written")
+        c2w = c2w_of(ds, path, frame)
+        mask = frame.get("mask_path")
+        own = intrinsics(ds, path, {**meta, **frame}, need_fl=False) if "fl_x" in frame else (K, size)
+        if c2w is not None:
+            split = splits.get(fp, "train")
+            label = f"{ds.folder.name}/{fp}"
+            ds.cameras.append(Camera(label, split, image, c2w, *own, ds.folder / mask if mask else None))
+    eval_dir = ds.folder / "eval"
+    if not nerfstudio and eval_dir.is_dir():  # instant-ngp's held-out views (``exporters.instant_ngp``)
+        for split in ("val", "test"):
+            if (eval_dir / f"transforms_{split}.json").is_file():
+                _read_ngp_eval(ds, eval_dir / f"transforms_{split}.json", split)
+
+
+def _read_ngp_eval(ds: Dataset, path: Path, split: str) -> None:
+    meta = load_json(ds, path)
+    if meta is None:
+        return
+    K, size = intrinsics(ds, path, meta, need_fl=False)
+    for frame in meta.get("frames") or []:
+        fp = str(frame.get("file_path", ""))
+        c2w = c2w_of(ds, path, frame)
+        if c2w is not None:
+            label = f"{ds.folder.name}/eval/{fp}"
+            ds.cameras.append(Camera(label, split, path.parent / fp, c2w, K, size))

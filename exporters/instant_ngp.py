@@ -23,14 +23,11 @@ from ..core.files import write_json_atomic
 from ..core.passes import DEPTH_PNG_UNIT
 from ..core.plan import Plan
 from ..core.points import ScenePoints
-from .common import depth_keys, intrinsics_keys, matrix_rows
+from .common import depth_keys, intrinsics_keys, matrix_rows, read_transforms, transforms_json_kind
+from .record import Format
 
 TARGET_HALF_EXTENT = 0.4
 MAX_AABB_SCALE = 128
-
-
-# Whether this format writes the surface points (core.points).
-USES_POINTS = False
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
@@ -87,3 +84,15 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         ]
         written.append(write_json_atomic(json_path, {**header, "frames": frames}))
     return written
+
+
+FORMAT = Format(
+    name="ngp",
+    label="instant-ngp",
+    description="instant-ngp's transforms.json with held-out views under eval/",
+    image_relpath=image_relpath,
+    pass_relpath=pass_relpath,
+    write=write,
+    read=lambda ds: read_transforms(ds, nerfstudio=False),
+    claims=lambda folder: transforms_json_kind(folder) == "ngp",
+)

@@ -11,19 +11,18 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from ..core.files import link_or_copy, write_json_atomic
+from ..core.images import image_size
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
+from ..core.reader_kit import IMAGE_EXTS, Camera, Dataset, c2w_of, intrinsics, load_json, off_centre
 from ..core.rigs import SPLITS
 from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows
+from .record import Format
 
 # The exact name 3D Gaussian Splatting's Blender loader opens (it makes random points when it is missing).
 PLY_NAME = "points3d.ply"
 # The same file under COLMAP's capitalisation, for tools that look for that name (one file, two links).
 ALIAS_PLY_NAME = "points3D.ply"
-
-
-# Whether this format writes the surface points (core.points).
-USES_POINTS = True
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
@@ -53,3 +52,59 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         link_or_copy(ply, Path(format_dir) / ALIAS_PLY_NAME)
         written += [ply, Path(format_dir) / ALIAS_PLY_NAME]
     return written
+
+
+def claims(folder: Path) -> bool:
+    return any((Path(folder) / f"transforms_{s}.json").is_file() for s in SPLITS)
+
+
+def read(ds: Dataset) -> None:
+    """As 3DGS's readNerfSyntheticInfo, nerfstudio's blender-data and ngp_pl read it: ``file_path`` + ``.png``."""
+    folder = ds.folder
+    ds.formats.append("nerf")
+    for split in SPLITS:
+        path = folder / f"transforms_{split}.json"
+        if not path.is_file():
+            who = {"train": "every loader", "val": "nerfstudio's blender-data (it reads val while training)"}
+            ds.problem(path, f"is missing: {who.get(split, '3D Gaussian Splatting')} needs it")
+            continue
+        meta = load_json(ds, path)
+        if meta is None:
+            continue
+        if "camera_angle_x" not in meta:
+            ds.problem(path, "has no camera_angle_x: 3D Gaussian Splatting and blender-data read only that")
+        frames = meta.get("frames") or []
+        first = folder / (str(frames[0].get("file_path", "")).replace("\\", "/") + ".png") if frames else None
+        found = image_size(first) if first else None
+        K, size = intrinsics(ds, path, meta, need_fl=False, image_size=found)
+        if K is not None and off_centre(K, size or found):
+            ds.note(
+                path,
+                "off-centre principal point or non-square pixels: 3DGS's Blender loader and nerfstudio's "
+                "blender-data ignore cx, cy, fl_y (use the nerfstudio or colmap output for them)",
+            )
+        for frame in frames:
+            fp = str(frame.get("file_path", ""))
+            if "\\" in fp:
+                ds.problem(path, f"file_path '{fp}' has backslashes: only instant-ngp rewrites them")
+            if Path(fp).suffix.lower() in IMAGE_EXTS:
+                ds.problem(path, f"file_path '{fp}' has an extension: 3DGS and blender-data open '{fp}.png'")
+            image = folder / (fp.replace("\\", "/") + ".png")
+            c2w = c2w_of(ds, path, frame)
+            mask = frame.get("mask_path")
+            if c2w is not None:
+                label = f"{folder.name}/{fp.lstrip('./')}"
+                ds.cameras.append(Camera(label, split, image, c2w, K, size, folder / mask if mask else None))
+
+
+FORMAT = Format(
+    name="nerf",
+    label="NeRF",
+    description="NeRF-synthetic transforms_{train,val,test}.json (3DGS, nerfstudio blender-data, torch-ngp)",
+    image_relpath=image_relpath,
+    pass_relpath=pass_relpath,
+    write=write,
+    read=read,
+    claims=claims,
+    uses_points=True,
+)

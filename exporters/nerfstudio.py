@@ -18,14 +18,11 @@ from ..core.files import write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
-from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows
+from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows, read_transforms, transforms_json_kind
+from .record import Format
 
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
 PLY_NAME = "points3d.ply"
-
-
-# Whether this format writes the surface points (core.points).
-USES_POINTS = True
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
@@ -67,3 +64,17 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         written.append(write_ply(Path(format_dir) / PLY_NAME, points))
         meta["ply_file_path"] = PLY_NAME  # splatfacto starts from these points instead of random ones
     return [*written, write_json_atomic(Path(format_dir) / "transforms.json", meta)]
+
+
+FORMAT = Format(
+    name="nerfstudio",
+    label="nerfstudio",
+    description="nerfstudio-data transforms.json with train/val/test file lists",
+    image_relpath=image_relpath,
+    pass_relpath=pass_relpath,
+    write=write,
+    read=lambda ds: read_transforms(ds, nerfstudio=True),
+    claims=lambda folder: transforms_json_kind(folder) == "nerfstudio",
+    uses_points=True,
+    takes_downscales=True,
+)

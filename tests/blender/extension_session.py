@@ -38,7 +38,8 @@ report["types"]["preferences"] = prefs is not None and prefs.default_formats == 
 ext = import_module(module)
 demo = import_module(f"{module}.blender_io.demo")
 rig = import_module(f"{module}.blender_io.rig")
-build_rig_op = import_module(f"{module}.operators.build_rig")
+pipeline = import_module(f"{module}.app.pipeline")
+properties = import_module(f"{module}.ui.properties")
 
 scene = demo.build_demo_scene()
 scene.render.resolution_x, scene.render.resolution_y = 320, 240
@@ -46,8 +47,9 @@ scene.camera.data.shift_x = 0.1
 user_camera = scene.camera
 props = scene.nerf_dataset
 props.target = bpy.data.objects[demo.DEMO_OBJECT]
-props.train_views, props.val_views, props.test_views = 5, 2, 3
-props.samples_override, props.samples = True, 8
+props.use_train, props.use_val, props.use_test = True, True, True
+props.train, props.val, props.test = 5, 2, 3
+props.use_samples, props.samples = True, 8
 props.transparent = True
 props.seed = 4
 props.output_dir = str(work / "dataset")
@@ -69,9 +71,11 @@ with bpy.context.temp_override(window=win, area=area, region=region):
     cams = [o for o in scene.objects if o.get(rig.MARKER) == "camera"]
     report["rig_cameras"] = len(cams)
     camera = cams[0]
-    report["keyframes"] = rig.keyframe_count(camera)
+    report["keyframes"] = min(len(c.keyframe_points) for c in rig.fcurves(camera.animation_data.action, camera))
     report["motion_path_points"] = len(camera.motion_path.points) if camera.motion_path else 0
-    plan = build_rig_op.plan_for_scene(bpy.context)
+    plan = pipeline.plan_scene(properties.settings_from_props(props, bpy.context), properties.source_from_props(props))[
+        2
+    ]
     errors = []
     for view in plan.views:
         scene.frame_set(view.frame)

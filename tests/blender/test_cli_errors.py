@@ -58,7 +58,7 @@ CASES = {
     "mask on EEVEE": (["--demo", "--passes", "mask", "--engine", "BLENDER_EEVEE"], "mask pass needs Cycles"),
     "downscales of nerf only": (["--demo", "--downscales", "2"], "nerfstudio and colmap"),
     "camera path from a mesh": (["--demo", "--camera-path-from", "NeRF Demo Object"], "needs a camera object"),
-    "odd downscale": (["--demo", "--format", "colmap", "--downscales", "3"], "2, 4, 8 or 16"),
+    "odd downscale": (["--demo", "--format", "colmap", "--downscales", "3"], "choose from 2, 4, 8, 16"),
 }
 
 

@@ -14,9 +14,10 @@ def scene(fresh_bpy, tmp_path):
 
     scene = build_demo_scene()
     props = scene.nerf_dataset
-    props.train_views, props.val_views, props.test_views = 4, 2, 3
-    props.resolution_override, props.resolution_x, props.resolution_y = True, 40, 30
-    props.samples_override, props.samples = True, 4
+    props.use_train, props.use_val, props.use_test = True, True, True
+    props.train, props.val, props.test = 4, 2, 3
+    props.use_resolution, props.resolution = True, (40, 30)
+    props.use_samples, props.samples = True, 4
     props.transparent = True
     props.formats = {"nerf", "ngp"}
     yield scene
@@ -28,7 +29,7 @@ def dataset_files(root):
 
 
 def test_cancel_then_resume_equals_an_uninterrupted_run(scene, tmp_path, fresh_bpy):
-    from nerf_dataset.operators.render import cancel, finish, start
+    from nerf_dataset.ui.operators.render import cancel, finish, start
 
     context = fresh_bpy.context
     props = scene.nerf_dataset
@@ -60,12 +61,12 @@ def test_cancel_then_resume_equals_an_uninterrupted_run(scene, tmp_path, fresh_b
 
 
 def test_panel_feedback_counts_views_and_warns_about_framing(scene, fresh_bpy):
-    from nerf_dataset.panels.main import feedback
+    from nerf_dataset.ui.panels.main import feedback
 
     props = scene.nerf_dataset
     info = feedback(fresh_bpy.context, props)
     assert info.views == 9 and info.estimated_bytes > 0 and info.warnings == ()
-    props.radius_auto, props.radius = False, 0.3
+    props.use_radius, props.radius = True, 0.3
     assert "inside the object" in feedback(fresh_bpy.context, props).warnings[0]
     props.radius = 2.0
     assert "does not fit" in feedback(fresh_bpy.context, props).warnings[0]
@@ -101,7 +102,7 @@ def test_a_view_that_cannot_be_written_is_reported_not_raised(scene, fresh_bpy, 
 
 
 def test_validate_operator_checks_the_output_folder(scene, tmp_path, fresh_bpy):
-    from nerf_dataset.operators.render import finish, start
+    from nerf_dataset.ui.operators.render import finish, start
 
     props = scene.nerf_dataset
     props.output_dir = str(tmp_path / "checked")
@@ -114,3 +115,37 @@ def test_validate_operator_checks_the_output_folder(scene, tmp_path, fresh_bpy):
     props.output_dir = str(tmp_path / "nowhere")
     with pytest.raises(RuntimeError, match="does not exist yet"):
         fresh_bpy.ops.nerf_dataset.validate()
+
+
+def test_camera_rig_with_the_panels_defaults_gives_the_clis_split(fresh_bpy, tmp_path):
+    """A 250-frame scene camera and untouched view counts: the panel sends "auto" as the CLI does (187/31/32)."""
+    nerf_dataset.register()
+    try:
+        from nerf_dataset.app.commandline import build_parser, settings_from_args
+        from nerf_dataset.app.pipeline import plan_scene
+        from nerf_dataset.blender_io.demo import build_demo_scene
+        from nerf_dataset.ui.panels.main import feedback
+        from nerf_dataset.ui.properties import settings_from_props, source_from_props
+
+        scene = build_demo_scene()
+        scene.frame_start, scene.frame_end = 1, 250
+        props = scene.nerf_dataset
+        props.rig = "camera"
+        from_panel = settings_from_props(props, fresh_bpy.context)
+        from_cli = settings_from_args(build_parser().parse_args(["--out", "x", "--rig", "camera"]))
+        assert from_panel == from_cli
+        plan = plan_scene(from_panel, source_from_props(props))[2]
+        assert [len(plan.split(s)) for s in ("train", "val", "test")] == [187, 31, 32]
+        assert feedback(fresh_bpy.context, props).views == 250
+        assert fresh_bpy.ops.nerf_dataset.build_rig() == {"FINISHED"}
+    finally:
+        nerf_dataset.unregister()
+
+
+def test_errors_name_settings_by_their_panel_labels(scene, fresh_bpy):
+    props = scene.nerf_dataset
+    props.rig = "camera"
+    scene.frame_start, scene.frame_end = 1, 5  # fewer frames than the 9 views asked for
+    with pytest.raises(RuntimeError, match="Rig camera has 5 frames") as failure:
+        fresh_bpy.ops.nerf_dataset.build_rig()
+    assert "--" not in str(failure.value)

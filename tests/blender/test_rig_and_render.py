@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nerf_dataset.app.dataset import image_namer
 from nerf_dataset.core.settings import Settings
-from nerf_dataset.pipeline import image_namer
 
 
 def demo_plan(bpy, settings):

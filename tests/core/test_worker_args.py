@@ -1,7 +1,7 @@
 import pytest
 
-from nerf_dataset.commandline import build_parser, default_workers, worker_args
-from nerf_dataset.parallel import threads_per_worker
+from nerf_dataset.app.commandline import build_parser, worker_args
+from nerf_dataset.app.parallel import threads_per_worker
 
 
 def test_workers_get_the_dataset_options_but_not_the_parents():
@@ -15,4 +15,4 @@ def test_cores_are_split_between_workers(workers, cores, threads):
 
 
 def test_default_is_one_worker_as_measured():
-    assert default_workers() == 1
+    assert build_parser().parse_args(["--out", "d"]).workers == 1

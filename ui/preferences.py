@@ -3,19 +3,21 @@
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from ..core.settings import SETTING_FIELDS
+from . import ADDON
 from .properties import BLEND_RELATIVE, FORMAT_ITEMS
 
 
 class NERF_DATASET_AP_preferences(bpy.types.AddonPreferences):
-    bl_idname = __package__
+    bl_idname = ADDON
 
     default_output_dir: StringProperty(
         name="Default Output Folder", subtype="DIR_PATH", options=BLEND_RELATIVE, default="//nerf_dataset",
         description="Used when a scene's output folder is empty; // is relative to the .blend",
     )  # fmt: skip
     default_formats: EnumProperty(
-        name="Default Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default={"nerf"},
-        description="Used when a scene picks no format",
+        name="Default Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"},
+        default=set(SETTING_FIELDS["formats"].default), description="Used when a scene picks no format",
     )  # fmt: skip
 
     def draw(self, _context):

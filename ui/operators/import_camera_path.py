@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-from ..core.errors import UserError
+from .reports import reports_errors
 
 
 class NERF_DATASET_OT_import_camera_path(bpy.types.Operator, ImportHelper):
@@ -26,14 +26,11 @@ class NERF_DATASET_OT_import_camera_path(bpy.types.Operator, ImportHelper):
         name="Set Scene", description="Take the path's resolution, frame rate and frame range", default=True
     )
 
+    @reports_errors
     def execute(self, context):
-        from ..blender_io.camera_path import import_camera_path
+        from ...blender_io.camera_path import import_camera_path
 
-        try:
-            obj = import_camera_path(context.scene, self.filepath, self.dataparser_transforms or None, self.set_scene)
-        except UserError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        obj = import_camera_path(context.scene, self.filepath, self.dataparser_transforms or None, self.set_scene)
         self.report({"INFO"}, f"Imported '{obj.name}'")
         return {"FINISHED"}
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core.errors import UserError
+from ...core.errors import UserError
+from .reports import reports_errors
 
 
 class NERF_DATASET_OT_validate(bpy.types.Operator):
@@ -16,19 +17,16 @@ class NERF_DATASET_OT_validate(bpy.types.Operator):
     bl_label = "Validate Dataset"
     bl_options = {"REGISTER"}
 
+    @reports_errors
     def execute(self, context):
-        from ..pipeline import load_scene, validate_dataset
+        from ...app.pipeline import load_scene, validate_dataset
         from ..properties import output_dir, source_from_props
 
         props = context.scene.nerf_dataset
-        try:
-            root = Path(output_dir(props, context))
-            if not root.is_dir():
-                raise UserError(f"The output folder {root} does not exist yet")
-            report = validate_dataset(root, load_scene(source_from_props(props))[2])
-        except UserError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        root = Path(output_dir(props, context))
+        if not root.is_dir():
+            raise UserError(f"The output folder {root} does not exist yet")
+        report = validate_dataset(root, load_scene(source_from_props(props))[2])
         lines = report.lines()
         for line in lines:
             print(f"nerf_dataset: validate: {line}")

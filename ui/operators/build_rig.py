@@ -4,32 +4,17 @@ from __future__ import annotations
 
 import bpy
 
-from ..core.errors import UserError
-
-
-def plan_for_scene(context):
-    """The plan the panel's settings give for the open scene (nothing is written to disk)."""
-    from ..blender_io import scene as scene_io
-    from ..core.plan import build_plan
-    from ..pipeline import image_namer, load_scene
-    from ..properties import settings_from_props, source_from_props
-
-    props = context.scene.nerf_dataset
-    settings = settings_from_props(props, context)
-    from ..exporters import FORMATS
-
-    settings.validate(tuple(FORMATS))
-    scene, target, objs = load_scene(source_from_props(props))
-    facts = scene_io.scene_facts(scene, target, objs, settings.rig)
-    return build_plan(settings, facts, image_namer(settings.formats))
+from .reports import reports_errors
 
 
 def build_rig(context) -> tuple[bpy.types.Object, int]:
     """Build or rebuild the rig for the panel's settings; returns (rig camera, number of views)."""
-    from ..blender_io.rig import build_rig_camera, find_rig
+    from ...app.pipeline import plan_scene
+    from ...blender_io.rig import build_rig_camera, find_rig
+    from ..properties import settings_from_props, source_from_props
 
-    scene = context.scene
-    plan = plan_for_scene(context)
+    props = context.scene.nerf_dataset
+    scene, _, plan = plan_scene(settings_from_props(props, context), source_from_props(props))
     camera = build_rig_camera(scene, plan, *find_rig(scene))
     # The preview range lets the timeline scrub the rig without changing the scene's render range.
     scene.use_preview_range = True
@@ -61,11 +46,8 @@ class NERF_DATASET_OT_build_rig(bpy.types.Operator):
     bl_label = "Build Camera Rig"
     bl_options = {"REGISTER", "UNDO"}
 
+    @reports_errors
     def execute(self, context):
-        try:
-            camera, n = build_rig(context)
-        except UserError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        camera, n = build_rig(context)
         self.report({"INFO"}, f"Rig camera '{camera.name}' shows {n} views on frames 1-{n}")
         return {"FINISHED"}

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset_readers import NERF_SPLITS, Camera, Dataset, read_colmap, read_nerf, read_transforms_json
-from .images import image_size
-from .silhouette import compare, dilate, project
+from ..core.images import image_size
+from ..core.reader_kit import Camera, Dataset
+from ..core.rigs import SPLITS
+from ..core.silhouette import compare, dilate, project
+from ..exporters import FORMATS
 
-KNOWN_JSON = {f"transforms_{s}.json" for s in NERF_SPLITS} | {"transforms.json"}
+KNOWN_JSON = {f"transforms_{s}.json" for s in SPLITS} | {"transforms.json"}
 # A view fails when more than this share of its silhouette is wrong farther than one pixel from the
 # alpha's edge (anti-aliasing and sampling noise stay inside that band at any image size), or when
 # the silhouettes' centroids are this far apart.
@@ -28,7 +30,7 @@ ORTHONORMAL_TOL = 1e-4
 
 
 def _markers(folder: Path) -> bool:
-    return any((folder / n).is_file() for n in KNOWN_JSON) or (folder / "sparse").is_dir()
+    return any(f.claims(folder) for f in FORMATS.values())
 
 
 def dataset_folders(root: Path) -> list[Path]:
@@ -41,9 +43,9 @@ def dataset_folders(root: Path) -> list[Path]:
 
 def check_folder(folder: Path) -> Dataset:
     ds = Dataset(Path(folder))
-    has_nerf = any((ds.folder / f"transforms_{s}.json").is_file() for s in NERF_SPLITS)
-    has_transforms = (ds.folder / "transforms.json").is_file()
-    has_sparse = (ds.folder / "sparse").is_dir()
+    found = [f for f in FORMATS.values() if f.claims(ds.folder)]
+    names = {f.name for f in found}
+    has_nerf, has_transforms, has_sparse = "nerf" in names, bool({"ngp", "nerfstudio"} & names), "colmap" in names
     if has_sparse and has_nerf:
         ds.problem(ds.folder, "holds sparse/ and transforms_*.json: 3D Gaussian Splatting silently picks COLMAP")
     if has_transforms and has_nerf:
@@ -54,12 +56,8 @@ def check_folder(folder: Path) -> Dataset:
     for extra in sorted(ds.folder.glob("*.json")):
         if extra.name not in KNOWN_JSON and '"frames"' in extra.read_text(errors="replace"):
             ds.problem(extra, "has frames beside the dataset's own JSON: instant-ngp given the folder merges them")
-    if has_nerf:
-        read_nerf(ds)
-    if has_transforms:
-        read_transforms_json(ds)
-    if has_sparse:
-        read_colmap(ds)
+    for fmt in found:
+        fmt.read(ds)
     _check_images(ds)
     _check_rotations(ds)
     _check_repeats(ds)

@@ -5,21 +5,22 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty
 
-from ..blender_io.render import CHUNK_FRAMES
-from ..core.errors import UserError
-from ..pipeline import IncompleteError
+from ...blender_io.render import CHUNK_FRAMES
+from .reports import message, reports_errors
 
 TIMER_S = 0.05
 
 
 def start(context, resume: bool, chunk_frames: int):
     """The job for the panel's settings: the same ``pipeline.start_job`` the CLI runs."""
-    from ..pipeline import start_job
+    from ...app.dataset import RunOptions
+    from ...app.pipeline import start_job
     from ..properties import output_dir, settings_from_props, source_from_props
 
     props = context.scene.nerf_dataset
     settings = None if resume else settings_from_props(props, context)
-    job = start_job(settings, source_from_props(props), output_dir(props, context), props.overwrite, resume)
+    run = RunOptions(out=output_dir(props, context), overwrite=props.overwrite, resume=resume)
+    job = start_job(settings, source_from_props(props), run)
     job.render.chunk(chunk_frames)
     return job
 
@@ -32,7 +33,7 @@ def cancel(job) -> str:
 
 def finish(job) -> tuple[str, bool]:
     """Write the formats and check the dataset; returns (message, whether the check found problems)."""
-    from ..pipeline import check_written
+    from ...app.pipeline import check_written
 
     job.render.end()
     job.finish()
@@ -52,29 +53,20 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     resume: BoolProperty(name="Resume", default=False, description="Keep the finished images, render the rest")
 
+    @reports_errors
     def execute(self, context):
-        try:
-            job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
-            job.render.run()
-            message, flawed = finish(job)
-        except (UserError, IncompleteError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        except OSError as exc:  # the disk said no: full, read-only, a folder in the way
-            self.report({"ERROR"}, f"Render stopped, the dataset can be resumed: {exc}")
-            return {"CANCELLED"}
-        self.report({"WARNING" if flawed else "INFO"}, message)
+        job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
+        job.render.run()
+        text, flawed = finish(job)
+        self.report({"WARNING" if flawed else "INFO"}, text)
         return {"FINISHED"}
 
+    @reports_errors
     def invoke(self, context, event):
         if bpy.app.background:
             return self.execute(context)
-        try:
-            self._job = start(context, self.resume, chunk_frames=1)
-            self._job.render.begin()
-        except (UserError, IncompleteError) as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        self._job = start(context, self.resume, chunk_frames=1)
+        self._job.render.begin()
         self._cancel = False
         wm = context.window_manager
         self._timer = wm.event_timer_add(TIMER_S, window=context.window)
@@ -101,13 +93,13 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
             if not job.render.finished:
                 return {"RUNNING_MODAL"}
             self._close(context)
-            message, flawed = finish(job)
-            self.report({"WARNING" if flawed else "INFO"}, message)
+            text, flawed = finish(job)
+            self.report({"WARNING" if flawed else "INFO"}, text)
             return {"FINISHED"}
         except Exception as exc:  # never leave the scene half-configured behind a dead modal operator
             self._close(context)
             job.render.end()
-            self.report({"ERROR"}, f"Render failed: {exc}")
+            self.report({"ERROR"}, f"Render failed: {message(exc)}")
             return {"CANCELLED"}
 
     def _close(self, context) -> None:

@@ -7,12 +7,19 @@ import sys
 import time
 from pathlib import Path
 
-from .core.errors import UserError
-from .core.passes import parse_passes
-from .core.rigs import RIG_KINDS
-from .core.settings import ENGINES, Settings
-from .core.shards import parse_shard
-from .pipeline import IncompleteError
+from ..core.errors import UserError
+from ..core.settings import (
+    SETTING_FIELDS,
+    Settings,
+    choice_ids,
+    compound_flags,
+    kind_of,
+    meta_of,
+    parse_pair,
+    parse_text,
+)
+from ..core.shards import parse_shard
+from .dataset import IncompleteError, RunOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -22,19 +29,41 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
-def _resolution(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"resolution must look like 800x600, not '{text}'") from None
-    return w, h
+def _help(name: str, formats: dict) -> str:
+    """The setting's help, its choices and its default, from its one description (``core.settings``)."""
+    meta, default = meta_of(name), SETTING_FIELDS[name].default
+    text = meta.help
+    if kind_of(name) == "list" or meta.choices:
+        text += ": " + ", ".join(map(str, choice_ids(name, formats)))
+    if meta.none_means:
+        text += f" (default: {meta.none_means})"
+    elif default is not None and default is not False and default != ():
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        text += f" (default: {shown})"
+    return text
 
 
-def _formats(text: str) -> tuple[str, ...]:
-    return tuple(f.strip() for f in text.split(",") if f.strip())
+def _add_settings(p: argparse.ArgumentParser, formats: dict) -> None:
+    """One option per setting; list, size and compound values stay text here and are parsed with the
+    settings' own words in ``settings_from_args``."""
+    compounds = compound_flags()
+    for name in SETTING_FIELDS:
+        meta, kind = meta_of(name), kind_of(name)
+        if meta.part is not None:
+            if meta.part == 0:
+                p.add_argument(meta.flag, dest=name, metavar=meta.metavar, help=_help(name, formats))
+            continue
+        if kind == "bool":
+            p.add_argument(meta.flag, dest=name, action="store_true", help=_help(name, formats))
+            continue
+        convert = {"int": int, "float": float}.get(kind, str)
+        p.add_argument(meta.flag, dest=name, type=convert, metavar=meta.metavar, help=_help(name, formats))
+    assert all(len(names) == 2 for names in compounds.values())
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..exporters import FORMATS
+
     p = _Parser(
         prog="cli.py", description="Render a NeRF / 3D Gaussian Splatting training dataset from a Blender scene."
     )
@@ -50,85 +79,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="finish the dataset in --out: keep complete images, render the rest"
     )
-    p.add_argument(
-        "--format",
-        dest="formats",
-        type=_formats,
-        default=("nerf",),
-        metavar="LIST",
-        help="comma list: nerf, ngp, nerfstudio, colmap",
-    )
-    for split, default in (("train", 100), ("val", 100), ("test", 200)):
-        p.add_argument(f"--{split}", type=int, metavar="N", help=f"views in the {split} split (default {default})")
-    p.add_argument("--rig", default="hemisphere", metavar="KIND", help=f"{' | '.join(RIG_KINDS)} (default hemisphere)")
-    p.add_argument("--radius", type=float, metavar="R", help="orbit radius (default: fit the object in view)")
-    p.add_argument("--elevation", type=_pair, metavar="MIN,MAX", help="camera elevation range in degrees")
-    p.add_argument("--rings", type=int, default=3, metavar="K", help="rings of the rings rig (default 3)")
-    p.add_argument("--turns", type=float, default=4.0, metavar="T", help="turns of the spiral rig (default 4)")
-    p.add_argument("--test-elevation", type=float, default=30.0, metavar="DEG", help="elevation of the test ring")
-    p.add_argument("--resolution", type=_resolution, metavar="WxH", help="image size (default: the scene's)")
-    p.add_argument("--samples", type=int, metavar="N", help="render samples (default: the scene's)")
-    p.add_argument("--engine", metavar="NAME", help=" | ".join(ENGINES))
-    p.add_argument("--transparent", action="store_true", help="RGBA images with a transparent film")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="same seed + same settings = same dataset")
-    p.add_argument("--lens", type=float, metavar="MM", help="focal length override in millimetres")
-    p.add_argument("--points", type=int, default=10000, metavar="N", help="surface points for COLMAP / 3DGS (0: none)")
-    p.add_argument("--passes", type=parse_passes, default=(), metavar="LIST", help="comma list: depth, normal, mask")
-    p.add_argument(
-        "--downscales", type=_factors, default=(), metavar="LIST", help="images_<k>/ copies: 2,4,8 (nerfstudio, colmap)"
-    )
-    p.add_argument(
-        "--camera-path-from", metavar="OBJECT", help="an animated camera to export as a nerfstudio camera path"
-    )
-    p.add_argument("--workers", type=int, metavar="N", help="parallel Blender processes (default: see README)")
+    _add_settings(p, FORMATS)
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel Blender processes (default 1)")
     p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
     p.add_argument("--retries", type=int, default=2, metavar="N", help="restarts of a failed worker (default 2)")
     p.add_argument("--collect", action="store_true", help="only finalise --out: check the images, write the formats")
     p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
+    p.add_argument("--no-finalise", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     return p
 
 
-def _factors(text: str) -> tuple[int, ...]:
-    try:
-        factors = sorted({int(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected factors like 2,4,8, not '{text}'") from None
-    return tuple(factors)
-
-
-def _pair(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected MIN,MAX in degrees, not '{text}'") from None
-    return lo, hi
-
-
 def settings_from_args(a: argparse.Namespace) -> Settings:
-    return Settings(
-        formats=a.formats,
-        train=a.train,
-        val=a.val,
-        test=a.test,
-        rig=a.rig,
-        radius=a.radius,
-        elevation_min=a.elevation[0] if a.elevation else None,
-        elevation_max=a.elevation[1] if a.elevation else None,
-        rings=a.rings,
-        turns=a.turns,
-        test_elevation=a.test_elevation,
-        resolution=a.resolution,
-        samples=a.samples,
-        engine=a.engine.upper() if a.engine else None,
-        transparent=a.transparent,
-        seed=a.seed,
-        lens=a.lens,
-        points=a.points,
-        passes=a.passes,
-        camera_path_from=a.camera_path_from,
-        downscales=a.downscales,
-    )
+    """The settings the options give, checked: a ``SettingError`` names the flag."""
+    from ..exporters import FORMATS
+
+    values = {}
+    for name in SETTING_FIELDS:
+        meta, raw = meta_of(name), getattr(a, name, None)
+        if meta.part is not None:
+            first = compound_flags()[meta.flag]
+            pair = parse_pair(*first, getattr(a, first[0])) if getattr(a, first[0]) is not None else None
+            values[name] = None if pair is None else pair[meta.part]
+        elif raw is None:
+            values[name] = SETTING_FIELDS[name].default
+        elif kind_of(name) in ("list", "size"):
+            values[name] = parse_text(name, raw, FORMATS)
+        elif kind_of(name) == "str" and meta.choices:
+            values[name] = next((c for c in choice_ids(name) if c.lower() == raw.lower()), raw)
+        else:
+            values[name] = raw
+    settings = Settings(**values)
+    settings.validate(FORMATS)
+    return settings
 
 
 def script_args(argv: list[str]) -> list[str]:
@@ -152,13 +135,6 @@ class Progress:
             self.stream.write(line + "\n")
             self.last = time.monotonic()
         self.stream.flush()
-
-
-def default_workers() -> int:
-    """One process. Cycles already uses every core from one process, and on the 2-core machines measured
-    (bench/RESULTS.md) a second process only added start-up and contention, at 200x200 and at 64x64 alike.
-    ``--workers N`` is for many-core machines, several GPUs, or per-frame overhead that outweighs start-up."""
-    return 1
 
 
 # Options a worker must not inherit from the parent's command line.
@@ -197,6 +173,22 @@ def build_validate_parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_options(args: argparse.Namespace) -> RunOptions:
+    if args.overwrite and args.resume:
+        raise UserError("--overwrite and --resume contradict each other; give one")
+    if args.workers < 1 or args.retries < 0 or args.threads < 0:
+        raise UserError("--workers must be at least 1, --retries and --threads at least 0")
+    return RunOptions(
+        out=args.out,
+        overwrite=args.overwrite,
+        resume=args.resume,
+        shard=parse_shard(args.shard) if args.shard else None,
+        threads=args.threads,
+        quiet=not args.verbose,
+        finalise=not args.no_finalise,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     ours = script_args(argv)
@@ -207,31 +199,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.collect:
             return _collect(args.out)
         settings = settings_from_args(args)
-        from .exporters import FORMATS
-
-        settings.validate(tuple(FORMATS))
-        if args.overwrite and args.resume:
-            raise UserError("--overwrite and --resume contradict each other; give one")
-        shard = parse_shard(args.shard) if args.shard else None
-        workers = args.workers if args.workers is not None else default_workers()
-        if workers < 1 or args.retries < 0 or args.threads < 0:
-            raise UserError("--workers must be at least 1, --retries and --threads at least 0")
-        from .blender_io.compat import inside_blender_executable
-        from .pipeline import Source
+        run = run_options(args)
+        from ..blender_io.compat import inside_blender_executable
+        from .dataset import Source
 
         if not (args.blend or args.import_path or args.demo or inside_blender_executable()):
             raise UserError("give the scene: --blend PATH, --import PATH or --demo")
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
-        quiet = not args.verbose
-        if workers > 1 and shard is None:
-            planned = _run_parallel(settings, source, args, worker_args(ours, args), workers)
+        if args.workers > 1 and run.shard is None:
+            planned = _run_parallel(settings, source, run, worker_args(ours, args), args)
         else:
             from .pipeline import make_dataset
 
-            job = make_dataset(
-                settings, source, args.out, args.overwrite, args.resume, Progress(), quiet, shard, args.threads
-            )
-            planned = job.planned
+            planned = make_dataset(settings, source, run, Progress()).planned
         plan, out_dir = planned.plan, planned.out_dir
     except UserError as exc:
         print(f"cli.py: error: {exc}", file=sys.stderr)
@@ -245,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in plan.notes:
         print(f"cli.py: warning: {note}", file=sys.stderr)
     i = plan.intrinsics
-    if shard:
+    if run.shard:
         print(f"wrote shard {args.shard} of {out_dir}")
         return EXIT_OK
     print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}")
@@ -267,7 +247,8 @@ def _validate_command(args: list[str]) -> int:
         root = Path(a.dir).expanduser().absolute()
         if not root.is_dir():
             raise UserError(f"{a.dir} is not a folder")
-        from .pipeline import Source, load_scene, validate_dataset
+        from .dataset import Source
+        from .pipeline import load_scene, validate_dataset
 
         objs = None
         if a.blend or a.demo:
@@ -283,7 +264,7 @@ def _validate_command(args: list[str]) -> int:
 
 def _planned_target(root: Path) -> str | None:
     """The object a dataset of ours was made of, from its saved plan."""
-    from .core.plan import PLAN_FILE, load_plan
+    from ..core.plan import PLAN_FILE, load_plan
 
     if (root / PLAN_FILE).is_file():
         target = load_plan(root).scene.target
@@ -291,19 +272,20 @@ def _planned_target(root: Path) -> str | None:
     return None
 
 
-def _run_parallel(settings, source, args, worker_argv, workers):
+def _run_parallel(settings, source, run: RunOptions, worker_argv, args):
     from .parallel import run_workers
     from .pipeline import plan_dataset
 
-    planned = plan_dataset(settings, source, args.out, args.overwrite, args.resume)
-    run_workers(planned, worker_argv, workers, args.retries, Progress())
+    planned = plan_dataset(settings, source, run)
+    run_workers(planned, worker_argv, args.workers, args.retries, Progress())
     return planned
 
 
 def _collect(out: str) -> int:
-    from .pipeline import collect, validate_dataset
+    from .dataset import collect
+    from .validate import validate
 
     root = Path(out).expanduser().absolute()
     written = collect(root)
     print(f"wrote {len(written)} dataset files to {out}")
-    return _print_report(validate_dataset(root))  # no scene here: the structural checks only
+    return _print_report(validate(root))  # no scene here: the structural checks only

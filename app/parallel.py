@@ -1,4 +1,5 @@
-"""``--workers N``: plan once, render the shards in N Blender processes, restart the ones that die, finalise.
+"""``--workers N``: plan once, render the shards in N Blender processes, restart the ones that die, finalise
+once (the workers never do).
 
 The parent plans (it opens the scene once) and then only watches: each worker is this same ``cli.py``
 with ``--shard I/N``, run by the same Blender executable or Python, with the cores split between them.
@@ -16,9 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.plan import PLAN_DIR
-from .core.shards import read_done, shard_views
-from .pipeline import IncompleteError, absent_views, collect, pending_views
+from ..core.plan import PLAN_DIR
+from ..core.shards import read_done, shard_views
+from .dataset import IncompleteError, absent_views, collect, pending_views
 
 POLL_S = 0.2
 LOG_DIR = f"{PLAN_DIR}/logs"
@@ -41,8 +42,8 @@ def _die_with_parent() -> None:
 
 def worker_command(worker_args: list[str], shard: tuple[int, int], threads: int) -> list[str]:
     """The command line of one worker: the same interpreter or Blender, the same options, one shard."""
-    cli = str(Path(__file__).with_name("cli.py"))
-    ours = [*worker_args, "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads)]
+    cli = str(Path(__file__).resolve().parents[1] / "cli.py")
+    ours = [*worker_args, "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads), "--no-finalise"]
     try:
         import bpy
 
@@ -103,8 +104,7 @@ def run_workers(planned, worker_args: list[str], workers: int, retries: int, pro
         views = [v for v in pending_views(plan, out_dir) if v.frame in failed_frames]
         log = out_dir / LOG_DIR / f"shard-{failed[0].shard[0]}.log"
         raise WorkerFailure(views, retries, _last_line(log))
-    planned.ensure_points()
-    return collect(out_dir, plan)
+    return collect(out_dir, plan, sample_points=planned.ensure_points)
 
 
 def _launch(cmd: list[str], out_dir: Path, shard: tuple[int, int]) -> subprocess.Popen:

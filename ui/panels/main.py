@@ -1,4 +1,4 @@
-"""Every CLI setting, the pre-render feedback (views, size, framing warnings) and the three actions."""
+"""Every setting of ``core.settings``, the pre-render feedback (views, size, framing warnings) and the actions."""
 
 from __future__ import annotations
 
@@ -7,44 +7,48 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.errors import UserError
-from ..core.plan import PLAN_FILE
+from ...core.errors import UserError
+from ...core.plan import PLAN_FILE
 from ..operators.build_rig import NERF_DATASET_OT_build_rig
 from ..operators.render import NERF_DATASET_OT_render
 from ..operators.validate import NERF_DATASET_OT_validate
-
-
-def _target(context, props):
-    return props.target or context.active_object
+from ..properties import use_switch
 
 
 def feedback(context, props):
-    """Preflight numbers for the panel; cheap (bounding-box corners, no mesh evaluation)."""
-    from ..blender_io.scene import read_optics, read_raster
-    from ..core.camera import Raster, intrinsics_from_optics
-    from ..core.framing import fit_radius
-    from ..core.preflight import preflight
+    """Preflight numbers for the panel (``core.preflight.estimate``); cheap: bounding-box corners only."""
+    from ...blender_io.scene import GEOMETRY_TYPES, read_optics, read_raster
+    from ...core.preflight import estimate
+    from ...exporters import FORMATS
     from ..properties import settings_from_props
 
     settings = settings_from_props(props, context)
-    obj = _target(context, props)
-    if obj is None or obj.type not in {"MESH", "CURVE", "SURFACE", "FONT", "META"}:
+    obj = props.target or context.active_object
+    if obj is None or obj.type not in GEOMETRY_TYPES:
         return None
     scene = context.scene
-    raster = read_raster(scene)
-    if settings.resolution:
-        raster = Raster(*settings.resolution, raster.pixel_aspect_x, raster.pixel_aspect_y)
-    try:
-        intr = intrinsics_from_optics(read_optics(scene), raster)
-    except UserError:
-        return None
     mw = np.array(obj.matrix_world)
     corners = np.array([c[:] for c in obj.bound_box]) @ mw[:3, :3].T + mw[:3, 3]
-    sphere = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)) / 2.0)
-    radius = settings.radius or fit_radius(intr, sphere)
-    counts = settings.orbit_counts()
-    channels = 4 if settings.transparent else 3
-    return preflight(intr, sphere, radius, sum(counts.values()), channels, settings.passes)
+    frames = len(range(scene.frame_start, scene.frame_end + 1, scene.frame_step))
+    downscaled = any(FORMATS[f].takes_downscales for f in settings.formats)
+    try:
+        bounds = (corners.min(axis=0), corners.max(axis=0))
+        return estimate(settings, read_optics(scene), read_raster(scene), bounds, frames, downscaled)
+    except UserError:
+        return None
+
+
+def setting_row(layout, props, name: str, text: str | None = None) -> None:
+    """A setting as the panel shows it; one that may be unset gets its switch in front (off: unset)."""
+    switch = use_switch(name)
+    if switch is None:
+        layout.prop(props, name) if text is None else layout.prop(props, name, text=text)
+        return
+    row = layout.row(heading=text if text is not None else props.bl_rna.properties[name].name)
+    row.prop(props, switch, text="")
+    sub = row.row(align=True)
+    sub.active = getattr(props, switch)
+    sub.prop(props, name, text="")
 
 
 class NERF_DATASET_PT_main(bpy.types.Panel):
@@ -55,7 +59,7 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
     bl_category = "NeRF Dataset"
 
     def draw(self, context):
-        from ..core.preflight import human_bytes
+        from ...core.preflight import human_bytes
 
         layout = self.layout
         props = context.scene.nerf_dataset
@@ -71,13 +75,9 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         box = layout.box()
         box.prop(props, "rig")
         if props.rig != "camera":
-            row = box.row(heading="Radius")
-            row.prop(props, "radius_auto", text="Auto")
-            sub = row.row()
-            sub.active = not props.radius_auto
-            sub.prop(props, "radius", text="")
-            box.prop(props, "elevation_auto")
-            if not props.elevation_auto:
+            setting_row(box, props, "radius")
+            box.prop(props, use_switch("elevation_min"), text="Elevations")
+            if getattr(props, use_switch("elevation_min")):
                 box.prop(props, "elevation_min")
                 box.prop(props, "elevation_max")
             if props.rig == "rings":
@@ -88,27 +88,13 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
 
         box = layout.box()
         col = box.column(align=True, heading="Views")
-        for name in ("train_views", "val_views", "test_views"):
-            col.prop(props, name)
+        for name in ("train", "val", "test"):
+            setting_row(col, props, name)
         box.prop(props, "seed")
 
         box = layout.box()
-        row = box.row(heading="Resolution")
-        row.prop(props, "resolution_override", text="")
-        sub = row.row(align=True)
-        sub.active = props.resolution_override
-        sub.prop(props, "resolution_x", text="")
-        sub.prop(props, "resolution_y", text="")
-        row = box.row(heading="Samples")
-        row.prop(props, "samples_override", text="")
-        sub = row.row()
-        sub.active = props.samples_override
-        sub.prop(props, "samples", text="")
-        row = box.row(heading="Lens")
-        row.prop(props, "lens_override", text="")
-        sub = row.row()
-        sub.active = props.lens_override
-        sub.prop(props, "lens", text="")
+        for name in ("resolution", "samples", "lens"):
+            setting_row(box, props, name)
         box.prop(props, "engine")
         box.prop(props, "transparent")
 
@@ -118,7 +104,7 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         box.prop(props, "points")
         box.row().prop(props, "passes")
         row = box.row()
-        row.active = bool({"nerfstudio", "colmap"} & set(props.formats))
+        row.active = any(f.takes_downscales for f in _formats(props, context))
         row.prop(props, "downscales")
         box.prop(props, "camera_path_from")
         box.prop(props, "overwrite")
@@ -137,6 +123,13 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         if _resumable(context, props):
             row.operator(NERF_DATASET_OT_render.bl_idname, text="Resume", icon="PLAY").resume = True
             layout.operator(NERF_DATASET_OT_validate.bl_idname, icon="CHECKMARK")
+
+
+def _formats(props, context):
+    from ...exporters import FORMATS
+    from ..properties import chosen_formats
+
+    return [FORMATS[f] for f in chosen_formats(props, context)]
 
 
 def _resumable(context, props) -> bool:

@@ -1,0 +1,212 @@
+"""The bpy-free half of the pipeline: where every file of a dataset goes, the output-folder policy, and
+finalising (check the images, link them into every format's layout, write the formats). ``cli.py --collect``
+runs it without Blender; ``app.pipeline`` is the half that opens the scene and renders.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..core.camera_path import write_camera_paths
+from ..core.downscale import downscaled_relpath, write_downscaled
+from ..core.files import link_or_copy
+from ..core.images import png_complete
+from ..core.passes import PASS_EXTS
+from ..core.plan import PLAN_DIR, PLAN_FILE, Plan, load_plan
+from ..core.points import load_points
+from ..core.preview import write_preview
+from ..core.settings import SettingError
+from ..exporters import FORMATS
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the scene comes from: a .blend, an imported model, the demo scene, or (none) the open scene."""
+
+    blend: str | None = None
+    import_path: str | None = None
+    demo: bool = False
+    object: str | None = None
+    """Target object; None = the active object, else every visible mesh (the imported model with --import)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one run treats its output folder and machine; nothing here changes the dataset's bytes."""
+
+    out: Path
+    overwrite: bool = False
+    resume: bool = False
+    shard: tuple[int, int] | None = None
+    """(I, N): render only shard I of N (``core.shards``)."""
+    threads: int = 0
+    """Blender's render threads; 0 = all cores (parallel workers share them)."""
+    quiet: bool = True
+    """Keep Blender's own render output off stdout."""
+    finalise: bool = True
+    """A shard that finds every view done writes the formats; a worker of ``--workers`` leaves that to its parent."""
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out).expanduser().absolute()
+
+
+def format_dir(out_dir: Path, formats: tuple[str, ...], fmt: str) -> Path:
+    """A single format writes at OUT; several write one self-contained folder each, OUT/<format>."""
+    return Path(out_dir) if len(formats) == 1 else Path(out_dir) / fmt
+
+
+def image_namer(formats: tuple[str, ...]):
+    primary = formats[0]
+
+    def image_for(split: str, index: int) -> PurePosixPath:
+        rel = FORMATS[primary].image_relpath(split, index)
+        return rel if len(formats) == 1 else PurePosixPath(primary) / rel
+
+    return image_for
+
+
+def pass_files(plan: Plan, view) -> dict[tuple[str, str], PurePosixPath]:
+    """The view's pass files, {(pass, extension): path relative to the output folder}, in the primary layout."""
+    formats = plan.settings.formats
+    primary = FORMATS[formats[0]]
+    files = {}
+    for name in plan.settings.passes:
+        for ext in PASS_EXTS[name]:
+            rel = primary.pass_relpath(view.split, view.index, name, ext)
+            files[(name, ext)] = rel if len(formats) == 1 else PurePosixPath(formats[0]) / rel
+    return files
+
+
+def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
+    """Refuse an output folder we cannot write or must not clobber, before any work is done."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise SettingError("out", f"{{}} {out_dir} exists and is not a folder")
+        if resume:
+            if not (out_dir / PLAN_FILE).is_file():
+                raise SettingError("out", f"{{}} {out_dir} holds no started dataset to resume")
+        elif any(out_dir.iterdir()):
+            if not overwrite:
+                raise SettingError(
+                    "out", f"{{}} {out_dir} is not empty; use {{overwrite}} to replace the dataset in it"
+                )
+            if not (out_dir / PLAN_DIR).is_dir():
+                raise SettingError(
+                    "out", f"{{}} {out_dir} is not empty and holds no dataset of ours; refusing to overwrite it"
+                )
+        return
+    if resume:
+        raise SettingError("out", f"{{}} {out_dir} does not exist, so there is nothing to resume")
+    parent = out_dir.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise SettingError("out", f"{{}} {out_dir} cannot be created: {parent} is not a folder")
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    check_out_dir(out_dir, overwrite)
+    try:
+        if out_dir.exists() and overwrite:
+            for child in out_dir.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f"{PLAN_DIR}.probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingError("out", f"{{}} {out_dir} is not writable: {exc.strerror}") from None
+
+
+def pending_views(plan: Plan, out_dir: Path, views=None) -> list:
+    """Views (default: all of the plan's) whose image is missing, truncated, damaged or of the wrong size."""
+    w, h = plan.intrinsics.w, plan.intrinsics.h
+    return [v for v in (plan.views if views is None else views) if not png_complete(Path(out_dir) / v.image, w, h)]
+
+
+def absent_views(plan: Plan, out_dir: Path) -> list:
+    """Views without an image file at all: a cheap first look, no decoding."""
+    return [v for v in plan.views if not (Path(out_dir) / v.image).is_file()]
+
+
+class IncompleteError(Exception):
+    """Views without a complete image; the output stays resumable."""
+
+    def __init__(self, views):
+        self.views = list(views)
+        names = ", ".join(f"{v.split}/r_{v.index}" for v in self.views[:10])
+        more = f" and {len(self.views) - 10} more" if len(self.views) > 10 else ""
+        super().__init__(f"{len(self.views)} views have no complete image: {names}{more}")
+
+
+def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample_points=None) -> list[Path]:
+    """Finalise: check every view's image (decoded in full when ``verify``), write every format, drop staging.
+
+    Needs no Blender (``cli.py --collect``); ``sample_points()``, when given, runs once the images are
+    known complete (the points' colours come from them) and before the formats that use them.
+    """
+    out_dir = Path(out_dir)
+    if plan is None:
+        if not (out_dir / PLAN_FILE).is_file():
+            raise SettingError("out", f"{{}} {out_dir} holds no planned dataset to collect")
+        plan = load_plan(out_dir)
+    missing = pending_views(plan, out_dir) if verify else absent_views(plan, out_dir)
+    if missing:
+        raise IncompleteError(missing)
+    if sample_points is not None:
+        sample_points()
+    written = export(plan, out_dir)
+    shutil.rmtree(out_dir / PLAN_DIR / "staging", ignore_errors=True)
+    return written
+
+
+def export(plan: Plan, out_dir: Path) -> list[Path]:
+    """Link the rendered images into every other format's layout, then write each format's files."""
+    formats = plan.settings.formats
+    points = load_points(out_dir)
+    written, downscaled = [], {}
+    for name in formats:
+        fmt, fdir = FORMATS[name], format_dir(out_dir, formats, name)
+        if name != formats[0]:
+            for view in plan.views:
+                link_or_copy(out_dir / view.image, fdir / fmt.image_relpath(view.split, view.index))
+                for (pass_name, ext), rel in pass_files(plan, view).items():
+                    link_or_copy(out_dir / rel, fdir / fmt.pass_relpath(view.split, view.index, pass_name, ext))
+        if fmt.takes_downscales:
+            written += _downscale(plan, fdir, fmt, downscaled)
+        written += fmt.write(plan, fdir, points)
+    written.append(write_preview(plan, out_dir))
+    written += write_camera_paths(plan, out_dir)
+    return written
+
+
+# The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).
+DOWNSCALED_PASSES = ("mask", "depth")
+
+
+def _downscale(plan: Plan, fdir: Path, fmt, made: dict) -> list[Path]:
+    """The format's ``images_<k>/`` (and masks, depths) copies; ``made`` maps a source image's identity to a
+    copy already made for another format, which is linked instead of computed again."""
+    written = []
+    for view in plan.views:
+        sources = [(fmt.image_relpath(view.split, view.index), "color")]
+        sources += [
+            (fmt.pass_relpath(view.split, view.index, name, ".png"), name)
+            for name in DOWNSCALED_PASSES
+            if name in plan.settings.passes
+        ]
+        for rel, kind in sources:
+            for k in plan.settings.downscales:
+                dst = fdir / downscaled_relpath(rel, k)
+                st = (fdir / rel).stat()
+                key = (st.st_dev, st.st_ino, kind, k)  # the formats' images are links to one file
+                if key in made:
+                    link_or_copy(made[key], dst)
+                else:
+                    made[key] = write_downscaled(fdir / rel, dst, k, kind)
+                written.append(dst)
+    return written

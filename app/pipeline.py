@@ -1,0 +1,204 @@
+"""The Blender half of the one pipeline the CLI and the operators call: scene -> plan -> rig -> render -> formats.
+
+``start_job`` does everything up to rendering and returns a ``Job``; ``Job.render`` is stepped (all at
+once by the CLI, a chunk per timer tick by the modal operator) and ``Job.finish`` writes the formats
+(``app.dataset``, the bpy-free half). ``make_dataset`` is the three in a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.plan import PLAN_FILE, Plan, build_plan, load_plan, save_plan
+from ..core.points import load_points
+from ..core.settings import SETTING_FIELDS, SettingError, Settings
+from ..core.shards import append_record, shard_views, start_record
+from ..exporters import FORMATS
+from .dataset import (
+    RunOptions,
+    Source,
+    absent_views,
+    check_out_dir,
+    collect,
+    image_namer,
+    pass_files,
+    pending_views,
+    prepare_out_dir,
+)
+
+
+def load_scene(source: Source):
+    """Open, import or build the scene; returns (scene, target name, target objects)."""
+    import bpy
+
+    from ..blender_io import demo
+    from ..blender_io import scene as scene_io
+
+    imported = None
+    if source.demo:
+        demo.build_demo_scene()
+    elif source.import_path:
+        imported = scene_io.import_model(source.import_path)
+    elif source.blend:
+        scene_io.open_blend(source.blend)
+    scene = bpy.context.scene
+    target, objs = scene_io.pick_target(scene, source.object, imported)
+    return scene, target, objs
+
+
+def plan_scene(settings: Settings, source: Source) -> tuple[object, list, Plan]:
+    """Check the settings, open the scene and plan its views, writing nothing: (scene, target objects, plan).
+    The Build Camera Rig operator's whole job, and the start of every new dataset."""
+    from ..blender_io import scene as scene_io
+
+    settings.validate(FORMATS)
+    scene, target, objs = load_scene(source)
+    facts = scene_io.scene_facts(scene, target, objs, settings.rig, settings.camera_path_from, settings.resolution)
+    return scene, objs, build_plan(settings, facts, image_namer(settings.formats))
+
+
+def _resumed_plan(out_dir: Path, settings: Settings | None) -> Plan:
+    plan = load_plan(out_dir)
+    if settings is not None and settings != plan.settings:
+        saved, asked = plan.settings.to_dict(), settings.to_dict()
+        diff = next(k for k in SETTING_FIELDS if saved[k] != asked[k])
+        raise SettingError(
+            diff, f"{{resume}} continues the dataset in {{out}}, planned with {{}} {saved[diff]!r}, not {asked[diff]!r}"
+        )
+    return plan
+
+
+@dataclass
+class Planned:
+    """A scene opened and its dataset planned: what rendering and the points need."""
+
+    scene: object
+    objs: list
+    plan: Plan
+    out_dir: Path
+
+    def ensure_points(self) -> None:
+        """Sample the surface points once every image exists (their colours come from the renders)."""
+        from ..blender_io.points import scene_points
+
+        settings = self.plan.settings
+        wanted = settings.points and any(FORMATS[f].uses_points for f in settings.formats)
+        if wanted and load_points(self.out_dir) is None:
+            scene_points(self.scene, self.objs, self.plan, self.out_dir, settings.points).save(self.out_dir)
+
+
+def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> Planned:
+    """Load the scene and make (or reload) the plan.
+
+    Resuming, or running one shard of a dataset already planned, reloads the saved plan; the settings
+    (None: take the saved ones) must equal those it was made with. A shard of an unplanned dataset plans it.
+    """
+    out_dir = run.out_dir
+    reuse = run.resume or (run.shard is not None and (out_dir / PLAN_FILE).is_file())
+    check_out_dir(out_dir, run.overwrite, reuse)
+    if reuse:
+        scene, _, objs = load_scene(source)
+        return Planned(scene, objs, _resumed_plan(out_dir, settings), out_dir)
+    if settings is None:
+        raise UserError("a new dataset needs its settings")
+    scene, objs, plan = plan_scene(settings, source)
+    prepare_out_dir(out_dir, run.overwrite)
+    save_plan(plan, out_dir)
+    return Planned(scene, objs, plan, out_dir)
+
+
+@dataclass
+class Job:
+    """A dataset being made: the planned scene and the render still to do."""
+
+    planned: Planned
+    render: object
+    """A ``blender_io.render.RenderJob`` over the views still to render."""
+
+    @property
+    def plan(self) -> Plan:
+        return self.planned.plan
+
+    @property
+    def out_dir(self) -> Path:
+        return self.planned.out_dir
+
+    def finish(self) -> list[Path]:
+        """Once every image is in place: sample the points, write every format (atomically, last), drop staging.
+
+        Images this job published itself are only checked to exist; any others are decoded in full.
+        """
+        fresh = getattr(self.render, "done", 0) == len(self.plan.views)
+        return collect(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_points)
+
+
+def start_job(settings: Settings | None, source: Source, run: RunOptions) -> Job:
+    """Everything up to rendering: the plan, the rig, and a render job over the views still missing."""
+    from ..blender_io.render import RenderJob
+    from ..blender_io.rig import build_rig_camera, find_rig
+
+    planned = plan_dataset(settings, source, run)
+    scene, plan, out_dir = planned.scene, planned.plan, planned.out_dir
+    camera = build_rig_camera(scene, plan, *find_rig(scene))
+    views = list(plan.views) if run.shard is None else shard_views(plan.views, *run.shard)
+    todo = pending_views(plan, out_dir, views) if run.resume or run.shard is not None else views
+    render = RenderJob(
+        scene,
+        camera,
+        plan,
+        out_dir,
+        todo,
+        quiet=run.quiet,
+        threads=run.threads,
+        objs=planned.objs,
+        pass_files=lambda view: pass_files(plan, view),
+    )
+    job = Job(planned, render)
+    if run.shard is not None:
+        pending = {v.frame for v in todo}
+        start_record(out_dir, *run.shard, [v.frame for v in views if v.frame not in pending])
+        job.render.on_view = lambda view: append_record(out_dir, *run.shard, view.frame)
+    return job
+
+
+def make_dataset(settings: Settings | None, source: Source, run: RunOptions, progress=None) -> Job:
+    """Render the dataset ``settings`` describe from ``source`` into ``run.out``; the CLI's whole job.
+
+    A shard run finalises the dataset when it finds every view complete at its end, unless it is a worker
+    of a parent that finalises (``run.finalise`` False).
+    """
+    job = start_job(settings, source, run)
+    job.render.run(progress)
+    if run.shard is None or (run.finalise and not absent_views(job.plan, job.out_dir)):
+        job.finish()
+    return job
+
+
+# Views whose silhouettes a render checks at its end, per format (``cli.py validate`` checks all): about
+# 40 ms each at 200x200, so a sample keeps the check within a few per cent of a 100-view render.
+RENDER_CHECKED_VIEWS = 3
+
+
+def validate_dataset(root: Path, objs=None, limit: int | None = None):
+    """``app.validate`` on a dataset folder (ours or anyone's); with ``objs`` (the target's objects in the
+    open scene) the silhouettes too, of every view or of ``limit`` per format. Returns the ``Report``."""
+    from .validate import validate
+
+    mesh = None
+    if objs:
+        import bpy
+
+        from ..blender_io.scene import world_triangles
+
+        mesh = world_triangles(objs, bpy.context.evaluated_depsgraph_get())
+    return validate(Path(root), mesh, limit)
+
+
+def check_written(planned: Planned):
+    """The check every render ends with: silhouettes of a sample of views when the images have alpha or
+    masks to compare with, the structural checks always."""
+    s = planned.plan.settings
+    objs = planned.objs if s.transparent or "mask" in s.passes else None
+    return validate_dataset(planned.out_dir, objs, RENDER_CHECKED_VIEWS)
