@@ -21,6 +21,7 @@ runpy.run_path(sys.argv[1])  # tests/conftest.py: makes the repo importable as n
 import bpy
 from nerf_dataset.blender_io.demo import build_demo_scene
 from nerf_dataset.blender_io.render import apply_render_settings
+from nerf_dataset.blender_io.state import SceneState
 from nerf_dataset.blender_io.rig import build_rig_camera
 from nerf_dataset.core.plan import load_plan
 work, w, h = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -30,7 +31,7 @@ bpy.ops.wm.save_as_mainfile(filepath=work + "/scene.blend")
 if len(sys.argv) > 5:  # the floor scene: the very plan cli.py rendered, as a plain animation
     plan = load_plan(sys.argv[5])
     scene.camera = build_rig_camera(scene, plan)
-    apply_render_settings(scene, plan)
+    apply_render_settings(SceneState(), scene, plan)  # never restored: the bench process ends
     scene.frame_start, scene.frame_end = plan.views[0].frame, plan.views[-1].frame
     scene.render.filepath = work + "/floor/f_####"
     bpy.ops.wm.save_as_mainfile(filepath=work + "/floor.blend")

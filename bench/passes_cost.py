@@ -24,9 +24,11 @@ runpy.run_path(sys.argv[1])
 import bpy
 from nerf_dataset.blender_io.demo import DEMO_OBJECT
 from nerf_dataset.blender_io.passes import PassOutputs
+from nerf_dataset.blender_io.state import SceneState
 bpy.ops.wm.open_mainfile(filepath=sys.argv[2] + "/floor.blend")
 scene = bpy.context.scene
-PassOutputs(scene, ("depth", "normal", "mask"), sys.argv[2] + "/floor_passes", [bpy.data.objects[DEMO_OBJECT]]).begin()
+target = [bpy.data.objects[DEMO_OBJECT]]
+PassOutputs(scene, ("depth", "normal", "mask"), sys.argv[2] + "/floor_passes", target).begin(SceneState())
 scene.render.filepath = sys.argv[2] + "/floor_passes/f_####"
 bpy.ops.wm.save_as_mainfile(filepath=sys.argv[2] + "/floor_passes.blend")
 """

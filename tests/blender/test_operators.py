@@ -149,3 +149,20 @@ def test_errors_name_settings_by_their_panel_labels(scene, fresh_bpy):
     with pytest.raises(RuntimeError, match="Rig camera has 5 frames") as failure:
         fresh_bpy.ops.nerf_dataset.build_rig()
     assert "--" not in str(failure.value)
+
+
+def test_every_setting_is_a_panel_property_with_its_label(scene):
+    from nerf_dataset.core.settings import SETTING_FIELDS, label_of
+    from nerf_dataset.ui.properties import use_switch
+
+    rna = scene.nerf_dataset.bl_rna.properties
+    for name in SETTING_FIELDS:
+        assert rna[name].name == label_of(name)
+        assert use_switch(name) is None or use_switch(name) in rna
+
+
+def test_the_panel_draws_every_setting(scene):
+    from nerf_dataset.core.settings import SETTING_FIELDS
+    from nerf_dataset.ui.panels.main import ARRANGED
+
+    assert ARRANGED <= set(SETTING_FIELDS)  # the rest is drawn in the output box, as described

@@ -9,10 +9,27 @@ import numpy as np
 
 from ...core.errors import UserError
 from ...core.plan import PLAN_FILE
+from ...core.settings import SETTING_FIELDS
 from ..operators.build_rig import NERF_DATASET_OT_build_rig
 from ..operators.render import NERF_DATASET_OT_render
 from ..operators.validate import NERF_DATASET_OT_validate
 from ..properties import use_switch
+
+# The settings the boxes below place themselves (in the panel's order).
+ARRANGED = {
+    "rig",
+    "radius",
+    "elevation_min",
+    "elevation_max",
+    "rings",
+    "turns",
+    "test_elevation",
+    "train",
+    "val",
+    "test",
+}
+ARRANGED |= {"seed", "resolution", "samples", "lens", "engine", "transparent", "formats", "points", "passes"}
+ARRANGED |= {"downscales", "camera_path_from"}
 
 
 def feedback(context, props):
@@ -107,6 +124,9 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         row.active = any(f.takes_downscales for f in _formats(props, context))
         row.prop(props, "downscales")
         box.prop(props, "camera_path_from")
+        for name in SETTING_FIELDS:  # a setting no box above arranges still shows, as described
+            if name not in ARRANGED:
+                setting_row(box, props, name)
         box.prop(props, "overwrite")
 
         info = feedback(context, props)

@@ -1,0 +1,85 @@
+"""Each setting is described once (``core.settings``): the CLI, the saved plan and the messages follow."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nerf_dataset.app.commandline import build_parser, settings_from_args
+from nerf_dataset.core.errors import UserError
+from nerf_dataset.core.settings import SETTING_FIELDS, SettingError, Settings, label_of, meta_of
+
+EVERY_SETTING_CHANGED = Settings(
+    formats=("colmap", "nerf"),
+    train=3,
+    val=2,
+    test=1,
+    rig="rings",
+    radius=2.5,
+    elevation_min=-10.0,
+    elevation_max=60.0,
+    rings=4,
+    turns=2.5,
+    test_elevation=12.0,
+    resolution=(64, 48),
+    samples=8,
+    engine="BLENDER_EEVEE",
+    transparent=True,
+    seed=7,
+    lens=35.0,
+    points=50,
+    passes=("depth", "normal"),
+    camera_path_from="Cam",
+    downscales=(2, 4),
+)
+ARGV = (
+    "--out d --format colmap,nerf --train 3 --val 2 --test 1 --rig rings --radius 2.5 --elevation=-10,60 "
+    "--rings 4 --turns 2.5 --test-elevation 12 --resolution 64x48 --samples 8 --engine blender_eevee "
+    "--transparent --seed 7 --lens 35 --points 50 --passes normal,depth --camera-path-from Cam --downscales 4,2"
+).split()
+
+
+def test_every_setting_has_a_flag_in_the_cli_help():
+    text = " ".join(build_parser().format_help().split())
+    assert all(meta_of(name).flag in text for name in SETTING_FIELDS)
+    assert "nerf, ngp, nerfstudio, colmap" in text  # the formats' names come from their records
+
+
+def test_the_cli_sets_every_setting():
+    assert EVERY_SETTING_CHANGED != Settings()
+    assert all(getattr(EVERY_SETTING_CHANGED, n) != f.default for n, f in SETTING_FIELDS.items())
+    assert settings_from_args(build_parser().parse_args(ARGV)) == EVERY_SETTING_CHANGED
+
+
+def test_the_saved_plan_round_trips_every_setting():
+    text = json.dumps(EVERY_SETTING_CHANGED.to_dict())
+    assert Settings.from_dict(json.loads(text)) == EVERY_SETTING_CHANGED
+
+
+def test_defaults_are_the_clis_defaults():
+    assert settings_from_args(build_parser().parse_args(["--out", "d"])) == Settings()
+
+
+@pytest.mark.parametrize(
+    "argv,flag,label",
+    [
+        (["--train", "-3"], "--train", "Train"),
+        (["--lens", "nan"], "--lens", "Focal Length"),
+        (["--radius", "0"], "--radius", "Radius"),
+        (["--elevation", "80,10"], "--elevation", "Min Elevation"),
+        (["--format", "nerf,splat"], "--format", "Formats"),
+        (["--resolution", "0x10"], "--resolution", "Resolution"),
+        (["--passes", "depth,depth"], "--passes", "Passes"),
+    ],
+)
+def test_a_bad_value_names_the_setting_as_the_caller_knows_it(argv, flag, label):
+    with pytest.raises(SettingError) as failure:
+        settings_from_args(build_parser().parse_args(["--out", "d", *argv]))
+    assert str(failure.value).startswith(flag)
+    assert failure.value.worded(label_of).startswith(label)
+
+
+def test_unknown_choices_say_what_there_is():
+    with pytest.raises(UserError, match=r"unknown rig 'cube' \(choose from hemisphere, sphere"):
+        settings_from_args(build_parser().parse_args(["--out", "d", "--rig", "cube"]))
