@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=2, metavar="N", help="restarts of a failed worker (default 2)")
     p.add_argument("--collect", action="store_true", help="only finalise --out: check the images, write the formats")
     p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
-    p.add_argument("--no-finalise", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # of --workers: the parent locks, finalises
     return p
 
 
@@ -185,7 +185,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         shard=parse_shard(args.shard) if args.shard else None,
         threads=args.threads,
         quiet=not args.verbose,
-        finalise=not args.no_finalise,
+        worker=args.worker,
     )
 
 
@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = script_args(argv)
     if ours[:1] == ["validate"]:
         return _validate_command(ours[1:])
+    args = None
     try:
         args = build_parser().parse_args(ours)
         if args.collect:
@@ -212,16 +213,28 @@ def main(argv: list[str] | None = None) -> int:
             from .pipeline import make_dataset
 
             planned = make_dataset(settings, source, run, Progress()).planned
-        plan, out_dir = planned.plan, planned.out_dir
+        try:
+            return _summary(planned, settings, run, args)
+        finally:
+            planned.release()
     except UserError as exc:
         print(f"cli.py: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except IncompleteError as exc:
-        print(f"cli.py: failed: {exc}; --resume finishes the dataset", file=sys.stderr)
+    except (IncompleteError, OSError) as exc:  # OSError: the disk said no (full, read-only, a folder in the way)
+        print(f"cli.py: failed: {exc}{_advice(args)}", file=sys.stderr)
         return EXIT_FAILED
-    except OSError as exc:  # the disk said no: full, read-only, a folder in the way
-        print(f"cli.py: failed: {exc}; --resume finishes the dataset", file=sys.stderr)
-        return EXIT_FAILED
+
+
+def _advice(args) -> str:
+    """ "--resume finishes the dataset" only where there is a started dataset to resume."""
+    from ..core.plan import PLAN_FILE
+
+    planned = args is not None and (Path(args.out).expanduser() / PLAN_FILE).is_file()
+    return "; --resume finishes the dataset" if planned else ""
+
+
+def _summary(planned, settings, run: RunOptions, args) -> int:
+    plan, out_dir = planned.plan, planned.out_dir
     for note in plan.notes:
         print(f"cli.py: warning: {note}", file=sys.stderr)
     i = plan.intrinsics
@@ -277,15 +290,27 @@ def _run_parallel(settings, source, run: RunOptions, worker_argv, args):
     from .pipeline import plan_dataset
 
     planned = plan_dataset(settings, source, run)
-    run_workers(planned, worker_argv, args.workers, args.retries, Progress())
+    try:
+        run_workers(planned, worker_argv, args.workers, args.retries, Progress())
+    except BaseException:
+        planned.release()
+        raise
     return planned
 
 
 def _collect(out: str) -> int:
     from .dataset import collect
+    from .lock import OutputLock
+    from .ownership import saved_plan
     from .validate import validate
 
     root = Path(out).expanduser().absolute()
-    written = collect(root)
+    if not root.is_dir() or saved_plan(root) is None:
+        raise UserError(f"--out {root} holds no planned dataset to collect")
+    lock = OutputLock(root).acquire()
+    try:
+        written = collect(root)
+    finally:
+        lock.release()
     print(f"wrote {len(written)} dataset files to {out}")
     return _print_report(validate(root))  # no scene here: the structural checks only

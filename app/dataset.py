@@ -12,13 +12,14 @@ from pathlib import Path, PurePosixPath
 from ..core.camera_path import write_camera_paths
 from ..core.downscale import downscaled_relpath, write_downscaled
 from ..core.files import link_or_copy
-from ..core.images import png_complete
+from ..core.images import exr_complete, png_complete
 from ..core.passes import PASS_EXTS
-from ..core.plan import PLAN_DIR, PLAN_FILE, Plan, load_plan
+from ..core.plan import PLAN_DIR, Plan
 from ..core.points import load_points
 from ..core.preview import write_preview
 from ..core.settings import SettingError
 from ..exporters import FORMATS
+from .ownership import DOWNSCALED_PASSES, clear_dataset, describe, foreign_files, saved_plan
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class RunOptions:
     """Blender's render threads; 0 = all cores (parallel workers share them)."""
     quiet: bool = True
     """Keep Blender's own render output off stdout."""
-    finalise: bool = True
-    """A shard that finds every view done writes the formats; a worker of ``--workers`` leaves that to its parent."""
+    worker: bool = False
+    """A worker of ``--workers``: it renders its shard under its parent's lock, and leaves finalising to it."""
 
     @property
     def out_dir(self) -> Path:
@@ -81,23 +82,26 @@ def pass_files(plan: Plan, view) -> dict[tuple[str, str], PurePosixPath]:
 
 
 def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
-    """Refuse an output folder we cannot write or must not clobber, before any work is done."""
+    """Refuse an output folder we cannot write or must not clobber, before any work is done: one that holds
+    files this tool did not write (``app.ownership``), or a dataset of ours without ``--overwrite``."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():
             raise SettingError("out", f"{{}} {out_dir} exists and is not a folder")
         if resume:
-            if not (out_dir / PLAN_FILE).is_file():
+            if saved_plan(out_dir) is None:
                 raise SettingError("out", f"{{}} {out_dir} holds no started dataset to resume")
-        elif any(out_dir.iterdir()):
-            if not overwrite:
-                raise SettingError(
-                    "out", f"{{}} {out_dir} is not empty; use {{overwrite}} to replace the dataset in it"
-                )
-            if not (out_dir / PLAN_DIR).is_dir():
-                raise SettingError(
-                    "out", f"{{}} {out_dir} is not empty and holds no dataset of ours; refusing to overwrite it"
-                )
+            return
+        plan = saved_plan(out_dir)
+        foreign = foreign_files(out_dir, plan)
+        if foreign:
+            raise SettingError(
+                "out",
+                f"{{}} {out_dir} holds files this tool did not write ({describe(foreign)}); it never deletes or mixes "
+                "them: move them out, or choose another folder",
+            )
+        if plan is not None and not overwrite:
+            raise SettingError("out", f"{{}} {out_dir} is not empty; use {{overwrite}} to replace the dataset in it")
         return
     if resume:
         raise SettingError("out", f"{{}} {out_dir} does not exist, so there is nothing to resume")
@@ -109,11 +113,11 @@ def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Make ``out_dir`` ready for a new dataset: check it again (under the lock), then delete the old dataset
+    of ours in it, and only that."""
     check_out_dir(out_dir, overwrite)
     try:
-        if out_dir.exists() and overwrite:
-            for child in out_dir.iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        clear_dataset(out_dir, saved_plan(out_dir))
         out_dir.mkdir(parents=True, exist_ok=True)
         probe = out_dir / f"{PLAN_DIR}.probe"
         probe.write_bytes(b"")
@@ -123,9 +127,15 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
 
 
 def pending_views(plan: Plan, out_dir: Path, views=None) -> list:
-    """Views (default: all of the plan's) whose image is missing, truncated, damaged or of the wrong size."""
+    """Views (default: all of the plan's) with a file missing, truncated, damaged or of the wrong size: the
+    image or any of its pass files."""
+    return [v for v in (plan.views if views is None else views) if not view_complete(plan, Path(out_dir), v)]
+
+
+def view_complete(plan: Plan, out_dir: Path, view) -> bool:
     w, h = plan.intrinsics.w, plan.intrinsics.h
-    return [v for v in (plan.views if views is None else views) if not png_complete(Path(out_dir) / v.image, w, h)]
+    files = [view.image, *pass_files(plan, view).values()]
+    return all((exr_complete if rel.endswith(".exr") else png_complete)(out_dir / rel, w, h) for rel in map(str, files))
 
 
 def absent_views(plan: Plan, out_dir: Path) -> list:
@@ -151,9 +161,9 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
     """
     out_dir = Path(out_dir)
     if plan is None:
-        if not (out_dir / PLAN_FILE).is_file():
+        plan = saved_plan(out_dir)
+        if plan is None:
             raise SettingError("out", f"{{}} {out_dir} holds no planned dataset to collect")
-        plan = load_plan(out_dir)
     missing = pending_views(plan, out_dir) if verify else absent_views(plan, out_dir)
     if missing:
         raise IncompleteError(missing)
@@ -165,7 +175,9 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
 
 
 def export(plan: Plan, out_dir: Path) -> list[Path]:
-    """Link the rendered images into every other format's layout, then write each format's files."""
+    """Link the rendered images into every other format's layout, make the downscaled copies, the preview and
+    the camera paths, and only then write each format's own files (its entry file last, ``Format.files``):
+    a file a consumer opens never appears before what it refers to."""
     formats = plan.settings.formats
     points = load_points(out_dir)
     written, downscaled = [], {}
@@ -178,14 +190,11 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
                     link_or_copy(out_dir / rel, fdir / fmt.pass_relpath(view.split, view.index, pass_name, ext))
         if fmt.takes_downscales:
             written += _downscale(plan, fdir, fmt, downscaled)
-        written += fmt.write(plan, fdir, points)
     written.append(write_preview(plan, out_dir))
     written += write_camera_paths(plan, out_dir)
+    for name in formats:
+        written += FORMATS[name].write(plan, format_dir(out_dir, formats, name), points)
     return written
-
-
-# The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).
-DOWNSCALED_PASSES = ("mask", "depth")
 
 
 def _downscale(plan: Plan, fdir: Path, fmt, made: dict) -> list[Path]:

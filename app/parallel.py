@@ -43,7 +43,7 @@ def _die_with_parent() -> None:
 def worker_command(worker_args: list[str], shard: tuple[int, int], threads: int) -> list[str]:
     """The command line of one worker: the same interpreter or Blender, the same options, one shard."""
     cli = str(Path(__file__).resolve().parents[1] / "cli.py")
-    ours = [*worker_args, "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads), "--no-finalise"]
+    ours = [*worker_args, "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads), "--worker"]
     try:
         import bpy
 

@@ -7,11 +7,12 @@ once by the CLI, a chunk per timer tick by the modal operator) and ``Job.finish`
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.plan import PLAN_FILE, Plan, build_plan, load_plan, save_plan
+from ..core.plan import PLAN_FILE, Plan, build_plan, save_plan
 from ..core.points import load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
@@ -27,6 +28,21 @@ from .dataset import (
     pending_views,
     prepare_out_dir,
 )
+from .lock import OutputLock
+from .ownership import remove_temporaries, saved_plan
+
+
+def source_identity(source: Source) -> str:
+    """What a run opens, as the plan records it: the same .blend opened by the UI, by ``--blend`` or by a
+    worker is one identity."""
+    import bpy
+
+    if source.demo:
+        return "the demo scene"
+    if source.import_path:
+        return f"--import {Path(source.import_path).resolve()}"
+    path = source.blend or bpy.data.filepath
+    return f"--blend {Path(path).resolve()}" if path else "an unsaved scene"
 
 
 def load_scene(source: Source):
@@ -55,17 +71,28 @@ def plan_scene(settings: Settings, source: Source) -> tuple[object, list, Plan]:
 
     settings.validate(FORMATS)
     scene, target, objs = load_scene(source)
-    facts = scene_io.scene_facts(scene, target, objs, settings.rig, settings.camera_path_from, settings.resolution)
+    s = settings
+    facts = scene_io.scene_facts(scene, target, objs, s.rig, s.camera_path_from, s.resolution, source_identity(source))
     return scene, objs, build_plan(settings, facts, image_namer(settings.formats))
 
 
-def _resumed_plan(out_dir: Path, settings: Settings | None) -> Plan:
-    plan = load_plan(out_dir)
+def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs) -> Plan:
+    """The saved plan, if this run asks for the same dataset from the same scene and object."""
+    from ..blender_io.scene import target_fingerprint
+
+    plan = saved_plan(out_dir)
     if settings is not None and settings != plan.settings:
         saved, asked = plan.settings.to_dict(), settings.to_dict()
         diff = next(k for k in SETTING_FIELDS if saved[k] != asked[k])
         raise SettingError(
             diff, f"{{resume}} continues the dataset in {{out}}, planned with {{}} {saved[diff]!r}, not {asked[diff]!r}"
+        )
+    opened = source_identity(source)
+    if plan.scene.source and plan.scene.source != opened:
+        raise SettingError("out", f"the dataset in {{}} was made from {plan.scene.source}, not from {opened}")
+    if plan.scene.geometry and plan.scene.geometry != target_fingerprint(objs):
+        raise SettingError(
+            "out", f"the dataset in {{}} was made of another '{plan.scene.target}': the object's geometry differs"
         )
     return plan
 
@@ -78,6 +105,13 @@ class Planned:
     objs: list
     plan: Plan
     out_dir: Path
+    lock: OutputLock | None = None
+    """Held until the run ends (``release``); the kernel drops it if the process dies."""
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def ensure_points(self) -> None:
         """Sample the surface points once every image exists (their colours come from the renders)."""
@@ -90,23 +124,38 @@ class Planned:
 
 
 def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> Planned:
-    """Load the scene and make (or reload) the plan.
+    """Take the output folder's lock, load the scene and make (or reload) the plan.
 
     Resuming, or running one shard of a dataset already planned, reloads the saved plan; the settings
-    (None: take the saved ones) must equal those it was made with. A shard of an unplanned dataset plans it.
+    (None: take the saved ones), the scene and the object must be those it was made with. A shard of an
+    unplanned dataset plans it. A worker of ``--workers`` runs under its parent's lock.
     """
     out_dir = run.out_dir
     reuse = run.resume or (run.shard is not None and (out_dir / PLAN_FILE).is_file())
     check_out_dir(out_dir, run.overwrite, reuse)
-    if reuse:
-        scene, _, objs = load_scene(source)
-        return Planned(scene, objs, _resumed_plan(out_dir, settings), out_dir)
-    if settings is None:
-        raise UserError("a new dataset needs its settings")
-    scene, objs, plan = plan_scene(settings, source)
-    prepare_out_dir(out_dir, run.overwrite)
-    save_plan(plan, out_dir)
-    return Planned(scene, objs, plan, out_dir)
+    created = not out_dir.exists()
+    lock = None if run.worker else OutputLock(out_dir, shared=run.shard is not None and reuse).acquire()
+    try:
+        if reuse:
+            scene, _, objs = load_scene(source)
+            plan = _resumed_plan(out_dir, settings, source, objs)
+            if run.resume:
+                remove_temporaries(out_dir, plan)
+            return Planned(scene, objs, plan, out_dir, lock)
+        if settings is None:
+            raise UserError("a new dataset needs its settings")
+        scene, objs, plan = plan_scene(settings, source)
+        prepare_out_dir(out_dir, run.overwrite)
+        save_plan(plan, out_dir)
+        if lock is not None and run.shard is not None:
+            lock.share()
+        return Planned(scene, objs, plan, out_dir, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        if created:  # nothing of a dataset: leave no folder behind either
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 @dataclass
@@ -133,13 +182,27 @@ class Job:
         fresh = getattr(self.render, "done", 0) == len(self.plan.views)
         return collect(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_points)
 
+    def close(self) -> None:
+        """The user's scene settings back, the output folder's lock released; safe to call more than once."""
+        self.render.end()
+        self.planned.release()
+
 
 def start_job(settings: Settings | None, source: Source, run: RunOptions) -> Job:
     """Everything up to rendering: the plan, the rig, and a render job over the views still missing."""
+
+    planned = plan_dataset(settings, source, run)
+    try:
+        return _job(planned, run)
+    except BaseException:
+        planned.release()
+        raise
+
+
+def _job(planned: Planned, run: RunOptions) -> Job:
     from ..blender_io.render import RenderJob
     from ..blender_io.rig import build_rig_camera, find_rig
 
-    planned = plan_dataset(settings, source, run)
     scene, plan, out_dir = planned.scene, planned.plan, planned.out_dir
     camera = build_rig_camera(scene, plan, *find_rig(scene))
     views = list(plan.views) if run.shard is None else shard_views(plan.views, *run.shard)
@@ -167,12 +230,16 @@ def make_dataset(settings: Settings | None, source: Source, run: RunOptions, pro
     """Render the dataset ``settings`` describe from ``source`` into ``run.out``; the CLI's whole job.
 
     A shard run finalises the dataset when it finds every view complete at its end, unless it is a worker
-    of a parent that finalises (``run.finalise`` False).
+    of a parent that finalises (``run.worker``).
     """
     job = start_job(settings, source, run)
-    job.render.run(progress)
-    if run.shard is None or (run.finalise and not absent_views(job.plan, job.out_dir)):
-        job.finish()
+    try:
+        job.render.run(progress)
+        if run.shard is None or (not run.worker and not absent_views(job.plan, job.out_dir)):
+            job.finish()
+    except BaseException:
+        job.planned.release()
+        raise
     return job
 
 

@@ -8,6 +8,7 @@ which takes it away again.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import bpy
 import numpy as np
 
 from ..core.files import write_bytes_atomic
+from ..core.images import exr_complete
 from ..core.passes import depth_png_counts, encode_png, mask_png, normal_png_rgb
 from .state import SceneState
 
@@ -111,8 +113,11 @@ class PassOutputs:
 
     def publish(self, frame: int, files: dict[tuple[str, str], Path]) -> None:
         """Write the frame's pass files, ``files[(pass, ext)]`` = destination, from the staged EXRs."""
+        r = self.scene.render
         for name in self.passes:
             staged = self.staged(frame, name)
+            if not exr_complete(staged, r.resolution_x, r.resolution_y):  # Blender crashes reading a cut file
+                raise OSError(errno.EIO, "Blender's pass file is missing or cut short (is the disk full?)", str(staged))
             if name in ("depth", "normal"):
                 pixels = self._exr.read(staged)
                 png = depth_png_counts(pixels[..., 0]) if name == "depth" else normal_png_rgb(pixels)

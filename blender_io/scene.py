@@ -10,7 +10,7 @@ import numpy as np
 from ..core.camera import Optics, Raster, intrinsics_from_optics
 from ..core.camera_path import fov_y_deg
 from ..core.errors import UserError
-from ..core.plan import SceneFacts
+from ..core.plan import SceneFacts, geometry_fingerprint
 from .compat import engine_name
 from .state import restoring
 
@@ -243,8 +243,13 @@ def read_flythrough(scene: bpy.types.Scene, name: str | None, resolution=None) -
     return tuple(path)
 
 
+def target_fingerprint(objs) -> str:
+    """``core.plan.geometry_fingerprint`` of the target's evaluated geometry."""
+    return geometry_fingerprint(*world_triangles(objs, bpy.context.evaluated_depsgraph_get()))
+
+
 def scene_facts(
-    scene: bpy.types.Scene, target: str, objs, rig: str, flythrough: str | None = None, resolution=None
+    scene: bpy.types.Scene, target: str, objs, rig: str, flythrough: str | None = None, resolution=None, source=""
 ) -> SceneFacts:
     depsgraph = bpy.context.evaluated_depsgraph_get()
     verts = _vertices(objs, depsgraph, f"target '{target}'")
@@ -266,6 +271,8 @@ def scene_facts(
         fps=scene.render.fps / scene.render.fps_base,
         flythrough_name=flythrough or "",
         flythrough=read_flythrough(scene, flythrough, resolution),
+        source=source,
+        geometry=target_fingerprint(objs),
     )
 
 

@@ -180,7 +180,17 @@ def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
         poses = [np.array(m).reshape(4, 4) for _, m, _ in plan.scene.flythrough]
         fovs = [fov for _, _, fov in plan.scene.flythrough]
         paths[plan.scene.flythrough_name] = camera_path_json(poses, fovs, (intr.w, intr.h), plan.scene.fps, frame)
-    return [write_json_atomic(Path(out_dir) / CAMERA_PATHS_DIR / f"{_safe_name(n)}.json", d) for n, d in paths.items()]
+    return [write_json_atomic(Path(out_dir) / _path_file(n), d) for n, d in paths.items()]
+
+
+def camera_path_files(plan: Plan) -> list[str]:
+    """The files ``write_camera_paths`` may write, relative to the output folder."""
+    names = ["test_frames" if plan.settings.rig == "camera" else "test_ring"]
+    return [_path_file(n) for n in names + ([plan.scene.flythrough_name] if plan.scene.flythrough_name else [])]
+
+
+def _path_file(name: str) -> str:
+    return f"{CAMERA_PATHS_DIR}/{_safe_name(name)}.json"
 
 
 CAMERA_PATHS_DIR = "camera_paths"

@@ -28,7 +28,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 def write_json_atomic(path: Path, obj) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+    # allow_nan=False: NaN and Infinity are not JSON; strict parsers reject them, so writing one is a bug.
+    return write_text_atomic(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

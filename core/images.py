@@ -83,3 +83,49 @@ def image_size(path: Path) -> tuple[int, int] | None:
             return image.size
     except Exception:  # noqa: BLE001 - any unreadable file is simply "no size"
         return None
+
+
+EXR_MAGIC = b"\x76\x2f\x31\x01"
+# Scanlines per chunk of each OpenEXR compression (the order of its enum).
+EXR_LINES_PER_CHUNK = (1, 1, 1, 16, 32, 16, 32, 32, 32, 256)
+
+
+def exr_complete(path: Path, width: int, height: int) -> bool:
+    """True for a scanline OpenEXR of the right size whose every chunk lies whole inside the file: a render
+    cut short by a full disk or a kill leaves offsets past the end (and Blender crashes reading such a file).
+    The header and offset table are read; the pixels are not decompressed."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, 2)
+            f.seek(0)
+            head = f.read(min(size, 1 << 16))
+            if head[:4] != EXR_MAGIC or head[5] & 0x16:  # tiled, deep or multi-part: not what we write
+                return False
+            pos, window, compression = 8, None, None
+            while head[pos : pos + 1] not in (b"\x00", b""):
+                name_end = head.index(b"\x00", pos)
+                type_end = head.index(b"\x00", name_end + 1)
+                (length,) = struct.unpack("<i", head[type_end + 1 : type_end + 5])
+                value = head[type_end + 5 : type_end + 5 + length]
+                name = head[pos:name_end]
+                if name == b"dataWindow":
+                    window = struct.unpack("<4i", value)
+                elif name == b"compression":
+                    compression = value[0]
+                pos = type_end + 5 + length
+            if window is None or compression is None or compression >= len(EXR_LINES_PER_CHUNK):
+                return False
+            w, h = window[2] - window[0] + 1, window[3] - window[1] + 1
+            chunks = -(-h // EXR_LINES_PER_CHUNK[compression])
+            f.seek(pos + 1)
+            table = f.read(8 * chunks)
+            if (w, h) != (width, height) or len(table) != 8 * chunks:
+                return False
+            for offset in struct.unpack(f"<{chunks}Q", table):
+                f.seek(offset)
+                chunk = f.read(8)
+                if offset >= size or len(chunk) != 8 or offset + 8 + struct.unpack("<ii", chunk)[1] > size:
+                    return False
+            return True
+    except (OSError, ValueError, IndexError, struct.error):
+        return False

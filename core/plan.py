@@ -7,6 +7,7 @@ output folder: a hidden folder that no consumer globs for ``*.json`` frames.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,10 @@ class SceneFacts:
     """(frame, row-major 4x4 camera-to-world, vertical field of view in degrees) per frame of it."""
     camera_path: tuple[tuple[int, tuple[float, ...]], ...] = ()
     """For the ``camera`` rig: (scene frame, row-major 4x4 camera-to-world) of each frame of the scene camera."""
+    source: str = ""
+    """What the scene was opened from (``app.pipeline.source_identity``): resume and shards must open the same."""
+    geometry: str = ""
+    """``geometry_fingerprint`` of the target as planned: resume and shards must find the same object."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class Plan:
         return [v for v in self.views if v.split == name]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+        return json.dumps(asdict(self), indent=1, sort_keys=True, allow_nan=False) + "\n"
 
     @staticmethod
     def from_json(text: str) -> Plan:
@@ -110,6 +115,8 @@ class Plan:
             }
         )
         views = tuple(View(**{**v, "c2w": tuple(tuple(r) for r in v["c2w"])}) for v in d["views"])
+        for v in views:
+            _check_view(v)
         return Plan(
             settings=settings,
             scene=scene,
@@ -120,6 +127,26 @@ class Plan:
             version=d["version"],
             notes=tuple(d["notes"]),
         )
+
+
+def geometry_fingerprint(vertices: np.ndarray, triangles: np.ndarray) -> str:
+    """A short digest of a world-space mesh (positions to 1e-6): equal for the same object in any process."""
+    v = np.round(np.asarray(vertices, dtype=np.float64), 6) + 0.0
+    t = np.asarray(triangles, dtype=np.int64)
+    return hashlib.sha256(v.tobytes() + t.tobytes()).hexdigest()[:16]
+
+
+def _check_view(v: View) -> None:
+    """A saved view must be one this tool could have planned: an edited plan must not steer a render or a
+    write anywhere else (an image path out of the folder, a pose that is not a matrix)."""
+    image = PurePosixPath(v.image)
+    if image.is_absolute() or ".." in image.parts or not image.parts or "\\" in v.image:
+        raise ValueError(f"view {v.split}/{v.index} has image path {v.image!r}")
+    m = np.array(v.c2w, dtype=float)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise ValueError(f"view {v.split}/{v.index} has no finite 4x4 pose")
+    if v.split not in SPLITS or not all(isinstance(x, int) and x >= 0 for x in (v.index, v.frame)):
+        raise ValueError(f"view {v.split}/{v.index} has a bad split, index or frame")
 
 
 def _clean(x: float) -> float:
@@ -243,4 +270,16 @@ def save_plan(plan: Plan, out_dir: Path) -> Path:
 
 
 def load_plan(out_dir: Path) -> Plan:
-    return Plan.from_json((Path(out_dir) / PLAN_FILE).read_text())
+    """The saved plan; an unreadable, truncated or edited one is one ``UserError`` sentence."""
+    path = Path(out_dir) / PLAN_FILE
+    try:
+        return Plan.from_json(path.read_text())
+    except UserError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} cannot be read ({exc.strerror or type(exc).__name__})") from None
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise UserError(
+            f"{path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); this tool cannot tell which views are done "
+            "or which files are its own: start again in another folder, or restore the file"
+        ) from None

@@ -10,6 +10,8 @@ projections) and their tracks; each image lists those 2D observations.
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from .nerfstudio import image_relpath, pass_relpath
 from .record import Format
 
 PINHOLE_MODEL_ID = 1
+STAGED_SPARSE, OLD_SPARSE = ".sparse.tmp", ".sparse.old"
+MODEL_FILES = tuple(f"{name}.{ext}" for ext in ("txt", "bin") for name in ("cameras", "images", "points3D"))
 
 
 def _cameras(plan: Plan) -> list[tuple[int, tuple]]:
@@ -58,7 +62,12 @@ def _num(x) -> str:
 
 
 def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
-    sparse = Path(format_dir) / "sparse" / "0"
+    """The model is written into ``.sparse.tmp/0`` and renamed to ``sparse`` in one step: 3D Gaussian
+    Splatting takes any ``sparse/`` folder for a complete model, so it must never see a partial one."""
+    format_dir = Path(format_dir)
+    staged = format_dir / STAGED_SPARSE
+    shutil.rmtree(staged, ignore_errors=True)
+    sparse = staged / "0"
     cameras, images = _cameras(plan), _images(plan)
     per_image, tracks = _observations(plan, points)
     cam_txt = ["# Camera list with one line of data per camera:", "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
@@ -97,7 +106,19 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         write_bytes_atomic(sparse / "images.bin", b"".join(img_bin)),
         write_bytes_atomic(sparse / "points3D.bin", b"".join(pts_bin)),
     ]
-    return written
+    _swap_in(staged, format_dir / "sparse")
+    return [format_dir / "sparse" / "0" / p.name for p in written]
+
+
+def _swap_in(staged: Path, final: Path) -> None:
+    """Rename ``staged`` to ``final``; an older ``final`` is moved aside first (a kill then leaves no model,
+    never a mixed one) and removed after."""
+    old = final.with_name(OLD_SPARSE)
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staged, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def claims(folder: Path) -> bool:
@@ -142,6 +163,8 @@ FORMAT = Format(
     write=write,
     read=read,
     claims=claims,
+    files=tuple(f"sparse/0/{name}" for name in MODEL_FILES),
+    scratch=(STAGED_SPARSE, OLD_SPARSE),
     uses_points=True,
     takes_downscales=True,
 )

@@ -28,6 +28,8 @@ from .record import Format
 
 TARGET_HALF_EXTENT = 0.4
 MAX_AABB_SCALE = 128
+# Written in this order: instant-ngp opens transforms.json, so it comes last.
+FILES = {"eval/transforms_val.json": "val", "eval/transforms_test.json": "test", "transforms.json": "train"}
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
@@ -64,11 +66,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         header.update(depth_keys(plan), integer_depth_scale=DEPTH_PNG_UNIT, enable_depth_loading=True)
     format_dir = Path(format_dir)
     written = []
-    for split, json_path in (
-        ("train", format_dir / "transforms.json"),
-        ("val", format_dir / "eval" / "transforms_val.json"),
-        ("test", format_dir / "eval" / "transforms_test.json"),
-    ):
+    for split, json_path in ((split, format_dir / name) for name, split in FILES.items()):
         rel_to = json_path.parent.relative_to(format_dir)
         frames = [
             {
@@ -95,4 +93,5 @@ FORMAT = Format(
     write=write,
     read=lambda ds: read_transforms(ds, nerfstudio=False),
     claims=lambda folder: transforms_json_kind(folder) == "ngp",
+    files=tuple(FILES),
 )

@@ -23,6 +23,8 @@ from .record import Format
 PLY_NAME = "points3d.ply"
 # The same file under COLMAP's capitalisation, for tools that look for that name (one file, two links).
 ALIAS_PLY_NAME = "points3D.ply"
+# Loaders open transforms_train.json first: it is written last, once everything else is in place.
+WRITE_ORDER = ("val", "test", "train")
 
 
 def image_relpath(split: str, index: int) -> PurePosixPath:
@@ -37,7 +39,11 @@ def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
 def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     header = {**intrinsics_keys(plan.intrinsics), **depth_keys(plan)}
     written = []
-    for split in SPLITS:
+    if points is not None:
+        ply = write_ply(Path(format_dir) / PLY_NAME, points)
+        link_or_copy(ply, Path(format_dir) / ALIAS_PLY_NAME)
+        written += [ply, Path(format_dir) / ALIAS_PLY_NAME]
+    for split in WRITE_ORDER:
         frames = [
             {
                 "file_path": f"./{image_relpath(v.split, v.index).with_suffix('')}",
@@ -47,10 +53,6 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             for v in plan.split(split)
         ]
         written.append(write_json_atomic(Path(format_dir) / f"transforms_{split}.json", {**header, "frames": frames}))
-    if points is not None:
-        ply = write_ply(Path(format_dir) / PLY_NAME, points)
-        link_or_copy(ply, Path(format_dir) / ALIAS_PLY_NAME)
-        written += [ply, Path(format_dir) / ALIAS_PLY_NAME]
     return written
 
 
@@ -106,5 +108,6 @@ FORMAT = Format(
     write=write,
     read=read,
     claims=claims,
+    files=(PLY_NAME, ALIAS_PLY_NAME, *(f"transforms_{s}.json" for s in WRITE_ORDER)),
     uses_points=True,
 )

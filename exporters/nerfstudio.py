@@ -75,6 +75,7 @@ FORMAT = Format(
     write=write,
     read=lambda ds: read_transforms(ds, nerfstudio=True),
     claims=lambda folder: transforms_json_kind(folder) == "nerfstudio",
+    files=(PLY_NAME, "transforms.json"),
     uses_points=True,
     takes_downscales=True,
 )

@@ -27,6 +27,11 @@ class Format:
     """``read(ds: core.reader_kit.Dataset)``: collect the cameras and traps as the format's consumers read them."""
     claims: Callable[[Path], bool]
     """Whether a folder holds this format (``validate`` runs the readers of the formats it finds)."""
+    files: tuple[str, ...] = ()
+    """Every file ``write`` may write, relative to the format's folder, in the order it writes them: the file
+    a consumer opens first comes last, so it never appears before the rest is complete."""
+    scratch: tuple[str, ...] = ()
+    """Folders ``write`` uses while it writes (ours: a later run may remove them)."""
     uses_points: bool = False
     """Writes the surface points (``core.points``)."""
     takes_downscales: bool = False

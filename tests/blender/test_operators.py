@@ -77,7 +77,7 @@ def test_bad_input_is_reported_as_one_sentence(scene, fresh_bpy, tmp_path):
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
     scene.nerf_dataset.output_dir = str(foreign)
-    with pytest.raises(RuntimeError, match="not empty"):
+    with pytest.raises(RuntimeError, match="Output Folder .* holds files this tool did not write"):
         fresh_bpy.ops.nerf_dataset.render()
     assert sorted(p.name for p in foreign.iterdir()) == ["keep.txt"]
 

@@ -27,7 +27,7 @@ def start(context, resume: bool, chunk_frames: int):
 
 def cancel(job) -> str:
     """Stop after the frame in progress; the scene gets its settings back and the output stays resumable."""
-    job.render.end()
+    job.close()
     return f"Cancelled after {job.render.done} of {job.render.total} views; Resume finishes the dataset"
 
 
@@ -35,9 +35,12 @@ def finish(job) -> tuple[str, bool]:
     """Write the formats and check the dataset; returns (message, whether the check found problems)."""
     from ...app.pipeline import check_written
 
-    job.render.end()
-    job.finish()
-    report = check_written(job.planned)
+    try:
+        job.render.end()
+        job.finish()
+        report = check_written(job.planned)
+    finally:
+        job.close()
     for line in report.lines():
         print(f"nerf_dataset: validate: {line}")
     wrote = f"Wrote {len(job.plan.views)} views ({', '.join(job.plan.settings.formats)}) to {job.out_dir}"
@@ -56,8 +59,11 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
     @reports_errors
     def execute(self, context):
         job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
-        job.render.run()
-        text, flawed = finish(job)
+        try:
+            job.render.run()
+            text, flawed = finish(job)
+        finally:
+            job.close()
         self.report({"WARNING" if flawed else "INFO"}, text)
         return {"FINISHED"}
 
@@ -66,7 +72,11 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
         if bpy.app.background:
             return self.execute(context)
         self._job = start(context, self.resume, chunk_frames=1)
-        self._job.render.begin()
+        try:
+            self._job.render.begin()
+        except BaseException:
+            self._job.close()
+            raise
         self._cancel = False
         wm = context.window_manager
         self._timer = wm.event_timer_add(TIMER_S, window=context.window)
@@ -98,7 +108,7 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
             return {"FINISHED"}
         except Exception as exc:  # never leave the scene half-configured behind a dead modal operator
             self._close(context)
-            job.render.end()
+            job.close()
             self.report({"ERROR"}, f"Render failed: {message(exc)}")
             return {"CANCELLED"}
 

@@ -1,0 +1,73 @@
+"""One run per output folder: an advisory lock on ``OUT/.nerf_dataset/lock``.
+
+``flock`` is what pip, Cargo and Git LFS use for the same reason: the kernel releases it when its holder
+exits or is killed, so a crashed run never leaves a stale lock behind. A run that renders or writes takes it
+exclusively; hand-started ``--shard`` runs of one planned dataset take it shared, so they run side by side but
+never beside a full run, an ``--overwrite`` or a ``--collect``. The workers of ``--workers`` run under their
+parent's lock. The holder writes who it is into the file, so the refusal can name it. On systems without
+``fcntl`` (Windows) there is no lock.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.plan import PLAN_DIR
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+LOCK_FILE = f"{PLAN_DIR}/lock"
+
+
+class OutputLock:
+    def __init__(self, out_dir: Path, shared: bool = False) -> None:
+        self.path, self.shared = Path(out_dir) / LOCK_FILE, shared
+        self._fd: int | None = None
+        self._named = False
+
+    def acquire(self) -> OutputLock:
+        if fcntl is None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another run"
+            os.close(fd)
+            out = self.path.parent.parent
+            raise UserError(f"--out {out} is in use by {holder}; wait for it to end, or choose another --out") from None
+        if not self.shared:
+            who = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} ({_command()})"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, who.encode(), 0)
+            self._named = True
+        self._fd = fd
+        return self
+
+    def share(self) -> None:
+        """Let hand-started shards of the dataset this run just planned work beside it."""
+        if self._fd is not None and fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+            self.shared = True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            if self._named:  # an empty file again: datasets stay byte-identical however they were made
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
+
+
+def _command() -> str:
+    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
+    text = " ".join(["cli.py", *args]) if args else "Blender"
+    return text if len(text) <= 200 else text[:197] + "..."
