@@ -12,6 +12,7 @@ from ..core.camera_path import fov_y_deg
 from ..core.errors import UserError
 from ..core.plan import SceneFacts
 from .compat import engine_name
+from .quiet import quiet_stdout
 from .state import restoring
 
 GEOMETRY_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
@@ -31,11 +32,13 @@ def _gltf_import(path: str) -> None:
     bpy.ops.import_scene.gltf(filepath=path)
 
 
-def open_blend(path: str) -> None:
+def open_blend(path: str, quiet: bool = True) -> None:
+    """Open ``path``; ``quiet`` keeps Blender's "Read blend: ..." off stdout."""
     if not Path(path).is_file():
         raise UserError(f"file not found: {path}")
     try:
-        bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()), load_ui=False)
+        with quiet_stdout(quiet):
+            bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()), load_ui=False)
     except RuntimeError as exc:
         raise UserError(f"cannot open {path}: {str(exc).splitlines()[-1]}") from None
 
@@ -66,8 +69,9 @@ def new_empty_scene() -> bpy.types.Scene:
     return scene
 
 
-def import_model(path: str) -> list[bpy.types.Object]:
-    """Import one model into a new empty scene; returns the objects it created."""
+def import_model(path: str, quiet: bool = True) -> list[bpy.types.Object]:
+    """Import one model into a new empty scene; returns the objects it created. ``quiet`` keeps the importers'
+    chatter ("OBJ import of ... took 1.68 ms", glTF's progress) off stdout, where only our results go."""
     p = Path(path)
     importer = IMPORTERS.get(p.suffix.lower())
     if importer is None:
@@ -77,7 +81,8 @@ def import_model(path: str) -> list[bpy.types.Object]:
     new_empty_scene()
     before = set(bpy.data.objects)
     try:
-        importer(str(p.resolve()))
+        with quiet_stdout(quiet):
+            importer(str(p.resolve()))
     except RuntimeError as exc:
         raise UserError(f"cannot import {path}: {str(exc).splitlines()[-1]}") from None
     created = [o for o in bpy.data.objects if o not in before]
