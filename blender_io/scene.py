@@ -10,6 +10,7 @@ import numpy as np
 from ..core.camera import Optics, Raster, intrinsics_from_optics
 from ..core.camera_path import fov_y_deg
 from ..core.errors import UserError
+from ..core.geometry import check_surface
 from ..core.plan import SceneFacts
 from .compat import engine_name
 from .quiet import quiet_stdout
@@ -160,13 +161,6 @@ def world_triangles(objs, depsgraph) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(verts), np.concatenate(tris)
 
 
-def _vertices(objs, depsgraph, what: str) -> np.ndarray:
-    verts = world_triangles(objs, depsgraph)[0]
-    if len(verts) == 0:
-        raise UserError(f"{what} has no vertices")
-    return verts
-
-
 def _bounds(verts: np.ndarray):
     return tuple(float(v) for v in verts.min(axis=0)), tuple(float(v) for v in verts.max(axis=0))
 
@@ -252,16 +246,19 @@ def scene_facts(
     scene: bpy.types.Scene, target: str, objs, rig: str, flythrough: str | None = None, resolution=None
 ) -> SceneFacts:
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    verts = _vertices(objs, depsgraph, f"target '{target}'")
+    verts, tris = world_triangles(objs, depsgraph)
+    check_surface(verts, tris, f"target '{target}'")  # refused here, before the output folder is touched
     lo, hi = _bounds(verts)
-    slo, shi = _bounds(_vertices(visible_geometry(scene) or objs, depsgraph, "the scene"))
+    others = world_triangles(visible_geometry(scene) or objs, depsgraph)[0]
+    # The rest of the scene only widens the bounds (instant-ngp's aabb_scale); a stray NaN there must not.
+    slo, shi = _bounds(np.vstack([verts, others[np.isfinite(others).all(axis=1)]]))
     center = (np.array(lo) + np.array(hi)) / 2.0
     return SceneFacts(
         target=target,
         bounds_min=lo,
         bounds_max=hi,
-        scene_bounds_min=tuple(min(a, b) for a, b in zip(lo, slo)),
-        scene_bounds_max=tuple(max(a, b) for a, b in zip(hi, shi)),
+        scene_bounds_min=slo,
+        scene_bounds_max=shi,
         optics=read_optics(scene),
         raster=read_raster(scene),
         target_radius=float(np.max(np.linalg.norm(verts - center, axis=1))),

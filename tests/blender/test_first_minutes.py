@@ -72,3 +72,47 @@ def test_verbose_shows_the_importers_own_output(cli, tmp_path):
     r = cli("--import", tmp_path / "cube.obj", "--out", tmp_path / "out", *BASE, "--verbose")
     assert r.returncode == 0, r.stderr
     assert "OBJ import of 'cube.obj'" in r.stdout
+
+
+PLY_HEADER = "ply\nformat ascii 1.0\nelement vertex {n}\nproperty float x\nproperty float y\nproperty float z\n"
+TRIANGLE_VERTICES = "v 0 0 0\nv 1 0 0\nv 0 1 0\n"
+HOPELESS = {
+    "points.ply": (PLY_HEADER.format(n=3) + "end_header\n0 0 0\n1 0 0\n0 1 0\n", "has no faces, only 3 vertices"),
+    "vertices_only.obj": (TRIANGLE_VERTICES, "has no faces"),
+    "bad_face_indices.obj": (TRIANGLE_VERTICES + "f 1 2 7\nf 4 5 6\n", "has no faces"),  # the importer drops them
+    "collinear.obj": ("v 0 0 0\nv 1 0 0\nv 2 0 0\nv 3 0 0\nf 1 2 3\nf 2 3 4\n", "all of zero area"),
+    "one_point.obj": ("v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\n", "all of zero area"),
+    "nan.blend": (None, "1 of 4 vertices whose coordinates are not numbers"),
+}
+
+
+@pytest.fixture(scope="module")
+def nan_blend(tmp_path_factory):
+    """A .blend whose mesh has a NaN vertex (importers turn NaN into 0; scripts and modifiers don't)."""
+    import bpy
+
+    path = tmp_path_factory.mktemp("nan") / "nan.blend"
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    mesh = bpy.data.meshes.new("Bad")
+    mesh.from_pydata([(float("nan"), 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1)], [], [(0, 1, 2), (1, 2, 3)])
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("Bad", mesh))
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(HOPELESS))
+def test_a_scene_without_a_surface_is_refused_up_front(name, cli, tmp_path, request):
+    text, reason = HOPELESS[name]
+    if text is None:
+        source = ["--blend", request.getfixturevalue("nan_blend")]
+    else:
+        (tmp_path / name).write_text(text)
+        source = ["--import", tmp_path / name]
+    out = tmp_path / "out"
+    r = cli(*source, "--out", out, *BASE)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr
+    assert len(lines) == 1 and lines[0].startswith("cli.py: error: target '"), r.stderr
+    assert reason in lines[0]
+    assert "Traceback" not in r.stdout + r.stderr and r.stdout == ""
+    assert not out.exists()
