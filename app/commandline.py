@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
     p.add_argument("--retries", type=int, default=2, metavar="N", help="restarts of a failed worker (default 2)")
     p.add_argument("--collect", action="store_true", help="only finalise --out: check the images, write the formats")
-    p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
+    p.add_argument(
+        "--verbose", action="store_true", help="show Blender's own output (rendering, opening and importing)"
+    )
     p.add_argument("--no-finalise", action="store_true", help=argparse.SUPPRESS)  # a worker of --workers
     return p
 

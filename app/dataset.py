@@ -44,7 +44,7 @@ class RunOptions:
     threads: int = 0
     """Blender's render threads; 0 = all cores (parallel workers share them)."""
     quiet: bool = True
-    """Keep Blender's own render output off stdout."""
+    """Keep Blender's own output (rendering, opening, importing) off stdout."""
     finalise: bool = True
     """A shard that finds every view done writes the formats; a worker of ``--workers`` leaves that to its parent."""
 
