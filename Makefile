@@ -1,5 +1,9 @@
 # Two commands set up everything on a fresh machine:  make demo  |  make test
-PYTHON ?= python3
+# bpy 5.0.1 and 4.5.15 are on PyPI for Python 3.11 only: python3.11 when there is one that runs, else python3.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(if $(shell python3.11 -c pass 2>/dev/null && echo yes),python3.11,python3)
+endif
+BPY_PYTHON := 3.11
 BPY ?= 5.0.1
 LTS_BPY := 4.5.15
 # One venv per Blender: .venv for the default 5.0, .venv-bpy<version> for others (make test BPY=4.5.15).
@@ -7,13 +11,21 @@ VENV := $(if $(filter 5.0.1,$(BPY)),.venv,.venv-bpy$(BPY))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-bpy-$(BPY)
 JOBS ?= 2
+# "3.11" from a Python that runs, else nothing. Expanded only in the venv recipe, so other targets don't pay.
+PYTHON_VERSION_OF = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+NEEDS_PYTHON = bpy $(BPY) needs Python $(BPY_PYTHON) (PyPI has no bpy wheel for others), but PYTHON=$(PYTHON) \
+	$(or $(patsubst %,is Python %,$(call PYTHON_VERSION_OF,$(PYTHON))),does not run); install Python $(BPY_PYTHON) and run: \
+	make $(or $(MAKECMDGOALS),venv) PYTHON=python$(BPY_PYTHON)
 
 .PHONY: demo test pytest lint format bench venv clean package test-nerfstudio
 
 venv: $(STAMP)
 
+# A venv of another Python (made before Python 3.11 was installed, say) is rebuilt, not reused: no bpy for it.
+$(STAMP): VENV_OK = $(filter $(BPY_PYTHON),$(call PYTHON_VERSION_OF,$(PY)))
 $(STAMP): requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(if $(VENV_OK)$(filter $(BPY_PYTHON),$(call PYTHON_VERSION_OF,$(PYTHON))),,$(error $(NEEDS_PYTHON)))
+	$(if $(VENV_OK),,rm -rf $(VENV) && $(PYTHON) -m venv $(VENV))
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "bpy==$(BPY)" -r requirements-dev.txt
 	rm -f $(VENV)/.installed-bpy-*

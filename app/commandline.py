@@ -23,6 +23,21 @@ from .dataset import IncompleteError, RunOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
+NO_BPY = (
+    "this needs Blender, and this Python cannot import bpy: run it inside Blender, "
+    "blender -b scene.blend -P cli.py -- [OPTIONS], or with the project's Python 3.11 venv, "
+    ".venv/bin/python cli.py [OPTIONS] (make demo creates it)"
+)
+
+
+def require_blender() -> None:
+    """A plain Python without bpy (``python3 cli.py``, the usual first try) gets how to run us, not a traceback.
+    Only the commands that open a scene ask: ``validate`` of a folder and ``--collect`` need no Blender."""
+    try:
+        import bpy  # noqa: F401
+    except ImportError:
+        raise UserError(NO_BPY) from None
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage block: the contract is "one clear line on stderr"
@@ -85,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
     p.add_argument("--retries", type=int, default=2, metavar="N", help="restarts of a failed worker (default 2)")
     p.add_argument("--collect", action="store_true", help="only finalise --out: check the images, write the formats")
-    p.add_argument("--verbose", action="store_true", help="show Blender's own render output")
+    p.add_argument(
+        "--verbose", action="store_true", help="show Blender's own output (rendering, opening and importing)"
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # of --workers: the parent locks, finalises
     return p
 
@@ -201,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             return _collect(args.out)
         settings = settings_from_args(args)
         run = run_options(args)
+        require_blender()
         from ..blender_io.compat import inside_blender_executable
         from .dataset import Source
 
@@ -265,6 +283,7 @@ def _validate_command(args: list[str]) -> int:
 
         objs = None
         if a.blend or a.demo:
+            require_blender()
             objs = load_scene(Source(blend=a.blend, demo=a.demo, object=a.object or _planned_target(root)))[2]
         if a.sample is not None and a.sample < 1:
             raise UserError("--sample must be at least 1")

@@ -45,7 +45,7 @@ class RunOptions:
     threads: int = 0
     """Blender's render threads; 0 = all cores (parallel workers share them)."""
     quiet: bool = True
-    """Keep Blender's own render output off stdout."""
+    """Keep Blender's own output (rendering, opening, importing) off stdout."""
     worker: bool = False
     """A worker of ``--workers``: it renders its shard under its parent's lock, and leaves finalising to it."""
 

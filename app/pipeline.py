@@ -45,8 +45,9 @@ def source_identity(source: Source) -> str:
     return f"--blend {Path(path).resolve()}" if path else "an unsaved scene"
 
 
-def load_scene(source: Source):
-    """Open, import or build the scene; returns (scene, target name, target objects)."""
+def load_scene(source: Source, quiet: bool = True):
+    """Open, import or build the scene; returns (scene, target name, target objects). ``quiet`` keeps
+    Blender's and the importers' own output off stdout (``--verbose`` shows it)."""
     import bpy
 
     from ..blender_io import demo
@@ -56,21 +57,21 @@ def load_scene(source: Source):
     if source.demo:
         demo.build_demo_scene()
     elif source.import_path:
-        imported = scene_io.import_model(source.import_path)
+        imported = scene_io.import_model(source.import_path, quiet)
     elif source.blend:
-        scene_io.open_blend(source.blend)
+        scene_io.open_blend(source.blend, quiet)
     scene = bpy.context.scene
     target, objs = scene_io.pick_target(scene, source.object, imported)
     return scene, target, objs
 
 
-def plan_scene(settings: Settings, source: Source) -> tuple[object, list, Plan]:
+def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[object, list, Plan]:
     """Check the settings, open the scene and plan its views, writing nothing: (scene, target objects, plan).
     The Build Camera Rig operator's whole job, and the start of every new dataset."""
     from ..blender_io import scene as scene_io
 
     settings.validate(FORMATS)
-    scene, target, objs = load_scene(source)
+    scene, target, objs = load_scene(source, quiet)
     s = settings
     facts = scene_io.scene_facts(scene, target, objs, s.rig, s.camera_path_from, s.resolution, source_identity(source))
     return scene, objs, build_plan(settings, facts, image_namer(settings.formats))
@@ -137,14 +138,14 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
     lock = None if run.worker else OutputLock(out_dir, shared=run.shard is not None and reuse).acquire()
     try:
         if reuse:
-            scene, _, objs = load_scene(source)
+            scene, _, objs = load_scene(source, run.quiet)
             plan = _resumed_plan(out_dir, settings, source, objs)
             if run.resume:
                 remove_temporaries(out_dir, plan)
             return Planned(scene, objs, plan, out_dir, lock)
         if settings is None:
             raise UserError("a new dataset needs its settings")
-        scene, objs, plan = plan_scene(settings, source)
+        scene, objs, plan = plan_scene(settings, source, run.quiet)
         prepare_out_dir(out_dir, run.overwrite)
         save_plan(plan, out_dir)
         if lock is not None and run.shard is not None:

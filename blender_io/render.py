@@ -8,9 +8,7 @@ a truncated image under a dataset name.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from ..core.images import publish_png
 from ..core.plan import PLAN_DIR, Plan, View
 from .compat import engine_id
 from .passes import PassOutputs
+from .quiet import quiet_stdout
 from .state import SceneState
 
 
@@ -62,25 +61,6 @@ def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan)
     state.set(img, "color_depth", "8")
     for attr in _stamps(r):  # identical files whoever renders them, wherever
         state.set(r, attr, False)
-
-
-@contextlib.contextmanager
-def quiet_stdout(enabled: bool = True):
-    """Silence Blender's per-tile chatter on file descriptor 1 (it bypasses sys.stdout)."""
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def chunks(views: list[View], size: int) -> list[list[View]]:

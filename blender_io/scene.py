@@ -10,8 +10,10 @@ import numpy as np
 from ..core.camera import Optics, Raster, intrinsics_from_optics
 from ..core.camera_path import fov_y_deg
 from ..core.errors import UserError
+from ..core.geometry import check_surface
 from ..core.plan import SceneFacts, geometry_fingerprint
 from .compat import engine_name
+from .quiet import quiet_stdout
 from .state import restoring
 
 GEOMETRY_TYPES = {"MESH", "CURVE", "SURFACE", "FONT", "META"}
@@ -31,11 +33,13 @@ def _gltf_import(path: str) -> None:
     bpy.ops.import_scene.gltf(filepath=path)
 
 
-def open_blend(path: str) -> None:
+def open_blend(path: str, quiet: bool = True) -> None:
+    """Open ``path``; ``quiet`` keeps Blender's "Read blend: ..." off stdout."""
     if not Path(path).is_file():
         raise UserError(f"file not found: {path}")
     try:
-        bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()), load_ui=False)
+        with quiet_stdout(quiet):
+            bpy.ops.wm.open_mainfile(filepath=str(Path(path).resolve()), load_ui=False)
     except RuntimeError as exc:
         raise UserError(f"cannot open {path}: {str(exc).splitlines()[-1]}") from None
 
@@ -66,8 +70,9 @@ def new_empty_scene() -> bpy.types.Scene:
     return scene
 
 
-def import_model(path: str) -> list[bpy.types.Object]:
-    """Import one model into a new empty scene; returns the objects it created."""
+def import_model(path: str, quiet: bool = True) -> list[bpy.types.Object]:
+    """Import one model into a new empty scene; returns the objects it created. ``quiet`` keeps the importers'
+    chatter ("OBJ import of ... took 1.68 ms", glTF's progress) off stdout, where only our results go."""
     p = Path(path)
     importer = IMPORTERS.get(p.suffix.lower())
     if importer is None:
@@ -77,7 +82,8 @@ def import_model(path: str) -> list[bpy.types.Object]:
     new_empty_scene()
     before = set(bpy.data.objects)
     try:
-        importer(str(p.resolve()))
+        with quiet_stdout(quiet):
+            importer(str(p.resolve()))
     except RuntimeError as exc:
         raise UserError(f"cannot import {path}: {str(exc).splitlines()[-1]}") from None
     created = [o for o in bpy.data.objects if o not in before]
@@ -153,13 +159,6 @@ def world_triangles(objs, depsgraph) -> tuple[np.ndarray, np.ndarray]:
     if not verts:
         return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
     return np.concatenate(verts), np.concatenate(tris)
-
-
-def _vertices(objs, depsgraph, what: str) -> np.ndarray:
-    verts = world_triangles(objs, depsgraph)[0]
-    if len(verts) == 0:
-        raise UserError(f"{what} has no vertices")
-    return verts
 
 
 def _bounds(verts: np.ndarray):
@@ -244,7 +243,7 @@ def read_flythrough(scene: bpy.types.Scene, name: str | None, resolution=None) -
 
 
 def target_fingerprint(objs) -> str:
-    """``core.plan.geometry_fingerprint`` of the target's evaluated geometry."""
+    """``core.plan.geometry_fingerprint`` of the target's evaluated geometry (resume compares it)."""
     return geometry_fingerprint(*world_triangles(objs, bpy.context.evaluated_depsgraph_get()))
 
 
@@ -252,16 +251,19 @@ def scene_facts(
     scene: bpy.types.Scene, target: str, objs, rig: str, flythrough: str | None = None, resolution=None, source=""
 ) -> SceneFacts:
     depsgraph = bpy.context.evaluated_depsgraph_get()
-    verts = _vertices(objs, depsgraph, f"target '{target}'")
+    verts, tris = world_triangles(objs, depsgraph)
+    check_surface(verts, tris, f"target '{target}'")  # refused here, before the output folder is touched
     lo, hi = _bounds(verts)
-    slo, shi = _bounds(_vertices(visible_geometry(scene) or objs, depsgraph, "the scene"))
+    others = world_triangles(visible_geometry(scene) or objs, depsgraph)[0]
+    # The rest of the scene only widens the bounds (instant-ngp's aabb_scale); a stray NaN there must not.
+    slo, shi = _bounds(np.vstack([verts, others[np.isfinite(others).all(axis=1)]]))
     center = (np.array(lo) + np.array(hi)) / 2.0
     return SceneFacts(
         target=target,
         bounds_min=lo,
         bounds_max=hi,
-        scene_bounds_min=tuple(min(a, b) for a, b in zip(lo, slo)),
-        scene_bounds_max=tuple(max(a, b) for a, b in zip(hi, shi)),
+        scene_bounds_min=slo,
+        scene_bounds_max=shi,
         optics=read_optics(scene),
         raster=read_raster(scene),
         target_radius=float(np.max(np.linalg.norm(verts - center, axis=1))),
@@ -272,7 +274,7 @@ def scene_facts(
         flythrough_name=flythrough or "",
         flythrough=read_flythrough(scene, flythrough, resolution),
         source=source,
-        geometry=target_fingerprint(objs),
+        geometry=geometry_fingerprint(verts, tris),
     )
 
 

@@ -30,7 +30,10 @@ def _thumbnail(path: Path, size: tuple[int, int]):
 
     with Image.open(path) as image:
         image = image.convert("RGBA")
-        image.thumbnail(size, Image.Resampling.BOX)
+    # Resized to fill the cell both ways: ``thumbnail`` only shrinks, and left a 32-px render a speck in its
+    # cell. Enlarged, each pixel stays a sharp block, so the preview shows the resolution the dataset has.
+    grow = image.width < size[0]
+    image = image.resize(size, Image.Resampling.NEAREST if grow else Image.Resampling.BOX)
     checker = Image.new("RGBA", image.size, (96, 96, 96, 255))
     light = Image.new("RGBA", image.size, (160, 160, 160, 255))
     cells = (np.indices(image.size[::-1]) // 8).sum(axis=0) % 2 == 0

@@ -49,7 +49,7 @@ CASES = {
     "missing blend": (["--blend", "{tmp}/nowhere.blend"], "file not found"),
     "missing import": (["--import", "{tmp}/nowhere.obj"], "file not found"),
     "unsupported import": (["--import", "{tmp}/model.fbx"], "cannot import '.fbx'"),
-    "foreign non-empty out": (["--demo", "--out", "{tmp}/foreign", "--overwrite"], "did not write (\"notes.txt\")"),
+    "foreign non-empty out": (["--demo", "--out", "{tmp}/foreign", "--overwrite"], 'did not write ("notes.txt")'),
     "no scene given": ([], "give the scene"),
     "blend and import together": (["--blend", "a.blend", "--import", "b.obj"], "not allowed with"),
     "negative views": (["--demo", "--train", "-3"], "--train"),
