@@ -190,11 +190,30 @@ def build_validate_parser() -> argparse.ArgumentParser:
     return p
 
 
+# A Blender process that opened a small scene and renders with Cycles peaks near 300 MB, EEVEE near 1.6 GB
+# (research/blender-headless.md); 500 MB keeps a margin for Cycles' usual scenes.
+WORKER_MB = 500
+
+
+def max_workers() -> int:
+    """As many workers as this machine's memory holds (Linux: MemAvailable), and never absurdly many."""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return 64
+    return max(1, min(256, kb // 1024 // WORKER_MB))
+
+
 def run_options(args: argparse.Namespace) -> RunOptions:
     if args.overwrite and args.resume:
         raise UserError("--overwrite and --resume contradict each other; give one")
-    if args.workers < 1 or args.retries < 0 or args.threads < 0:
-        raise UserError("--workers must be at least 1, --retries and --threads at least 0")
+    if not (1 <= args.workers <= max_workers()):
+        raise UserError(
+            f"--workers must be 1 to {max_workers()} here (each Blender needs about {WORKER_MB} MB of memory)"
+        )
+    if not (0 <= args.retries <= 100 and 0 <= args.threads <= 1024):
+        raise UserError("--retries must be 0 to 100 and --threads 0 to 1024")
     return RunOptions(
         out=args.out,
         overwrite=args.overwrite,

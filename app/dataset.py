@@ -19,7 +19,7 @@ from ..core.points import load_points
 from ..core.preview import write_preview
 from ..core.settings import SettingError
 from ..exporters import FORMATS
-from .ownership import DOWNSCALED_PASSES, clear_dataset, describe, foreign_files, saved_plan
+from .ownership import DOWNSCALED_PASSES, clear_dataset, describe, foreign_files, remove_temporaries, saved_plan
 
 
 @dataclass(frozen=True)
@@ -167,6 +167,7 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
     missing = pending_views(plan, out_dir) if verify else absent_views(plan, out_dir)
     if missing:
         raise IncompleteError(missing)
+    remove_temporaries(out_dir, plan)
     if sample_points is not None:
         sample_points()
     written = export(plan, out_dir)

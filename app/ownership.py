@@ -28,7 +28,7 @@ from ..core.preview import PREVIEW_FILE
 from ..exporters import FORMATS
 from .lock import LOCK_FILE
 
-TEMPORARY = re.compile(r"^\.(?P<name>.+)\.\d+\.tmp$")
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 # The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).
 DOWNSCALED_PASSES = ("mask", "depth")
 
@@ -136,10 +136,24 @@ def remove_temporaries(out_dir: Path, plan: Plan) -> None:
     for rel in list(_walk(out_dir)):
         parent, _, name = rel.rpartition("/")
         temp = TEMPORARY.match(name)
-        if temp and (f"{parent}/{temp['name']}".lstrip("/") in owned or rel.startswith(PLAN_DIR + "/")):
+        ours = temp and (f"{parent}/{temp['name']}".lstrip("/") in owned or rel.startswith(PLAN_DIR + "/"))
+        if ours and not _writing(int(temp["pid"])):
             (out_dir / rel).unlink(missing_ok=True)
     for d in _scratch(plan):
         shutil.rmtree(out_dir / d, ignore_errors=True)
+
+
+def _writing(pid: int) -> bool:
+    """Whether another live process may still be writing its temporary file (a shard finalising beside us)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid < 1 << 22  # alive under another user, or no pid at all
+    return True
 
 
 def describe(files: list[str], shown: int = 3) -> str:

@@ -41,6 +41,7 @@ def link_or_copy(src: Path, dst: Path) -> None:
     if dst.exists() and os.path.samefile(src, dst):
         return
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # a killed run of the same pid may have left it
     try:
         os.link(src, tmp)
     except OSError:

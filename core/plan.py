@@ -20,7 +20,7 @@ from .errors import UserError
 from .framing import bounding_sphere, fit_radius
 from .passes import passes_missing
 from .rigs import SPLITS, orbit_directions, poses_from_directions
-from .settings import SettingError, Settings
+from .settings import SettingError, Settings, check_downscales, check_size
 
 PLAN_VERSION = 1
 PLAN_DIR = ".nerf_dataset"
@@ -178,6 +178,8 @@ def orbit_radius(settings: Settings, intr: Intrinsics, sphere_radius: float) -> 
 def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> Plan:
     """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file."""
     optics, raster = dataset_optics(settings, scene.optics, scene.raster)
+    check_size((raster.width, raster.height), "the scene's resolution at its percentage")
+    check_downscales((raster.width, raster.height), settings.downscales)
     scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster})
     intr = intrinsics_from_optics(optics, raster)
     engine = settings.engine or scene.engine

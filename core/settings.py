@@ -21,6 +21,8 @@ ENGINES: dict[str, str] = {"CYCLES": "Cycles", "BLENDER_EEVEE": "EEVEE", "BLENDE
 assert set(ENGINES) == set(ENGINE_PASSES)
 # Above this many pixels per side a render is almost surely a typo (16K is Blender's own UI limit).
 MAX_SIDE_PX = 16384
+# Blender renders at least 4 pixels a side; asked for fewer it writes 4 and the metadata would lie.
+MIN_SIDE_PX = 4
 MAX_VIEWS = 100_000
 DOWNSCALE_FACTORS = (2, 4, 8, 16)
 NERF_SYNTHETIC_COUNTS = {"train": 100, "val": 100, "test": 200}
@@ -134,7 +136,7 @@ class Settings:
             "Resolution",
             "image width and height in pixels",
             "WxH",
-            low=1,
+            low=MIN_SIDE_PX,
             high=MAX_SIDE_PX,
             none_means="the scene's resolution times its percentage",
             shown=(800, 800),
@@ -238,8 +240,10 @@ class Settings:
     @staticmethod
     def from_dict(d: dict) -> Settings:
         """The inverse of ``to_dict`` (JSON gives lists where the settings hold tuples)."""
-        known = {f.name for f in fields(Settings)}
-        return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
+        unknown = set(d) - set(SETTING_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def validate(self, formats: dict[str, object]) -> None:
         """Raise ``SettingError`` for the first value out of range; ``formats`` maps names to format records."""
@@ -251,6 +255,8 @@ class Settings:
         if self.downscales and not set(self.formats) & set(downscaling):
             raise SettingError("downscales", "{} makes images_<k>/ folders for the " + " and ".join(downscaling) +
                                " formats; add one")  # fmt: skip
+        if self.resolution is not None and self.downscales:
+            check_downscales(self.resolution, self.downscales)
         if self.elevation_min is not None and self.elevation_max is not None:
             if self.elevation_min > self.elevation_max:
                 raise SettingError("elevation_min", "{} must go from the lower to the higher elevation")
@@ -262,6 +268,23 @@ RUN_OPTION_WORDS = {
     "overwrite": ("--overwrite", "Overwrite"),
     "resume": ("--resume", "Resume"),
 }
+
+
+def check_downscales(size: tuple[int, int], factors) -> None:
+    """Every ``images_<k>/`` copy is at least ``MIN_SIDE_PX`` a side (``floor(w / k)`` by ``floor(h / k)``)."""
+    w, h = size
+    k = max(factors, default=1)
+    if min(w, h) // k < MIN_SIDE_PX:
+        raise SettingError("downscales", f"{{}} {k} makes {w // k}x{h // k} copies of {w}x{h} images; "
+                           f"each side needs at least {MIN_SIDE_PX} px")  # fmt: skip
+
+
+def check_size(size: tuple[int, int], where: str) -> None:
+    """A render size Blender will really make (the scene's resolution at its percentage can round to 0)."""
+    w, h = size
+    if not (MIN_SIDE_PX <= w <= MAX_SIDE_PX and MIN_SIDE_PX <= h <= MAX_SIDE_PX):
+        raise SettingError("resolution", f"{where} gives {w}x{h} images; each side must be {MIN_SIDE_PX} to "
+                           f"{MAX_SIDE_PX} px (set {{}})")  # fmt: skip
 
 
 class SettingError(UserError):
