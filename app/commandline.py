@@ -258,8 +258,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cli.py: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (IncompleteError, OSError) as exc:  # OSError: the disk said no (full, read-only, a folder in the way)
-        print(f"cli.py: failed: {exc}{_advice(args)}", file=sys.stderr)
+        print(f"cli.py: failed: {_failure(exc)}{_advice(args)}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _failure(exc: Exception) -> str:
+    """An OSError as a person reads it: what failed on which file (its final name, not our temporary one)."""
+    if not isinstance(exc, OSError) or not exc.filename:
+        return str(exc)
+    from .ownership import TEMPORARY
+
+    path = Path(exc.filename)
+    temp = TEMPORARY.match(path.name)
+    return f"{exc.strerror or exc} writing {path.with_name(temp['name']) if temp else path}"
 
 
 def _advice(args) -> str:

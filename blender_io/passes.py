@@ -117,7 +117,7 @@ class PassOutputs:
         for name in self.passes:
             staged = self.staged(frame, name)
             if not exr_complete(staged, r.resolution_x, r.resolution_y):  # Blender crashes reading a cut file
-                raise OSError(errno.EIO, "Blender's pass file is missing or cut short (is the disk full?)", str(staged))
+                raise OSError(errno.EIO, "Blender could not write its pass file (is the disk full?)", str(staged))
             if name in ("depth", "normal"):
                 pixels = self._exr.read(staged)
                 png = depth_png_counts(pixels[..., 0]) if name == "depth" else normal_png_rgb(pixels)

@@ -101,6 +101,7 @@ class RenderJob:
         self.done = 0
         self.quiet = quiet
         self._chunks = chunks(list(views), chunk_frames)
+        self._frames = [v.frame for v in views]
         self._state: SceneState | None = None
         self._started = 0.0
 
@@ -167,6 +168,13 @@ class RenderJob:
         return not self.finished
 
     def end(self) -> None:
+        """Give the user's settings back and drop this job's unpublished frames (a failed or cancelled render
+        leaves no staging files; other shards' frames are theirs)."""
+        if self._state is not None:  # begun: the render's output path is still ours
+            for frame in self._frames:
+                Path(self.scene.render.frame_path(frame=frame)).unlink(missing_ok=True)
+                for name in self.plan.settings.passes:
+                    self.passes.staged(frame, name).unlink(missing_ok=True)
         self.passes.end()
         if self._state is not None:
             self._state.restore()

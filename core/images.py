@@ -121,10 +121,16 @@ def exr_complete(path: Path, width: int, height: int) -> bool:
             table = f.read(8 * chunks)
             if (w, h) != (width, height) or len(table) != 8 * chunks:
                 return False
-            for offset in struct.unpack(f"<{chunks}Q", table):
+            table_end = pos + 1 + 8 * chunks
+            lines = EXR_LINES_PER_CHUNK[compression]
+            for i, offset in enumerate(struct.unpack(f"<{chunks}Q", table)):
+                # An unfinished file keeps OpenEXR's zeroed table or chunks that stop short.
                 f.seek(offset)
                 chunk = f.read(8)
-                if offset >= size or len(chunk) != 8 or offset + 8 + struct.unpack("<ii", chunk)[1] > size:
+                if offset < table_end or len(chunk) != 8:
+                    return False
+                y, length = struct.unpack("<ii", chunk)
+                if y != window[1] + i * lines or length < 0 or offset + 8 + length > size:
                     return False
             return True
     except (OSError, ValueError, IndexError, struct.error):

@@ -240,3 +240,19 @@ def test_a_cut_exr_is_not_complete(tmp_path):
     for cut in (len(data) - 1, len(data) // 2, 40):
         path.write_bytes(data[:cut])
         assert not exr_complete(path, W, H), cut
+    zeroed = bytearray(data)
+    # What Blender leaves when a write fails half-way: the header and a table of zeros (OpenEXR's placeholder).
+    end_of_header = _header_end(data)
+    zeroed[end_of_header : end_of_header + 8] = bytes(8)
+    path.write_bytes(bytes(zeroed))
+    assert not exr_complete(path, W, H)
+
+
+def _header_end(data: bytes) -> int:
+    """Where the offset table starts: after the attributes (name, type, size, value) and their closing NUL."""
+    pos = 8
+    while data[pos] != 0:
+        name_end = data.index(b"\x00", pos)
+        type_end = data.index(b"\x00", name_end + 1)
+        pos = type_end + 5 + int.from_bytes(data[type_end + 1 : type_end + 5], "little")
+    return pos + 1
