@@ -94,7 +94,8 @@ def read_bounded(path, folder=None, limit: int = MAX_TEXT_BYTES) -> bytes:
         except OSError as exc:
             raise Unreadable(f"can't be read ({_reason(exc)})") from None
     if size > limit or len(data) > limit:  # the second: it grew while we read
-        raise Unreadable(f"is {max(size, len(data)) / 2**20:.0f} MiB, more than the {limit >> 20} MiB read: not read")
+        mib = max(size, len(data)) / 2**20
+        raise Unreadable(f"is {mib:.0f} MiB, over the {limit >> 20} MiB a metadata file may have: not read")
     return data
 
 
