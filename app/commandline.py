@@ -184,6 +184,9 @@ def build_validate_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="dataset folder (ours or anyone's)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--blend", metavar="PATH", help="the scene, to reproject the object with the cameras")
+    src.add_argument(
+        "--import", dest="import_path", metavar="PATH", help="the model (.obj, .glb, .gltf, .ply, .stl) to reproject"
+    )
     src.add_argument("--demo", action="store_true", help="the built-in demo scene")
     p.add_argument("--object", metavar="NAME", help="object to reproject (default: the dataset's target)")
     p.add_argument("--sample", type=int, metavar="N", help="reproject N views per format, spread evenly (default all)")
@@ -297,41 +300,69 @@ def _summary(planned, settings, run: RunOptions, args) -> int:
 
 def _print_report(report) -> int:
     for line in report.lines():
-        print(f"cli.py: validate: {line}", file=sys.stderr)
-    print(f"validate: {report.summary()}")
+        _say(f"cli.py: validate: {line}", sys.stderr)
+    _say(f"validate: {report.summary()}", sys.stdout)
     return EXIT_FAILED if report.problems else EXIT_OK
 
 
+def _say(line: str, stream) -> None:
+    """Print one line whatever the stream's encoding: a file name from anywhere must not crash the report."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    print(line.encode(encoding, "backslashreplace").decode(encoding), file=stream)
+
+
 def _validate_command(args: list[str]) -> int:
+    """``cli.py validate``: exit 0 without problems, 1 with, 2 for bad input (no folder, no dataset, bad options)."""
+    from ..core.reader_kit import one_line
+
     try:
         a = build_validate_parser().parse_args(args)
-        root = Path(a.dir).expanduser().absolute()
-        if not root.is_dir():
-            raise UserError(f"{a.dir} is not a folder")
-        from .dataset import Source
-        from .pipeline import load_scene, validate_dataset
-
-        objs = None
-        if a.blend or a.demo:
-            require_blender()
-            objs = load_scene(Source(blend=a.blend, demo=a.demo, object=a.object or _planned_target(root)))[2]
         if a.sample is not None and a.sample < 1:
             raise UserError("--sample must be at least 1")
-        report = validate_dataset(root, objs, a.sample)
+        report = _validate(a)
     except UserError as exc:
-        print(f"cli.py validate: error: {exc}", file=sys.stderr)
+        _say(f"cli.py validate: error: {one_line(str(exc), 1000)}", sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - a bug must still be one line, not a traceback over the report
+        _say(f"cli.py validate: error: validate failed ({type(exc).__name__}: {one_line(str(exc), 300)})", sys.stderr)
         return EXIT_BAD_INPUT
     return _print_report(report)
 
 
-def _planned_target(root: Path) -> str | None:
-    """The object a dataset of ours was made of, from its saved plan."""
-    from ..core.plan import PLAN_FILE, load_plan
+def _validate(a: argparse.Namespace):
+    from ..core.untrusted import is_dir
+    from .dataset import Source
+    from .pipeline import load_scene, validate_dataset
+    from .validate import dataset_folders
 
-    if (root / PLAN_FILE).is_file():
-        target = load_plan(root).scene.target
-        return None if target.startswith("<") else target
-    return None
+    root = Path(a.dir).expanduser().absolute()
+    if not is_dir(root):
+        raise UserError(f"{a.dir} is not a folder")
+    if not dataset_folders(root):
+        raise UserError(
+            f"{a.dir} holds no dataset: no transforms_*.json, transforms.json or sparse/ (here or one level down)"
+        )
+    objs = None
+    if a.blend or a.demo or a.import_path:
+        require_blender()
+        # An imported model is the object itself; a scene's object is the one the dataset was made of.
+        target = a.object or (None if a.import_path else _planned_target(root))
+        objs = load_scene(Source(blend=a.blend, import_path=a.import_path, demo=a.demo, object=target))[2]
+    return validate_dataset(root, objs, a.sample)
+
+
+def _planned_target(root: Path) -> str | None:
+    """The object a dataset of ours was made of, from its saved plan (read as warily as the rest)."""
+    import json
+
+    from ..core.plan import PLAN_FILE
+    from ..core.untrusted import Unreadable, read_bounded
+
+    try:
+        target = json.loads(read_bounded(root / PLAN_FILE, root))["scene"]["target"]
+    except (Unreadable, ValueError, RecursionError, LookupError, TypeError):
+        return None
+    return target if isinstance(target, str) and not target.startswith("<") else None
 
 
 def _run_parallel(settings, source, run: RunOptions, worker_argv, args):

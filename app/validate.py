@@ -4,20 +4,24 @@ Structural checks need no Blender: mixed formats in one folder, extensions in pa
 pose-only splits, integer w/h, COLMAP camera models, missing or wrongly sized images, rotations that
 are not rotations, and views repeated across splits. Given the scene's mesh, ``reproject`` also
 projects it with every exported camera and compares the silhouette with the image's alpha (or mask).
+The files may come from anyone: they are read through ``core.untrusted`` and ``core.reader_kit``, which
+turn whatever is wrong with them into findings.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..core.images import image_size
-from ..core.reader_kit import Camera, Dataset
+from ..core.images import read_channel, read_image_size
+from ..core.reader_kit import Camera, Dataset, one_line
 from ..core.rigs import SPLITS
 from ..core.silhouette import compare, dilate, project
+from ..core.untrusted import Unreadable, inside, is_dir, present, read_bounded
 from ..exporters import FORMATS
 
 KNOWN_JSON = {f"transforms_{s}.json" for s in SPLITS} | {"transforms.json"}
@@ -34,11 +38,16 @@ def _markers(folder: Path) -> bool:
 
 
 def dataset_folders(root: Path) -> list[Path]:
-    """``root`` if it is a dataset, else its subfolders that are (one per format, as we write several)."""
+    """``root`` if it is a dataset, else its subfolders that are (one per format, as we write several); not
+    those that are links to elsewhere, which would take validate outside the folder it was given."""
     root = Path(root)
     if _markers(root):
         return [root]
-    return sorted(p for p in root.iterdir() if p.is_dir() and _markers(p)) if root.is_dir() else []
+    try:
+        entries = sorted(root.iterdir()) if is_dir(root) else []
+    except OSError:  # a folder we may not list holds no dataset we can check
+        return []
+    return [p for p in entries if is_dir(p) and inside(root, p) and _markers(p)]
 
 
 def check_folder(folder: Path) -> Dataset:
@@ -54,7 +63,14 @@ def check_folder(folder: Path) -> Dataset:
             "holds transforms.json and transforms_*.json: torch-ngp picks its colmap mode, instant-ngp merges both",
         )
     for extra in sorted(ds.folder.glob("*.json")):
-        if extra.name not in KNOWN_JSON and '"frames"' in extra.read_text(errors="replace"):
+        if extra.name in KNOWN_JSON:
+            continue
+        try:
+            text = read_bounded(extra, ds.folder)
+        except Unreadable as exc:  # instant-ngp given the folder would open it too
+            ds.problem(extra, str(exc))
+            continue
+        if b'"frames"' in text:
             ds.problem(extra, "has frames beside the dataset's own JSON: instant-ngp given the folder merges them")
     for fmt in found:
         fmt.read(ds)
@@ -69,7 +85,7 @@ def _check_images(ds: Dataset) -> None:
     for cam in ds.cameras:
         by_split[(cam.label.split("/")[0], cam.split)].append(cam)
     for (_, split), cams in sorted(by_split.items()):
-        missing = [c for c in cams if not c.image.is_file()]
+        missing = [c for c in cams if not present(c.image)]
         if missing and len(missing) == len(cams):
             ds.problem(
                 missing[0].image.parent,
@@ -78,37 +94,40 @@ def _check_images(ds: Dataset) -> None:
             )
             continue
         if missing:
-            ds.problem(missing[0].image, f"is missing, and {len(missing) - 1} more images of the {split} split")
+            more = f", and {len(missing) - 1} more images of the {split} split" if len(missing) > 1 else ""
+            ds.problem(missing[0].image, f"is missing{more}")
         for cam in cams:
             if cam in missing:
                 continue
-            size = image_size(cam.image)
-            if size is None:
-                ds.problem(cam.image, "is not a readable image")
-            elif cam.size and tuple(size) != tuple(cam.size):
+            try:
+                size = read_image_size(cam.image, ds.folder)
+            except Unreadable as exc:
+                ds.problem(cam.image, str(exc))
+                continue
+            if cam.size and tuple(size) != tuple(cam.size):
                 ds.problem(cam.image, f"is {size[0]}x{size[1]}, but its metadata says {cam.size[0]}x{cam.size[1]}")
 
 
 def check_masks(ds: Dataset, limit: int | None = None) -> None:
     """Masks that exist, match their image's size and, where the image has alpha, agree with it (a mask of
     the wrong object, or of nothing, passes every other check)."""
-    from PIL import Image
-
-    cams = [c for c in ds.cameras if c.mask is not None and c.image.is_file()]
+    cams = [c for c in ds.cameras if c.mask is not None and present(c.image)]
     if limit is not None and len(cams) > limit:
         cams = [cams[int(i)] for i in np.linspace(0, len(cams) - 1, limit)]
     for cam in cams:
-        if not cam.mask.is_file():
+        if not present(cam.mask):
             ds.problem(cam.mask, "is missing: nerfstudio needs a mask for every frame or none")
             continue
-        with Image.open(cam.mask) as m, Image.open(cam.image) as image:
-            if m.size != image.size:
-                ds.problem(cam.mask, f"is {m.size[0]}x{m.size[1]}, but its image is {image.size[0]}x{image.size[1]}")
-                continue
-            if image.mode != "RGBA":
-                continue
-            mask = np.asarray(m.convert("L")) >= 128
-            seen = np.asarray(image)[..., 3] >= 128
+        mask, image = _channel(ds, cam.mask), _channel(ds, cam.image, alpha=True)
+        if mask is None or image is None:
+            continue
+        (mask_size, grey), (size, alpha) = mask, image
+        if mask_size != size:
+            ds.problem(cam.mask, f"is {mask_size[0]}x{mask_size[1]}, but its image is {size[0]}x{size[1]}")
+            continue
+        if alpha is None:
+            continue
+        mask, seen = grey >= 128, alpha >= 128
         wrong = (mask != seen) & ~(dilate(seen) & dilate(~seen))
         share = wrong.sum() / max(seen.sum(), 1)
         if share > MAX_WRONG_SHARE:
@@ -148,19 +167,13 @@ class ViewScore:
     wrong_share: float
 
 
-def _alpha(cam: Camera) -> np.ndarray | None:
-    from PIL import Image
-
+def _channel(ds: Dataset, path: Path, alpha: bool = False):
+    """``core.images.read_channel`` of a dataset's file; None, and a problem, when it can't be read."""
     try:
-        with Image.open(cam.image) as image:
-            if image.mode in ("RGBA", "LA"):
-                return np.asarray(image)[..., -1] / 255.0
-        if cam.mask and cam.mask.is_file():
-            with Image.open(cam.mask) as mask:
-                return np.asarray(mask.convert("L")) / 255.0
-    except OSError:
+        return read_channel(path, ds.folder, alpha)
+    except Unreadable as exc:
+        ds.problem(path, str(exc))
         return None
-    return None
 
 
 def reproject(ds: Dataset, vertices: np.ndarray, triangles: np.ndarray, limit: int | None = None) -> list[ViewScore]:
@@ -168,17 +181,22 @@ def reproject(ds: Dataset, vertices: np.ndarray, triangles: np.ndarray, limit: i
 
     ``limit`` checks only that many views, spread evenly (``render`` checks a sample, ``validate`` all).
     """
-    cams = [c for c in ds.cameras if c.K is not None and c.image.is_file()]
+    cams = [c for c in ds.cameras if c.K is not None and present(c.image)]
     if limit is not None and len(cams) > limit:
         cams = [cams[int(i)] for i in np.linspace(0, len(cams) - 1, limit)]
     scores = []
     for cam in cams:
-        alpha = _alpha(cam)
-        if alpha is None:
+        image = _channel(ds, cam.image, alpha=True)
+        if image is not None and image[1] is None and cam.mask is not None and present(cam.mask):
+            image = _channel(ds, cam.mask)  # no alpha: the mask's grey levels
+        if image is None:  # unreadable, a problem already
+            continue
+        if image[1] is None:
             ds.note(cam.image, "has no alpha channel and no mask, so its silhouette can't be checked")
             break
+        alpha = image[1] / 255.0
         uv, z = project(vertices, cam.c2w, cam.K)
-        if (z <= 0).any():
+        if (z <= 0).any() or not np.isfinite(uv).all():
             score = ViewScore(cam.label, 0.0, float("inf"), 1.0)
         else:
             result = compare(alpha, uv, triangles)
@@ -201,6 +219,8 @@ def _badness(s: ViewScore) -> tuple:
 class Report:
     datasets: list[Dataset]
     scores: list[ViewScore]
+    unchecked: list[str] = field(default_factory=list)
+    """Dataset folders whose silhouettes were asked for but could not be checked (no alpha, no masks)."""
 
     @property
     def problems(self) -> list:
@@ -211,36 +231,69 @@ class Report:
         return [f for ds in self.datasets for f in ds.findings if not f.problem]
 
     def lines(self) -> list[str]:
-        """One line per problem, then per distinct note."""
+        """One line per problem, then per distinct note (each one line: ``Dataset`` escapes what it records)."""
         out = [f"{f.where}: {f.message}" for f in self.problems]
+        out += [
+            f"{one_line(ds.folder.name)}: {ds.omitted} more problems not listed" for ds in self.datasets if ds.omitted
+        ]
         notes = dict.fromkeys(f"note: {f.where}: {f.message}" for f in self.notes)
         return out + list(notes)
 
     def summary(self) -> str:
-        views = sum(len(ds.cameras) for ds in self.datasets)
-        formats = ", ".join(f"{ds.folder.name} ({'+'.join(ds.formats)})" for ds in self.datasets)
-        text = f"{len(self.problems)} problems in {views} views of {formats}" if self.datasets else "no dataset found"
+        if not self.datasets:
+            return "no dataset found"
+        problems = len(self.problems) + sum(ds.omitted for ds in self.datasets)
+        if not any(ds.formats for ds in self.datasets):
+            return one_line(f"{problems} problems: no dataset in {self.datasets[0].folder.name}", 1000)
+        text = f"{problems} problems in {self._views()}"
         if self.scores:
             worst = self.scores[0]
             text += (
-                f"; silhouettes of {len(self.scores)} views match, worst {worst.label}: "
+                f"; silhouettes checked on {len(self.scores)} cameras, worst {worst.label}: "
                 f"IoU {worst.iou:.3f}, centroid {worst.centroid_px:.2f} px, "
                 f"{worst.wrong_share:.1%} off by more than a pixel"
             )
-        return text
+        if self.unchecked:
+            text += f"; silhouettes not checked in {', '.join(self.unchecked)}: no image with alpha or a mask"
+        return one_line(text, 1000)
+
+    def _views(self) -> str:
+        """Views, not views x formats: we write the same views once per format folder."""
+        counts = [len(ds.cameras) for ds in self.datasets]
+        names = [
+            ds.folder.name if [ds.folder.name] == ds.formats else f"{ds.folder.name} ({'+'.join(ds.formats)})"
+            for ds in self.datasets
+        ]
+        if len(self.datasets) == 1:
+            return f"{counts[0]} views of {names[0]}"
+        if len(set(counts)) == 1:
+            return f"{counts[0]} views × {len(counts)} formats ({', '.join(names)})"
+        each = ", ".join(f"{n} {c}" for n, c in zip(names, counts))
+        return f"up to {max(counts)} views × {len(counts)} formats ({each})"
 
 
 def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limit: int | None = None) -> Report:
-    """Check every dataset folder under ``root``; with ``mesh`` (vertices, triangles) also reproject."""
-    datasets = [check_folder(f) for f in dataset_folders(root)]
-    for ds in datasets:
-        check_masks(ds, limit)
-    if not datasets:
-        ds = Dataset(Path(root))
-        ds.problem(root, "holds no dataset: no transforms_*.json, transforms.json or sparse/ (here or one level down)")
-        datasets = [ds]
-    scores = []
-    if mesh is not None:
+    """Check every dataset folder under ``root``; with ``mesh`` (vertices, triangles) also reproject.
+
+    Hostile numbers (1e308 focal lengths, poses far away) overflow numpy on the way; the checks test for
+    inf and nan themselves, so numpy's warnings would only put noise on the user's terminal.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        datasets = [check_folder(f) for f in dataset_folders(root)]
         for ds in datasets:
-            scores += reproject(ds, *mesh, limit=limit)
-    return Report(datasets, sorted(scores, key=_badness))
+            check_masks(ds, limit)
+        if not datasets:
+            ds = Dataset(Path(root))
+            ds.problem(
+                root, "holds no dataset: no transforms_*.json, transforms.json or sparse/ (here or one level down)"
+            )
+            datasets = [ds]
+        scores, unchecked = [], []
+        if mesh is not None:
+            for ds in datasets:
+                checked = reproject(ds, *mesh, limit=limit)
+                if ds.cameras and not checked:
+                    unchecked.append(one_line(ds.folder.name))
+                scores += checked
+    return Report(datasets, sorted(scores, key=_badness), unchecked)

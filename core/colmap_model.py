@@ -1,4 +1,5 @@
-"""Read a COLMAP sparse model's cameras and images, text or binary, as COLMAP's own readers do.
+"""Read a COLMAP sparse model's cameras and images, text or binary, as COLMAP's own readers do, from files
+anyone made: every count and length is checked against the file's size, text is read bounded.
 
 Only what checking a dataset needs: camera model, size and parameters; each image's name, camera and
 world-to-camera pose (quaternion ``QW QX QY QZ``, translation, OpenCV axes). Points are not read.
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .untrusted import Unreadable, open_regular, present, read_bounded, size_of
 
 # COLMAP's camera models: id -> (name, number of parameters).
 MODELS = {
@@ -66,25 +69,57 @@ class ColmapImage:
         return m
 
 
-def read_model(sparse: Path) -> tuple[dict[int, ColmapCamera], dict[int, ColmapImage]]:
-    """Binary first, then text, as 3D Gaussian Splatting's reader tries them."""
+class ModelError(ValueError):
+    """A model file COLMAP's own reader would fail on; the message names the file and what is wrong."""
+
+
+# More cameras or images than any reconstruction has: a count beyond it is a lie, not a dataset.
+MAX_RECORDS = 10**6
+
+
+def read_model(sparse: Path, folder: Path | None = None) -> tuple[dict[int, ColmapCamera], dict[int, ColmapImage]]:
+    """Binary first, then text, as 3D Gaussian Splatting's reader tries them; files outside ``folder`` (when
+    given) are not read. Raises ``ModelError``."""
     sparse = Path(sparse)
-    if (sparse / "cameras.bin").is_file() and (sparse / "images.bin").is_file():
-        return _cameras_bin(sparse / "cameras.bin"), _images_bin(sparse / "images.bin")
-    return _cameras_txt(sparse / "cameras.txt"), _images_txt(sparse / "images.txt")
+    if present(sparse / "cameras.bin") and present(sparse / "images.bin"):
+        return _parse(sparse / "cameras.bin", folder, _cameras_bin), _parse(sparse / "images.bin", folder, _images_bin)
+    return _parse(sparse / "cameras.txt", folder, _cameras_txt), _parse(sparse / "images.txt", folder, _images_txt)
 
 
-def _cameras_txt(path: Path) -> dict[int, ColmapCamera]:
+def _parse(path: Path, folder: Path | None, parse):
+    """``parse`` of the file: the open binary file for ``*.bin``, the text (bounded) for ``*.txt``."""
+    try:
+        if path.suffix == ".bin":
+            with open_regular(path, folder) as f:
+                return parse(_Reader(f))
+        return parse(read_bounded(path, folder).decode())
+    except Unreadable as exc:
+        raise ModelError(f"{path.name} {exc}") from None
+    except (ValueError, IndexError, OSError, OverflowError) as exc:  # ValueError includes bad UTF-8
+        raise ModelError(f"{path.name}: {exc}") from None
+
+
+def _check_params(cam_id: int, model: str, params: tuple) -> None:
+    wanted = next((n for name, n in MODELS.values() if name == model), None)
+    if wanted is not None and len(params) != wanted:
+        raise ValueError(f"camera {cam_id} is {model} with {len(params)} parameters, not {wanted}")
+
+
+def _cameras_txt(text: str) -> dict[int, ColmapCamera]:
     cams = {}
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip() and not line.startswith("#"):
             f = line.split()
-            cams[int(f[0])] = ColmapCamera(f[1], int(f[2]), int(f[3]), tuple(float(x) for x in f[4:]))
+            if len(f) < 4:
+                raise ValueError(f"line {number} has {len(f)} fields, not CAMERA_ID MODEL WIDTH HEIGHT PARAMS")
+            params = tuple(float(x) for x in f[4:])
+            _check_params(int(f[0]), f[1], params)
+            cams[int(f[0])] = ColmapCamera(f[1], int(f[2]), int(f[3]), params)
     return cams
 
 
-def _images_txt(path: Path) -> dict[int, ColmapImage]:
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")]
+def _images_txt(text: str) -> dict[int, ColmapImage]:
+    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
     images = {}
     for header in lines[0::2]:  # each image is a pose line followed by its 2D points line
         f = header.split()
@@ -95,39 +130,59 @@ def _images_txt(path: Path) -> dict[int, ColmapImage]:
 
 
 class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
+    """Walks a binary model within its file: a count or a length that runs past the end is an error, never
+    a loop of a billion records or a read of gigabytes."""
+
+    def __init__(self, f) -> None:
+        self.f, self.size = f, size_of(f)
 
     def read(self, fmt: str):
-        values = struct.unpack_from("<" + fmt, self.data, self.pos)
-        self.pos += struct.calcsize("<" + fmt)
-        return values
+        n = struct.calcsize("<" + fmt)
+        data = self.f.read(n)
+        if len(data) < n:
+            raise ValueError(f"ends at byte {self.size}, inside a record")
+        return struct.unpack("<" + fmt, data)
 
-    def string(self) -> str:
-        end = self.data.index(b"\0", self.pos)
-        text = self.data[self.pos : end].decode()
-        self.pos = end + 1
-        return text
+    def count(self, what: str, least_bytes: int) -> int:
+        """A record count, checked against the bytes left: each record takes at least ``least_bytes``."""
+        n = self.read("Q")[0]
+        room = (self.size - self.f.tell()) // least_bytes
+        if n > min(room, MAX_RECORDS):
+            raise ValueError(f"says it holds {n} {what}, but its {self.size} bytes have room for {min(room, n)}")
+        return n
+
+    def skip(self, n: int) -> None:
+        if self.f.tell() + n > self.size:
+            raise ValueError(f"ends at byte {self.size}, inside a record")
+        self.f.seek(n, 1)
+
+    def string(self, longest: int = 4096) -> str:
+        start = self.f.tell()
+        chunk = self.f.read(longest)
+        end = chunk.find(b"\0")
+        if end < 0:
+            raise ValueError(f"has a name at byte {start} without its end")
+        self.f.seek(start + end + 1)
+        return chunk[:end].decode("utf-8", "surrogateescape")  # the name's bytes as the file system has them
 
 
-def _cameras_bin(path: Path) -> dict[int, ColmapCamera]:
-    r = _Reader(path.read_bytes())
+def _cameras_bin(r: _Reader) -> dict[int, ColmapCamera]:
     cams = {}
-    for _ in range(r.read("Q")[0]):
+    for _ in range(r.count("cameras", struct.calcsize("<iiQQ"))):
         cam_id, model_id, w, h = r.read("iiQQ")
-        name, n = MODELS.get(model_id, (f"model {model_id}", 0))
+        if model_id not in MODELS:
+            raise ValueError(f"camera {cam_id} has model id {model_id}, which COLMAP does not know")
+        name, n = MODELS[model_id]
         cams[cam_id] = ColmapCamera(name, w, h, r.read("d" * n))
     return cams
 
 
-def _images_bin(path: Path) -> dict[int, ColmapImage]:
-    r = _Reader(path.read_bytes())
+def _images_bin(r: _Reader) -> dict[int, ColmapImage]:
     images = {}
-    for _ in range(r.read("Q")[0]):
+    for _ in range(r.count("images", struct.calcsize("<i4d3diBQ"))):  # the least: an empty name, no points
         image_id = r.read("i")[0]
         q, t, cam_id = r.read("dddd"), r.read("ddd"), r.read("i")[0]
         name = r.string()
-        points2d = r.read("Q")[0]
-        r.pos += points2d * struct.calcsize("<ddq")
+        r.skip(r.read("Q")[0] * struct.calcsize("<ddq"))  # its 2D points
         images[image_id] = ColmapImage(name, cam_id, q, t)
     return images

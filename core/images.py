@@ -1,12 +1,16 @@
-"""Cheap checks of rendered PNGs with the standard library only (resume decodes every image; no pixels needed)."""
+"""Cheap checks of rendered PNGs with the standard library only (resume decodes every image; no pixels needed),
+and images' sizes and pixels as ``validate`` reads anyone's files (``core.untrusted``, Pillow)."""
 
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from .files import write_bytes_atomic
+from .untrusted import Unreadable, open_regular
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -68,21 +72,57 @@ def publish_png(src: Path, dst: Path) -> None:
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) from a PNG's header, or via Pillow for other formats; None if unreadable."""
+    """(width, height), or None if unreadable (``read_image_size``)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
+        return read_image_size(path)
+    except Unreadable:
         return None
-    if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
-    try:
+
+
+def read_image_size(path: Path, folder: Path | None = None) -> tuple[int, int]:
+    """(width, height) from a PNG's header, or from Pillow's reading of other formats' headers; for a regular
+    file only (inside ``folder`` when given), no pixels decoded. Raises ``Unreadable``."""
+    with open_regular(path, folder) as f, _unreadable_image():
+        head = f.read(24)
+        if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
         from PIL import Image
 
-        with Image.open(path) as image:
+        f.seek(0)
+        with Image.open(f) as image:
             return image.size
-    except Exception:  # noqa: BLE001 - any unreadable file is simply "no size"
-        return None
+
+
+# Pixels decoded at most (Pillow's own decompression-bomb threshold): a header may promise any size.
+MAX_DECODED_PIXELS = 89_478_485
+
+
+def read_channel(path: Path, folder: Path | None = None, alpha: bool = False):
+    """(size, uint8 array (h, w)) of a regular file's image (inside ``folder`` when given): its alpha channel
+    (None when it has none), or without ``alpha`` its grey levels. Raises ``Unreadable``."""
+    import numpy as np
+    from PIL import Image
+
+    with open_regular(path, folder) as f, _unreadable_image(), Image.open(f) as image:
+        if image.size[0] * image.size[1] > MAX_DECODED_PIXELS:
+            raise Unreadable(f"is {image.size[0]}x{image.size[1]}: more pixels than validate decodes")
+        if not alpha:
+            return image.size, np.asarray(image.convert("L"))
+        return image.size, (np.asarray(image.getchannel("A")) if image.mode in ("RGBA", "LA") else None)
+
+
+@contextmanager
+def _unreadable_image():
+    """Whatever a damaged or hostile file makes Pillow raise (it has no one exception) means the same to us,
+    and its warnings (decompression bombs, palettes) are not for the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except Unreadable:
+            raise
+        except Exception:  # noqa: BLE001 - see above
+            raise Unreadable("is not a readable image") from None
 
 
 EXR_MAGIC = b"\x76\x2f\x31\x01"

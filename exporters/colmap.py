@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.colmap_model import read_model
+from ..core.colmap_model import ModelError, read_model
 from ..core.conventions import OPENGL_FROM_OPENCV, c2w_opengl_to_w2c_opencv, rotation_to_quaternion_wxyz
 from ..core.files import write_bytes_atomic, write_text_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints
-from ..core.reader_kit import Camera, Dataset
+from ..core.reader_kit import Camera, Dataset, one_line, relative_path, shown
 from ..core.rigs import SPLITS
+from ..core.untrusted import is_dir
 from .nerfstudio import image_relpath, pass_relpath
 from .record import Format
 
@@ -122,36 +123,55 @@ def _swap_in(staged: Path, final: Path) -> None:
 
 
 def claims(folder: Path) -> bool:
-    return (Path(folder) / "sparse").is_dir()
+    return is_dir(Path(folder) / "sparse")
 
 
 def read(ds: Dataset) -> None:
     """As 3D Gaussian Splatting reads it: ``sparse/0`` (or ``sparse``), undistorted cameras only."""
     ds.formats.append("colmap")
     sparse = ds.folder / "sparse" / "0"
-    if not sparse.is_dir():
+    if not is_dir(sparse):
         sparse = ds.folder / "sparse"
     try:
-        cameras, images = read_model(sparse)
-    except (OSError, ValueError, IndexError, KeyError) as exc:
-        ds.problem(sparse, f"holds no readable COLMAP model ({type(exc).__name__}: {exc})")
+        cameras, images = read_model(sparse, ds.folder)
+    except ModelError as exc:
+        ds.problem(sparse, f"holds no readable COLMAP model ({exc})")
         return
-    for cam_id, cam in cameras.items():
-        if cam.model not in ("PINHOLE", "SIMPLE_PINHOLE"):
-            ds.problem(sparse, f"camera {cam_id} is {cam.model}: 3D Gaussian Splatting accepts only PINHOLE")
+    usable = {cam_id: cam for cam_id, cam in cameras.items() if _usable(ds, sparse, cam_id, cam)}
     for _, image in sorted(images.items()):
-        cam = cameras.get(image.camera_id)
+        cam = usable.get(image.camera_id)
         if cam is None:
-            ds.problem(sparse, f"image {image.name} uses camera {image.camera_id}, which is not in cameras")
+            if image.camera_id not in cameras:
+                ds.problem(sparse, f"image {shown(image.name)} uses camera {image.camera_id}, which is not in cameras")
             continue
-        if abs(np.linalg.norm(image.qvec) - 1.0) > 1e-6:
-            ds.problem(sparse, f"image {image.name} has a quaternion of length {np.linalg.norm(image.qvec):.6f}")
+        qlen = float(np.linalg.norm(image.qvec))
+        if not (np.isfinite(image.qvec).all() and np.isfinite(image.tvec).all() and 0 < qlen < np.inf):
+            ds.problem(sparse, f"image {shown(image.name)} has a pose of non-finite numbers or a zero quaternion")
+            continue
+        if abs(qlen - 1.0) > 1e-6:
+            ds.problem(sparse, f"image {shown(image.name)} has a quaternion of length {qlen:.6f}")
+        path = relative_path(ds, sparse, image.name, "image name", ds.folder / "images")
+        if path is None:
+            continue
         c2w = np.linalg.inv(image.w2c()) @ OPENGL_FROM_OPENCV
         label = f"{ds.folder.name}/images/{image.name}"
         split = image.name.split("_")[0] if image.name.split("_")[0] in SPLITS else "train"
-        ds.cameras.append(
-            Camera(label, split, ds.folder / "images" / image.name, c2w, cam.K(), (cam.width, cam.height))
-        )
+        ds.cameras.append(Camera(label, split, path, c2w, cam.K(), (cam.width, cam.height)))
+
+
+def _usable(ds: Dataset, sparse: Path, cam_id: int, cam) -> bool:
+    """Whether the camera can place its images' pixels; a problem when it can't. Only (SIMPLE_)PINHOLE
+    has a K here, so the others' focal lengths are left to the model check."""
+    if cam.model not in ("PINHOLE", "SIMPLE_PINHOLE"):
+        ds.problem(sparse, f"camera {cam_id} is {one_line(cam.model)}: 3D Gaussian Splatting accepts only PINHOLE")
+    if cam.width <= 0 or cam.height <= 0:
+        ds.problem(sparse, f"camera {cam_id} is {cam.width}x{cam.height}: an image size must be positive")
+        return False
+    K = cam.K()
+    if K is not None and not (np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0):
+        ds.problem(sparse, f"camera {cam_id} has focal lengths {K[0, 0]:g}, {K[1, 1]:g}: they must be positive")
+        return False
+    return True
 
 
 FORMAT = Format(

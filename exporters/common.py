@@ -8,8 +8,20 @@ from pathlib import Path
 from ..core.camera import Intrinsics
 from ..core.passes import DEPTH_KIND, DEPTH_PNG_UNIT
 from ..core.plan import Plan
-from ..core.reader_kit import IMAGE_EXTS, Camera, Dataset, c2w_of, intrinsics, load_json
+from ..core.reader_kit import (
+    IMAGE_EXTS,
+    Camera,
+    Dataset,
+    c2w_of,
+    frame_files,
+    frames_of,
+    intrinsics,
+    load_json,
+    names_list,
+    shown,
+)
 from ..core.rigs import SPLITS
+from ..core.untrusted import is_dir, present
 
 # Keys only nerfstudio's transforms.json has: with any of them the file is nerfstudio's, else instant-ngp's.
 NERFSTUDIO_ONLY_KEYS = {"camera_model", "train_filenames", "val_filenames", "test_filenames", "applied_transform"}
@@ -48,7 +60,7 @@ def transforms_json_kind(folder: Path) -> str | None:
     """ "nerfstudio" or "ngp" for a folder with a ``transforms.json`` (an unreadable one counts as ngp's, whose
     reader then reports it), else None."""
     path = Path(folder) / "transforms.json"
-    if not path.is_file():
+    if not present(path):
         return None
     meta = load_json(Dataset(Path(folder)), path)
     return "nerfstudio" if meta is not None and NERFSTUDIO_ONLY_KEYS & meta.keys() else "ngp"
@@ -57,49 +69,51 @@ def transforms_json_kind(folder: Path) -> str | None:
 def read_transforms(ds: Dataset, nerfstudio: bool) -> None:
     """``transforms.json`` as nerfstudio's dataparser reads it, or (``nerfstudio`` False) as instant-ngp does."""
     path = ds.folder / "transforms.json"
+    ds.formats.append("nerfstudio" if nerfstudio else "ngp")
     meta = load_json(ds, path)
     if meta is None:
         return
-    ds.formats.append("nerfstudio" if nerfstudio else "ngp")
-    frames = meta.get("frames") or []
+    frames = frames_of(ds, path, meta)
     per_frame = bool(frames) and all("fl_x" in f for f in frames)  # both readers take intrinsics per frame too
     K, size = intrinsics(ds, path, meta, need_fl=nerfstudio and not per_frame)
-    if nerfstudio and meta.get("camera_model", "OPENCV") not in ("PINHOLE", "OPENCV", "SIMPLE_PINHOLE"):
-        ds.note(path, f"camera_model {meta['camera_model']}: the silhouette check assumes no distortion")
-    names = {str(f.get("file_path")) for f in frames}
+    model = meta.get("camera_model", "OPENCV")
+    if nerfstudio and model not in ("PINHOLE", "OPENCV", "SIMPLE_PINHOLE"):
+        ds.note(path, f"camera_model {shown(model)}: the silhouette check assumes no distortion")
+    names = {f.get("file_path") for f in frames if isinstance(f.get("file_path"), str)}
     splits = {}
     for split in SPLITS:
-        listed = meta.get(f"{split}_filenames")
+        listed = names_list(ds, path, meta, f"{split}_filenames")
         if listed is None:
             continue
         unknown = [n for n in listed if n not in names]
         if unknown:
-            ds.problem(path, f"{split}_filenames names {len(unknown)} files no frame has, e.g. '{unknown[0]}'")
+            ds.problem(path, f"{split}_filenames names {len(unknown)} files no frame has, e.g. {shown(unknown[0])}")
         splits.update(dict.fromkeys(listed, split))
     for key in ("mask_path", "depth_file_path"):
         have = sum(key in f for f in frames)
         if 0 < have < len(frames):
             ds.problem(path, f"{have} of {len(frames)} frames have {key}: nerfstudio needs all or none")
     for frame in frames:
-        fp = str(frame.get("file_path", ""))
-        if "\\" in fp:
-            ds.problem(path, f"file_path '{fp}' has backslashes: only instant-ngp rewrites them")
-        image = ds.folder / fp.replace("\\", "/")
-        if not nerfstudio and not image.exists() and not Path(fp).suffix:
-            image = next((image.with_suffix(e) for e in IMAGE_EXTS if image.with_suffix(e).exists()), image)
-        elif nerfstudio and not Path(fp).suffix:
-            ds.problem(path, f"file_path '{fp}' has no extension: nerfstudio opens it as written")
         c2w = c2w_of(ds, path, frame)
-        mask = frame.get("mask_path")
+        files = frame_files(ds, path, frame)
+        if files is None:
+            continue
+        fp, image = files.file_path, files.image
+        if "\\" in fp:
+            ds.problem(path, f"file_path {shown(fp)} has backslashes: only instant-ngp rewrites them")
+        if not nerfstudio and not present(image) and not Path(fp).suffix:
+            image = next((image.with_suffix(e) for e in IMAGE_EXTS if present(image.with_suffix(e))), image)
+        elif nerfstudio and not Path(fp).suffix:
+            ds.problem(path, f"file_path {shown(fp)} has no extension: nerfstudio opens it as written")
         own = intrinsics(ds, path, {**meta, **frame}, need_fl=False) if "fl_x" in frame else (K, size)
         if c2w is not None:
             split = splits.get(fp, "train")
             label = f"{ds.folder.name}/{fp}"
-            ds.cameras.append(Camera(label, split, image, c2w, *own, ds.folder / mask if mask else None))
+            ds.cameras.append(Camera(label, split, image, c2w, *own, files.mask))
     eval_dir = ds.folder / "eval"
-    if not nerfstudio and eval_dir.is_dir():  # instant-ngp's held-out views (``exporters.instant_ngp``)
+    if not nerfstudio and is_dir(eval_dir):  # instant-ngp's held-out views (``exporters.instant_ngp``)
         for split in ("val", "test"):
-            if (eval_dir / f"transforms_{split}.json").is_file():
+            if present(eval_dir / f"transforms_{split}.json"):
                 _read_ngp_eval(ds, eval_dir / f"transforms_{split}.json", split)
 
 
@@ -108,9 +122,9 @@ def _read_ngp_eval(ds: Dataset, path: Path, split: str) -> None:
     if meta is None:
         return
     K, size = intrinsics(ds, path, meta, need_fl=False)
-    for frame in meta.get("frames") or []:
-        fp = str(frame.get("file_path", ""))
+    for frame in frames_of(ds, path, meta):
         c2w = c2w_of(ds, path, frame)
-        if c2w is not None:
-            label = f"{ds.folder.name}/eval/{fp}"
-            ds.cameras.append(Camera(label, split, path.parent / fp, c2w, K, size))
+        files = frame_files(ds, path, frame)
+        if c2w is not None and files is not None:
+            label = f"{ds.folder.name}/eval/{files.file_path}"
+            ds.cameras.append(Camera(label, split, files.image, c2w, K, size))

@@ -11,11 +11,23 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from ..core.files import link_or_copy, write_json_atomic
-from ..core.images import image_size
+from ..core.images import read_image_size
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
-from ..core.reader_kit import IMAGE_EXTS, Camera, Dataset, c2w_of, intrinsics, load_json, off_centre
+from ..core.reader_kit import (
+    IMAGE_EXTS,
+    Camera,
+    Dataset,
+    c2w_of,
+    frame_files,
+    frames_of,
+    intrinsics,
+    load_json,
+    off_centre,
+    shown,
+)
 from ..core.rigs import SPLITS
+from ..core.untrusted import Unreadable, present
 from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows
 from .record import Format
 
@@ -57,7 +69,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
 
 
 def claims(folder: Path) -> bool:
-    return any((Path(folder) / f"transforms_{s}.json").is_file() for s in SPLITS)
+    return any(present(Path(folder) / f"transforms_{s}.json") for s in SPLITS)
 
 
 def read(ds: Dataset) -> None:
@@ -66,7 +78,7 @@ def read(ds: Dataset) -> None:
     ds.formats.append("nerf")
     for split in SPLITS:
         path = folder / f"transforms_{split}.json"
-        if not path.is_file():
+        if not present(path):
             who = {"train": "every loader", "val": "nerfstudio's blender-data (it reads val while training)"}
             ds.problem(path, f"is missing: {who.get(split, '3D Gaussian Splatting')} needs it")
             continue
@@ -75,9 +87,8 @@ def read(ds: Dataset) -> None:
             continue
         if "camera_angle_x" not in meta:
             ds.problem(path, "has no camera_angle_x: 3D Gaussian Splatting and blender-data read only that")
-        frames = meta.get("frames") or []
-        first = folder / (str(frames[0].get("file_path", "")).replace("\\", "/") + ".png") if frames else None
-        found = image_size(first) if first else None
+        frames = [(frame, frame_files(ds, path, frame, suffix=".png")) for frame in frames_of(ds, path, meta)]
+        found = _first_size(ds, [files for _, files in frames if files])
         K, size = intrinsics(ds, path, meta, need_fl=False, image_size=found)
         if K is not None and off_centre(K, size or found):
             ds.note(
@@ -85,18 +96,27 @@ def read(ds: Dataset) -> None:
                 "off-centre principal point or non-square pixels: 3DGS's Blender loader and nerfstudio's "
                 "blender-data ignore cx, cy, fl_y (use the nerfstudio or colmap output for them)",
             )
-        for frame in frames:
-            fp = str(frame.get("file_path", ""))
-            if "\\" in fp:
-                ds.problem(path, f"file_path '{fp}' has backslashes: only instant-ngp rewrites them")
-            if Path(fp).suffix.lower() in IMAGE_EXTS:
-                ds.problem(path, f"file_path '{fp}' has an extension: 3DGS and blender-data open '{fp}.png'")
-            image = folder / (fp.replace("\\", "/") + ".png")
+        for frame, files in frames:
             c2w = c2w_of(ds, path, frame)
-            mask = frame.get("mask_path")
+            if files is None:
+                continue
+            fp = files.file_path
+            if "\\" in fp:
+                ds.problem(path, f"file_path {shown(fp)} has backslashes: only instant-ngp rewrites them")
+            if Path(fp).suffix.lower() in IMAGE_EXTS:
+                opened = shown(fp + ".png")
+                ds.problem(path, f"file_path {shown(fp)} has an extension: 3DGS and blender-data open {opened}")
             if c2w is not None:
                 label = f"{folder.name}/{fp.lstrip('./')}"
-                ds.cameras.append(Camera(label, split, image, c2w, K, size, folder / mask if mask else None))
+                ds.cameras.append(Camera(label, split, files.image, c2w, K, size, files.mask))
+
+
+def _first_size(ds: Dataset, files: list) -> tuple[int, int] | None:
+    """The size of the split's first image, which NeRF-synthetic loaders take w and h from."""
+    try:
+        return read_image_size(files[0].image, ds.folder) if files else None
+    except Unreadable:
+        return None  # reported with the other images' checks
 
 
 FORMAT = Format(

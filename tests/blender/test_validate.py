@@ -25,7 +25,7 @@ def good(tmp_path_factory, user_resources):
     out = tmp_path_factory.mktemp("validate") / "good"
     r = run_cli(*ARGS, "--out", out, user_resources=user_resources)
     assert r.returncode == 0, r.stderr
-    assert "validate: 0 problems in 32 views" in r.stdout  # render ran the validator at its end
+    assert "validate: 0 problems in 8 views × 4 formats" in r.stdout  # render ran the validator at its end
     return out
 
 
@@ -57,8 +57,8 @@ def edit_json(path, change):
 def test_the_good_dataset_passes_with_its_silhouettes(good, cli):
     r = cli("validate", good, "--demo")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("validate: 0 problems in 32 views of colmap (colmap), nerf (nerf)")
-    assert "silhouettes of 32 views match" in r.stdout
+    assert r.stdout.startswith("validate: 0 problems in 8 views × 4 formats (colmap, nerf, nerfstudio, ngp)")
+    assert "silhouettes checked on 32 cameras" in r.stdout
     assert "Traceback" not in r.stderr
 
 
@@ -183,12 +183,12 @@ def test_transposed_pose_fails_the_reprojection(copy):
 
 def test_a_sample_of_views(good):
     rc, _, out = validate(good, "--demo", "--sample", "2")
-    assert rc == 0 and "silhouettes of 8 views match" in out  # 2 per format
+    assert rc == 0 and "silhouettes checked on 8 cameras" in out  # 2 per format
 
 
 def test_not_a_dataset(tmp_path):
     rc, lines, out = validate(tmp_path)
-    assert rc == 1 and "holds no dataset" in lines[0]
+    assert rc == 2 and len(lines) == 1 and "holds no dataset" in lines[0] and out == ""
     rc, lines, _ = validate(tmp_path / "nowhere")
     assert rc == 2 and len(lines) == 1 and "is not a folder" in lines[0]
 
@@ -236,7 +236,7 @@ def test_the_original_nerf_synthetic_layout_without_w_and_h(copy):
         shutil.rmtree(copy / other)
     rc, lines, out = validate(copy, "--demo")
     assert rc == 0, lines
-    assert "silhouettes of 8 views match" in out
+    assert "silhouettes checked on 8 cameras" in out
 
 
 def test_nerfstudio_intrinsics_per_frame(copy):
@@ -250,4 +250,18 @@ def test_nerfstudio_intrinsics_per_frame(copy):
     edit_json(copy / "nerfstudio/transforms.json", per_frame)
     rc, lines, out = validate(copy, "--demo")
     assert rc == 0, lines
-    assert "silhouettes of 32 views match" in out
+    assert "silhouettes checked on 32 cameras" in out
+
+
+def test_the_model_given_with_import_is_reprojected(good, tmp_path, fresh_bpy):
+    """``--import MODEL`` works like ``--blend``: the demo object, exported and imported again, matches."""
+    from nerf_dataset.blender_io.demo import build_demo_scene
+
+    build_demo_scene()
+    model = tmp_path / "demo.obj"
+    fresh_bpy.ops.wm.obj_export(filepath=str(model), export_selected_objects=True, export_materials=False)
+    rc, lines, out = validate(good, "--import", model)
+    assert rc == 0, lines
+    assert "silhouettes checked on 32 cameras" in out
+    rc, lines, _ = validate(good, "--import", model, "--demo")
+    assert rc == 2 and "not allowed with argument" in lines[0]

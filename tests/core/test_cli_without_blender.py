@@ -16,7 +16,7 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import image_namer
+from nerf_dataset.app.dataset import collect, image_namer
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.settings import Settings
@@ -54,7 +54,7 @@ def test_the_python_has_no_bpy(no_bpy_path):
         ["--demo"],
         ["--import", "model.obj"],
         ["--blend", "scene.blend", "--format", "nerf,colmap", "--train", "3"],
-        ["validate", "{out}", "--demo"],
+        ["validate", "{out}/ds", "--demo"],
     ],
     ids=["demo", "import", "blend", "validate-with-scene"],
 )
@@ -63,6 +63,8 @@ def test_a_render_without_bpy_says_how_to_run_in_one_line(no_bpy_path, tmp_path,
     args = [a.format(out=tmp_path) for a in args]
     if args[0] != "validate":
         args += ["--out", str(out)]
+    else:  # a dataset to check, so that only the scene is missing
+        collect(tmp_path / "ds", planned_dataset(tmp_path / "ds"))
     r = cli_without_bpy(no_bpy_path, *args, cwd=tmp_path)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2, r.stderr
@@ -94,4 +96,4 @@ def test_collect_and_validate_need_no_blender(no_bpy_path, tmp_path):
     assert r.stdout.startswith("validate: 0 problems in 4 views")
     (tmp_path / "empty").mkdir()
     r = cli_without_bpy(no_bpy_path, "validate", tmp_path / "empty")
-    assert r.returncode == 1 and "holds no dataset" in r.stderr
+    assert r.returncode == 2 and "holds no dataset" in r.stderr
