@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.preview import PREVIEW_FILE
 from ..core.settings import (
     SETTING_FIELDS,
     Settings,
@@ -292,7 +293,8 @@ def _summary(planned, settings, run: RunOptions, args) -> int:
     if run.shard:
         print(f"wrote shard {args.shard} of {out_dir}")
         return EXIT_OK
-    print(f"wrote {len(plan.views)} views ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}")
+    views = f"{len(plan.views)} view{'s' if len(plan.views) != 1 else ''}"
+    print(f"wrote {views} ({i.w}x{i.h}, {', '.join(settings.formats)}) to {out_dir}; contact sheet: {PREVIEW_FILE}")
     from .pipeline import check_written
 
     return _print_report(check_written(planned))

@@ -133,9 +133,18 @@ def pending_views(plan: Plan, out_dir: Path, views=None) -> list:
 
 
 def view_complete(plan: Plan, out_dir: Path, view) -> bool:
+    return not _damaged(plan, out_dir, view)
+
+
+def damaged_files(plan: Plan, out_dir: Path) -> list[str]:
+    """Every planned image and pass file that is missing, cut short or of the wrong size."""
+    return [rel for view in plan.views for rel in _damaged(plan, Path(out_dir), view)]
+
+
+def _damaged(plan: Plan, out_dir: Path, view) -> list[str]:
     w, h = plan.intrinsics.w, plan.intrinsics.h
-    files = [view.image, *pass_files(plan, view).values()]
-    return all((exr_complete if rel.endswith(".exr") else png_complete)(out_dir / rel, w, h) for rel in map(str, files))
+    files = map(str, [view.image, *pass_files(plan, view).values()])
+    return [rel for rel in files if not (exr_complete if rel.endswith(".exr") else png_complete)(out_dir / rel, w, h)]
 
 
 def absent_views(plan: Plan, out_dir: Path) -> list:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import UserError
 from ..core.images import read_channel, read_image_size
+from ..core.plan import PLAN_FILE
 from ..core.reader_kit import Camera, Dataset, one_line
 from ..core.rigs import SPLITS
 from ..core.silhouette import compare, dilate, project
@@ -272,6 +274,22 @@ class Report:
         return f"up to {max(counts)} views × {len(counts)} formats ({each})"
 
 
+def check_planned_files(root: Path, ds: Dataset) -> None:
+    """A dataset of ours names every file of every view in its plan: each image and pass file (the depth EXRs
+    no JSON mentions, too) must be whole, as ``--resume`` would check it."""
+    from .dataset import damaged_files
+    from .ownership import saved_plan
+
+    try:
+        plan = saved_plan(root)
+    except UserError as exc:
+        ds.problem(root / PLAN_FILE, str(exc))
+        return
+    if plan is not None:
+        for rel in damaged_files(plan, root):
+            ds.problem(root / rel, "is missing, cut short or of the wrong size: --resume renders it again")
+
+
 def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limit: int | None = None) -> Report:
     """Check every dataset folder under ``root``; with ``mesh`` (vertices, triangles) also reproject.
 
@@ -283,6 +301,8 @@ def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limi
         datasets = [check_folder(f) for f in dataset_folders(root)]
         for ds in datasets:
             check_masks(ds, limit)
+        if datasets:
+            check_planned_files(Path(root), datasets[0])
         if not datasets:
             ds = Dataset(Path(root))
             ds.problem(

@@ -23,11 +23,14 @@ PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 def png_complete(path: Path, width: int, height: int) -> bool:
     """True for a PNG of the right size that decodes fully: every chunk's CRC holds, the image data
     inflates to exactly one filtered row per line, and the file ends with IEND (a crash leaves none)."""
+    if not Path(path).is_file():  # a FIFO or device named like an image must not block or stream forever
+        return False
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:  # bounded: a PNG of w x h is never larger than its raw pixels and some
+            data = f.read(width * height * 8 + (1 << 20) + 1)
     except OSError:
         return False
-    if data[:8] != PNG_SIGNATURE or not data.endswith(PNG_END):
+    if len(data) > width * height * 8 + (1 << 20) or data[:8] != PNG_SIGNATURE or not data.endswith(PNG_END):
         return False
     pos, header, idat = 8, None, []
     while pos + 12 <= len(data):
@@ -134,6 +137,8 @@ def exr_complete(path: Path, width: int, height: int) -> bool:
     """True for a scanline OpenEXR of the right size whose every chunk lies whole inside the file: a render
     cut short by a full disk or a kill leaves offsets past the end (and Blender crashes reading such a file).
     The header and offset table are read; the pixels are not decompressed."""
+    if not Path(path).is_file():
+        return False
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)

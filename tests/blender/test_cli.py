@@ -35,7 +35,7 @@ def test_success_prints_where_the_dataset_is(cli, tmp_path):
     r = cli("--demo", *TINY, "--out", tmp_path / "o")
     assert r.returncode == 0, r.stderr
     wrote, checked = r.stdout.strip().splitlines()[-2:]
-    assert wrote == f"wrote 9 views (24x16, nerf) to {tmp_path / 'o'}"
+    assert wrote == f"wrote 9 views (24x16, nerf) to {tmp_path / 'o'}; contact sheet: preview.png"
     assert checked.startswith("validate: 0 problems in 9 views")
     assert "Fra:" not in r.stdout  # Blender's render chatter stays out of the user's terminal
 

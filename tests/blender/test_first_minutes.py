@@ -64,7 +64,7 @@ def test_an_imported_model_leaves_only_our_lines_on_stdout(name, cli, tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert [line.split(" ", 1)[0] for line in lines] == ["wrote", "validate:"], r.stdout
-    assert lines[0] == f"wrote 1 views (16x16, nerf) to {out}"
+    assert lines[0] == f"wrote 1 view (16x16, nerf) to {out}; contact sheet: preview.png"
 
 
 def test_verbose_shows_the_importers_own_output(cli, tmp_path):
