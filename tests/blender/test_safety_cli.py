@@ -99,7 +99,7 @@ def test_resume_redoes_cut_pass_files_and_drops_leftovers(cli, tmp_path):
         (cut / rel).write_bytes(data[: len(data) // 2])
     (cut / "train" / ".r_2.png.4194999.tmp").write_bytes(b"left by a killed run")
     r = cli("validate", cut)
-    assert r.returncode == 1 and "r_1_mask.png" in r.stderr and "r_0_depth.exr is missing, cut short" in r.stderr
+    assert r.returncode == 1 and "r_1_mask.png" in r.stderr and "r_0_depth.exr: is missing, cut short" in r.stderr
     r = cli(*args, "--resume", "--out", cut)
     assert r.returncode == 0, r.stderr
     assert tree(cut) == tree(whole)
