@@ -4,83 +4,32 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.preview import PREVIEW_FILE
-from ..core.settings import (
-    SETTING_FIELDS,
-    Settings,
-    choice_ids,
-    compound_flags,
-    kind_of,
-    meta_of,
-    parse_pair,
-    parse_text,
-)
 from ..core.shards import parse_shard
+from .cli_parts import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    Parser,
+    Progress,
+    add_settings,
+    require_blender,
+    script_args,
+    settings_from_args,
+)
 from .dataset import IncompleteError, RunOptions
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-NO_BPY = (
-    "this needs Blender, and this Python cannot import bpy: run it inside Blender, "
-    "blender -b scene.blend -P cli.py -- [OPTIONS], or with the project's Python 3.11 venv, "
-    ".venv/bin/python cli.py [OPTIONS] (make demo creates it)"
-)
-
-
-def require_blender() -> None:
-    """A plain Python without bpy (``python3 cli.py``, the usual first try) gets how to run us, not a traceback.
-    Only the commands that open a scene ask: ``validate`` of a folder and ``--collect`` need no Blender."""
-    try:
-        import bpy  # noqa: F401
-    except ImportError:
-        raise UserError(NO_BPY) from None
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block: the contract is "one clear line on stderr"
-        raise UserError(message)
-
-
-def _help(name: str, formats: dict) -> str:
-    """The setting's help, its choices and its default, from its one description (``core.settings``)."""
-    meta, default = meta_of(name), SETTING_FIELDS[name].default
-    text = meta.help
-    if kind_of(name) == "list" or meta.choices:
-        text += ": " + ", ".join(map(str, choice_ids(name, formats)))
-    if meta.none_means:
-        text += f" (default: {meta.none_means})"
-    elif default is not None and default is not False and default != ():
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        text += f" (default: {shown})"
-    return text
-
-
-def _add_settings(p: argparse.ArgumentParser, formats: dict) -> None:
-    """One option per setting; list, size and compound values stay text here and are parsed with the
-    settings' own words in ``settings_from_args``."""
-    compounds = compound_flags()
-    for name in SETTING_FIELDS:
-        meta, kind = meta_of(name), kind_of(name)
-        if meta.part is not None:
-            if meta.part == 0:
-                p.add_argument(meta.flag, dest=name, metavar=meta.metavar, help=_help(name, formats))
-            continue
-        if kind == "bool":
-            p.add_argument(meta.flag, dest=name, action="store_true", help=_help(name, formats))
-            continue
-        convert = {"int": int, "float": float}.get(kind, str)
-        p.add_argument(meta.flag, dest=name, type=convert, metavar=meta.metavar, help=_help(name, formats))
-    assert all(len(names) == 2 for names in compounds.values())
+# cli.py's commands beside rendering and validate: the job contract (cloud/).
+JOB_COMMANDS = ("submit", "worker", "status", "collect")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ..exporters import FORMATS
 
-    p = _Parser(
+    p = Parser(
         prog="cli.py", description="Render a NeRF / 3D Gaussian Splatting training dataset from a Blender scene."
     )
     src = p.add_mutually_exclusive_group()
@@ -95,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="finish the dataset in --out: keep complete images, render the rest"
     )
-    _add_settings(p, FORMATS)
+    add_settings(p, FORMATS)
     p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel Blender processes (default 1)")
     p.add_argument("--shard", metavar="I/N", help="render only shard I of N (what each worker runs)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (default: all cores)")
@@ -104,84 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--verbose", action="store_true", help="show Blender's own output (rendering, opening and importing)"
     )
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # of --workers: the parent locks, finalises
     return p
 
 
-def settings_from_args(a: argparse.Namespace) -> Settings:
-    """The settings the options give, checked: a ``SettingError`` names the flag."""
-    from ..exporters import FORMATS
-
-    values = {}
-    for name in SETTING_FIELDS:
-        meta, raw = meta_of(name), getattr(a, name, None)
-        if meta.part is not None:
-            first = compound_flags()[meta.flag]
-            pair = parse_pair(*first, getattr(a, first[0])) if getattr(a, first[0]) is not None else None
-            values[name] = None if pair is None else pair[meta.part]
-        elif raw is None:
-            values[name] = SETTING_FIELDS[name].default
-        elif kind_of(name) in ("list", "size"):
-            values[name] = parse_text(name, raw, FORMATS)
-        elif kind_of(name) == "str" and meta.choices:
-            values[name] = next((c for c in choice_ids(name) if c.lower() == raw.lower()), raw)
-        else:
-            values[name] = raw
-    settings = Settings(**values)
-    settings.validate(FORMATS)
-    return settings
-
-
-def script_args(argv: list[str]) -> list[str]:
-    """Our options: everything after ``--`` (Blender's convention), else everything after the script."""
-    return argv[argv.index("--") + 1 :] if "--" in argv else argv[1:]
-
-
-class Progress:
-    """One updating line on a terminal; plain lines (at most one per 5 s) when stderr is a log file."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
-
-    def __call__(self, done: int, total: int, elapsed: float) -> None:
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        line = f"rendered {done}/{total} views, {rate:.2f} views/s, ETA {eta:.0f} s"
-        if self.tty:
-            self.stream.write("\r" + line + ("\n" if done == total else ""))
-        elif done == total or time.monotonic() - self.last >= 5.0:
-            self.stream.write(line + "\n")
-            self.last = time.monotonic()
-        self.stream.flush()
-
-
-# Options a worker must not inherit from the parent's command line.
-PARENT_ONLY = {"--workers": 1, "--overwrite": 0, "--resume": 0, "--retries": 1, "--threads": 1, "--verbose": 0}
-
-
-def worker_args(argv: list[str], args: argparse.Namespace) -> list[str]:
-    """The parent's options for its workers: the same dataset, minus what only the parent does."""
-    out, skip = [], 0
-    for token in argv:
-        if skip:
-            skip -= 1
-            continue
-        name = token.split("=", 1)[0]
-        if name in PARENT_ONLY:
-            skip = PARENT_ONLY[name] if "=" not in token else 0
-            continue
-        out.append(token)
-    if not (args.blend or args.import_path or args.demo):
-        import bpy
-
-        if not bpy.data.filepath:
-            raise UserError("--workers needs the scene saved in a .blend file (the workers open it)")
-        out += ["--blend", bpy.data.filepath]
-    return out
-
-
 def build_validate_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="cli.py validate", description="Check a dataset against every consumer's rules.")
+    p = Parser(prog="cli.py validate", description="Check a dataset against every consumer's rules.")
     p.add_argument("dir", metavar="DIR", help="dataset folder (ours or anyone's)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--blend", metavar="PATH", help="the scene, to reproject the object with the cameras")
@@ -225,7 +101,6 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         shard=parse_shard(args.shard) if args.shard else None,
         threads=args.threads,
         quiet=not args.verbose,
-        worker=args.worker,
     )
 
 
@@ -234,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     ours = script_args(argv)
     if ours[:1] == ["validate"]:
         return _validate_command(ours[1:])
+    if ours[:1] and ours[0] in JOB_COMMANDS:
+        from ..cloud.commands import run_command
+
+        return run_command(ours[0], ours[1:])
     args = None
     try:
         args = build_parser().parse_args(ours)
@@ -249,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("give the scene: --blend PATH, --import PATH or --demo")
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
         if args.workers > 1 and run.shard is None:
-            planned = _run_parallel(settings, source, run, worker_args(ours, args), args)
+            planned = _run_parallel(settings, source, run, args)
         else:
             from .pipeline import make_dataset
 
@@ -367,13 +246,19 @@ def _planned_target(root: Path) -> str | None:
     return target if isinstance(target, str) and not target.startswith("<") else None
 
 
-def _run_parallel(settings, source, run: RunOptions, worker_argv, args):
-    from .parallel import run_workers
+def _run_parallel(settings, source, run: RunOptions, args):
+    """``--workers N``: the local back-end of the job contract. Plan once (the folder becomes a job), N
+    ``cli.py worker`` processes, one collect; the folder's lock is this process's throughout."""
+    from ..cloud.local import run_workers
+    from ..cloud.submit import write_job_files
+    from .dataset import collect
     from .pipeline import plan_dataset
 
     planned = plan_dataset(settings, source, run)
     try:
-        run_workers(planned, worker_argv, args.workers, args.retries, Progress())
+        write_job_files(planned, args.workers, "local", {})
+        run_workers(planned.plan, planned.out_dir, args.workers, args.retries, Progress())
+        collect(planned.out_dir, planned.plan)
     except BaseException:
         planned.release()
         raise

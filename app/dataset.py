@@ -15,7 +15,7 @@ from ..core.files import link_or_copy
 from ..core.images import exr_complete, png_complete
 from ..core.passes import PASS_EXTS
 from ..core.plan import PLAN_DIR, Plan
-from ..core.points import load_points
+from ..core.points import TRACKS_FILE, colour_points, load_points
 from ..core.preview import write_preview
 from ..core.settings import SettingError
 from ..exporters import FORMATS
@@ -31,6 +31,8 @@ class Source:
     demo: bool = False
     object: str | None = None
     """Target object; None = the active object, else every visible mesh (the imported model with --import)."""
+    objects: tuple[str, ...] = ()
+    """The target's objects by name, exactly (a job's worker: those the submitter picked); ``object`` names it."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +167,8 @@ class IncompleteError(Exception):
 def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample_points=None) -> list[Path]:
     """Finalise: check every view's image (decoded in full when ``verify``), write every format, drop staging.
 
-    Needs no Blender (``cli.py --collect``); ``sample_points()``, when given, runs once the images are
-    known complete (the points' colours come from them) and before the formats that use them.
+    Needs no Blender (``cli.py --collect``); ``sample_points()``, when given, samples and tracks the surface
+    points (Blender) once the images are known complete; their colours come from the images, here.
     """
     out_dir = Path(out_dir)
     if plan is None:
@@ -179,9 +181,18 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
     remove_temporaries(out_dir, plan)
     if sample_points is not None:
         sample_points()
+    colour_saved_points(out_dir, plan)
     written = export(plan, out_dir)
     shutil.rmtree(out_dir / PLAN_DIR / "staging", ignore_errors=True)
     return written
+
+
+def colour_saved_points(out_dir: Path, plan: Plan) -> None:
+    """Give the tracked points (``TRACKS_FILE``) their colours from the rendered images, once."""
+    if load_points(out_dir) is None:
+        tracks = load_points(out_dir, TRACKS_FILE)
+        if tracks is not None:
+            colour_points(tracks, plan, out_dir).save(out_dir)
 
 
 def export(plan: Plan, out_dir: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.plan import PLAN_FILE, Plan, build_plan, save_plan
-from ..core.points import load_points
+from ..core.points import TRACKS_FILE, load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
 from ..exporters import FORMATS
@@ -61,6 +61,8 @@ def load_scene(source: Source, quiet: bool = True):
     elif source.blend:
         scene_io.open_blend(source.blend, quiet)
     scene = bpy.context.scene
+    if source.objects:
+        return scene, source.object or source.objects[0], scene_io.objects_named(scene, source.objects)
     target, objs = scene_io.pick_target(scene, source.object, imported)
     return scene, target, objs
 
@@ -77,7 +79,7 @@ def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[
     return scene, objs, build_plan(settings, facts, image_namer(settings.formats))
 
 
-def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs) -> Plan:
+def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs, worker: bool = False) -> Plan:
     """The saved plan, if this run asks for the same dataset from the same scene and object."""
     from ..blender_io.scene import target_fingerprint
 
@@ -89,7 +91,7 @@ def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs
             diff, f"{{resume}} continues the dataset in {{out}}, planned with {{}} {saved[diff]!r}, not {asked[diff]!r}"
         )
     opened = source_identity(source)
-    if plan.scene.source and plan.scene.source != opened:
+    if plan.scene.source and plan.scene.source != opened and not worker:  # a job's worker opens the job's copy
         raise SettingError("out", f"the dataset in {{}} was made from {plan.scene.source}, not from {opened}")
     if plan.scene.geometry and plan.scene.geometry != target_fingerprint(objs):
         raise SettingError(
@@ -114,14 +116,14 @@ class Planned:
             self.lock.release()
             self.lock = None
 
-    def ensure_points(self) -> None:
-        """Sample the surface points once every image exists (their colours come from the renders)."""
-        from ..blender_io.points import scene_points
+    def ensure_tracks(self) -> None:
+        """Sample the surface points and track them through the views (the scene must be open), once."""
+        from ..blender_io.points import point_tracks
 
         settings = self.plan.settings
         wanted = settings.points and any(FORMATS[f].uses_points for f in settings.formats)
-        if wanted and load_points(self.out_dir) is None:
-            scene_points(self.scene, self.objs, self.plan, self.out_dir, settings.points).save(self.out_dir)
+        if wanted and load_points(self.out_dir, TRACKS_FILE) is None and load_points(self.out_dir) is None:
+            point_tracks(self.scene, self.objs, self.plan, settings.points).save(self.out_dir, TRACKS_FILE)
 
 
 def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> Planned:
@@ -139,7 +141,7 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
     try:
         if reuse:
             scene, _, objs = load_scene(source, run.quiet)
-            plan = _resumed_plan(out_dir, settings, source, objs)
+            plan = _resumed_plan(out_dir, settings, source, objs, run.worker)
             if run.resume:
                 remove_temporaries(out_dir, plan)
             return Planned(scene, objs, plan, out_dir, lock)
@@ -181,7 +183,7 @@ class Job:
         Images this job published itself are only checked to exist; any others are decoded in full.
         """
         fresh = getattr(self.render, "done", 0) == len(self.plan.views)
-        return collect(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_points)
+        return collect(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_tracks)
 
     def close(self) -> None:
         """The user's scene settings back, the output folder's lock released; safe to call more than once."""

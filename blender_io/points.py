@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 from mathutils import Vector
@@ -23,20 +21,10 @@ def _bvh(vertices: np.ndarray, triangles: np.ndarray) -> BVHTree:
     return BVHTree.FromPolygons([tuple(v) for v in vertices.tolist()], [tuple(t) for t in triangles.tolist()])
 
 
-def _pixels(path: Path) -> np.ndarray:
-    """(h, w, 4) float RGBA of a PNG, row 0 at the top (Blender stores images bottom-up)."""
-    image = bpy.data.images.load(str(path), check_existing=False)
-    try:
-        w, h = image.size
-        px = np.empty(w * h * 4, dtype=np.float32)
-        image.pixels.foreach_get(px)
-    finally:
-        bpy.data.images.remove(image)
-    return px.reshape(h, w, 4)[::-1]
-
-
-def scene_points(scene, objs, plan: Plan, out_dir: Path, count: int) -> ScenePoints:
-    """``count`` surface samples of ``objs`` with their tracks over ``plan.views`` and rendered colours."""
+def point_tracks(scene, objs, plan: Plan, count: int) -> ScenePoints:
+    """``count`` surface samples of ``objs`` with their tracks over ``plan.views`` (which views see each, and
+    where); the colours come later from the rendered images (``core.points.colour_points``), so this runs
+    before rendering, where the scene is open, and the colours wherever the images are."""
     depsgraph = bpy.context.evaluated_depsgraph_get()
     verts, tris = world_triangles(objs, depsgraph)
     xyz, normals = sample_surface(verts, tris, count, plan.settings.seed)
@@ -49,7 +37,7 @@ def scene_points(scene, objs, plan: Plan, out_dir: Path, count: int) -> ScenePoi
     tolerance = 1e-4 * size
     K, w, h = plan.intrinsics.matrix(), plan.intrinsics.w, plan.intrinsics.h
     obs_point, obs_view, obs_uv = [], [], []
-    colour_sum, colour_n = np.zeros((count, 3)), np.zeros(count)
+    seen_by = np.zeros(count)
     stride = max(1, -(-len(plan.views) // TRACK_VIEWS))
     point_ids = np.arange(count)
     for k, view in enumerate(plan.views):
@@ -71,21 +59,17 @@ def scene_points(scene, objs, plan: Plan, out_dir: Path, count: int) -> ScenePoi
         seen = candidates[np.array(visible, dtype=bool)] if len(candidates) else candidates
         if not len(seen):
             continue
-        px = _pixels(Path(out_dir) / view.image)
-        cols = px[uv[seen, 1].astype(int), uv[seen, 0].astype(int), :3]
-        colour_sum[seen] += cols
-        colour_n[seen] += 1
+        seen_by[seen] += 1
         obs_point.append(seen)
         obs_view.append(np.full(len(seen), k))
         obs_uv.append(uv[seen])
-    keep = colour_n > 0  # a point no view sees would be a point without a track
+    keep = seen_by > 0  # a point no view sees would be a point without a track
     new_index = np.cumsum(keep) - 1
     point = np.concatenate(obs_point) if obs_point else np.zeros(0, dtype=int)
-    rgb = colour_sum[keep] / colour_n[keep, None]
     return ScenePoints(
         xyz=xyz[keep],
         normals=normals[keep],
-        rgb=np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8),
+        rgb=np.zeros((int(keep.sum()), 3), dtype=np.uint8),
         track_point=new_index[point],
         track_view=np.concatenate(obs_view) if obs_view else np.zeros(0, dtype=int),
         track_uv=np.concatenate(obs_uv) if obs_uv else np.zeros((0, 2)),

@@ -132,6 +132,14 @@ def pick_target(scene: bpy.types.Scene, name: str | None, imported=None) -> tupl
     return "<all visible meshes>", objs
 
 
+def objects_named(scene: bpy.types.Scene, names) -> list[bpy.types.Object]:
+    """Exactly these objects of ``scene`` (a job's target as the submitter picked it)."""
+    missing = [n for n in names if scene.objects.get(n) is None]
+    if missing:
+        raise UserError(f"the scene has no object named '{missing[0]}'")
+    return [scene.objects[n] for n in names]
+
+
 def world_triangles(objs, depsgraph) -> tuple[np.ndarray, np.ndarray]:
     """The objects' evaluated geometry in world space as one triangle mesh: (vertices, triangles).
 

@@ -50,3 +50,14 @@ def link_or_copy(src: Path, dst: Path) -> None:
     # rename() between two links to one file is a no-op that leaves the source name (POSIX); drop it.
     if tmp.exists():
         tmp.unlink()
+
+
+def last_line(path: Path, tail: int = 8192) -> str:
+    """The last non-empty line of a log, read from its end only (logs of long renders are large)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - tail))
+            lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""

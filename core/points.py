@@ -8,7 +8,9 @@ NeRF-synthetic and nerfstudio writers into ``points3d.ply``.
 
 from __future__ import annotations
 
+import errno
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from .files import write_bytes_atomic
 from .plan import PLAN_DIR
 
 POINTS_FILE = f"{PLAN_DIR}/points.npz"
+TRACKS_FILE = f"{PLAN_DIR}/tracks.npz"
+"""The points before their colours: sampled and tracked where the scene is open (``blender_io.points``)."""
 
 
 @dataclass
@@ -34,18 +38,40 @@ class ScenePoints:
     track_uv: np.ndarray
     """(m, 2) pixel position of each observation (corner-origin pixel coordinates)."""
 
-    def save(self, out_dir: Path) -> Path:
+    def save(self, out_dir: Path, name: str = POINTS_FILE) -> Path:
         buffer = io.BytesIO()
         np.savez(buffer, **self.__dict__)
-        return write_bytes_atomic(Path(out_dir) / POINTS_FILE, buffer.getvalue())
+        return write_bytes_atomic(Path(out_dir) / name, buffer.getvalue())
 
 
-def load_points(out_dir: Path) -> ScenePoints | None:
-    path = Path(out_dir) / POINTS_FILE
+def load_points(out_dir: Path, name: str = POINTS_FILE) -> ScenePoints | None:
+    """The saved points (``name``: ``TRACKS_FILE`` for those still without colours); None when there are none.
+    A damaged file is an ``OSError``, as a damaged image is: the run that needs it says so in one line."""
+    path = Path(out_dir) / name
     if not path.is_file():
         return None
-    with np.load(path) as d:
-        return ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise OSError(errno.EIO, f"damaged points file ({type(exc).__name__})", str(path)) from None
+
+
+def colour_points(tracks: ScenePoints, plan, out_dir: Path) -> ScenePoints:
+    """Each tracked point's colour: the mean of the rendered pixels its observations fall on (8-bit RGB of
+    the images, as a consumer reads them). Needs no Blender: it runs wherever the images are collected."""
+    from PIL import Image
+
+    total, seen = np.zeros((len(tracks.xyz), 3)), np.zeros(len(tracks.xyz))
+    for k in np.unique(tracks.track_view):
+        with Image.open(Path(out_dir) / plan.views[int(k)].image) as image:
+            px = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255)
+        obs = tracks.track_view == k
+        uv = tracks.track_uv[obs]
+        np.add.at(total, tracks.track_point[obs], px[uv[:, 1].astype(int), uv[:, 0].astype(int)])
+        np.add.at(seen, tracks.track_point[obs], 1)
+    rgb = np.clip(np.round(total / np.maximum(seen, 1)[:, None] * 255), 0, 255).astype(np.uint8)
+    return ScenePoints(tracks.xyz, tracks.normals, rgb, tracks.track_point, tracks.track_view, tracks.track_uv)
 
 
 def sample_surface(vertices: np.ndarray, triangles: np.ndarray, n: int, seed: int):

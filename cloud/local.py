@@ -1,14 +1,15 @@
-"""``--workers N``: plan once, render the shards in N Blender processes, restart the ones that die, finalise
-once (the workers never do).
+"""The ``local`` back-end of the job contract (``--workers N`` and ``submit --backend local``): the shards of a
+job in N processes on this machine, restarted when they die, with the cores split between them.
 
-The parent plans (it opens the scene once) and then only watches: each worker is this same ``cli.py``
-with ``--shard I/N``, run by the same Blender executable or Python, with the cores split between them.
+Each worker is ``cli.py worker --job DIR --shard I/N`` run by the same Blender executable or Python: the
+job folder is its whole input, exactly as on Slurm or AWS Batch. The caller collects once, afterwards.
 A worker that exits non-zero is restarted for its unfinished views up to ``retries`` times; after that
 the run stops naming the views that failed and leaves a resumable output (``--resume``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,12 +18,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.plan import PLAN_DIR
+from ..app.dataset import IncompleteError, absent_views, pending_views
+from ..core.files import last_line, write_json_atomic
 from ..core.shards import read_done, shard_views
-from .dataset import IncompleteError, absent_views, collect, pending_views
+from .job import BACKEND_DIR, LOG_DIR
 
 POLL_S = 0.2
-LOG_DIR = f"{PLAN_DIR}/logs"
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
@@ -40,10 +41,10 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_command(worker_args: list[str], shard: tuple[int, int], threads: int) -> list[str]:
-    """The command line of one worker: the same interpreter or Blender, the same options, one shard."""
+def worker_command(job_dir: Path, shard: tuple[int, int], threads: int) -> list[str]:
+    """The command line of one worker: the same interpreter or Blender, the job, one shard."""
     cli = str(Path(__file__).resolve().parents[1] / "cli.py")
-    ours = [*worker_args, "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads), "--worker"]
+    ours = ["worker", "--job", str(job_dir), "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads)]
     try:
         import bpy
 
@@ -63,12 +64,14 @@ class _Worker:
     finished: bool = False
 
 
-def run_workers(planned, worker_args: list[str], workers: int, retries: int, progress=None):
-    """Render every pending view of the planned dataset with ``workers`` processes, then finalise it."""
-    plan, out_dir = planned.plan, Path(planned.out_dir)
+def run_workers(plan, out_dir: Path, workers: int, retries: int, progress=None, shards=None) -> None:
+    """Render every pending view of the job in ``out_dir`` with one process per shard of ``workers`` (only
+    ``shards`` of them when given); a shard that keeps failing ends it with ``WorkerFailure``."""
+    out_dir = Path(out_dir)
     (out_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
-    threads = threads_per_worker(workers)
-    pool = [_Worker((i, workers)) for i in range(workers)]
+    indices = range(workers) if shards is None else shards
+    threads = threads_per_worker(len(indices))
+    pool = [_Worker((i, workers)) for i in indices]
     total = len(plan.views)
     complete_at_start = total - len(absent_views(plan, out_dir))  # for progress only; workers verify
     started = time.monotonic()
@@ -81,13 +84,16 @@ def run_workers(planned, worker_args: list[str], workers: int, retries: int, pro
                 rc = None if w.process is None else w.process.poll()
                 if w.process is not None and rc is None:
                     continue
+                if rc is not None:
+                    _state(out_dir, w.shard[0], "COMPLETED" if rc == 0 else "FAILED", rc)
                 if rc == 0:
                     w.finished = True
                 elif w.tries > retries:
                     failed.append(w)
                 else:
                     w.tries += 1
-                    w.process = _launch(worker_command(worker_args, w.shard, threads), out_dir, w.shard)
+                    w.process = _launch(worker_command(out_dir, w.shard, threads), out_dir, w.shard)
+                    _state(out_dir, w.shard[0], "RUNNING", None, w.process.pid)
             if progress:
                 done = sum(len(read_done(out_dir, *w.shard)) for w in pool)
                 progress(max(done, complete_at_start), total, time.monotonic() - started)
@@ -103,8 +109,38 @@ def run_workers(planned, worker_args: list[str], workers: int, retries: int, pro
         failed_frames = {v.frame for w in failed for v in shard_views(plan.views, *w.shard)}
         views = [v for v in pending_views(plan, out_dir) if v.frame in failed_frames]
         log = out_dir / LOG_DIR / f"shard-{failed[0].shard[0]}.log"
-        raise WorkerFailure(views, retries, _last_line(log))
-    return collect(out_dir, plan, sample_points=planned.ensure_points)
+        raise WorkerFailure(views, retries, last_line(log))
+
+
+def _state(out_dir: Path, index: int, state: str, exit_code: int | None, pid: int | None = None) -> None:
+    """The engine's view of a task, as ``status`` shows it (Slurm keeps its own)."""
+    record = {"state": state, "exit_code": exit_code, "pid": pid}
+    write_json_atomic(out_dir / BACKEND_DIR / f"local-{index}.json", record)
+
+
+def task_states(job_dir: Path, spec) -> dict[int, dict]:
+    """Each launched shard's last state; a RUNNING one whose process is gone was killed with its parent."""
+    states = {}
+    for i in range(spec.shards):
+        path = Path(job_dir) / BACKEND_DIR / f"local-{i}.json"
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if record.get("state") == "RUNNING" and not _alive(record.get("pid")):
+            record["state"] = "LOST"
+        states[i] = record
+    return states
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, TypeError, ValueError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _launch(cmd: list[str], out_dir: Path, shard: tuple[int, int]) -> subprocess.Popen:
@@ -113,14 +149,6 @@ def _launch(cmd: list[str], out_dir: Path, shard: tuple[int, int]) -> subprocess
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     finally:
         log.close()
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
 
 
 class WorkerFailure(IncompleteError):

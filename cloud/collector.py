@@ -1,0 +1,37 @@
+"""``cli.py collect --job DIR --out OUT``: check every view of a job, then write every format. No Blender.
+
+While views are missing it refuses, naming them. OUT may be the job folder itself (finalised in place) or
+another folder, which gets the plan, the points and links to (or copies of) every rendered file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..app.dataset import IncompleteError, collect, pass_files, pending_views, prepare_out_dir
+from ..app.lock import OutputLock
+from ..core.files import link_or_copy
+from ..core.plan import save_plan
+from ..core.points import TRACKS_FILE
+from .job import read_job
+
+
+def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]:
+    job_dir, out = Path(job_dir).absolute(), Path(out).expanduser().absolute()
+    _, plan = read_job(job_dir)
+    missing = pending_views(plan, job_dir)
+    if missing:
+        raise IncompleteError(missing)
+    lock = OutputLock(out).acquire()
+    try:
+        if out.resolve() != job_dir.resolve():
+            prepare_out_dir(out, overwrite)
+            save_plan(plan, out)
+            if (job_dir / TRACKS_FILE).is_file():
+                link_or_copy(job_dir / TRACKS_FILE, out / TRACKS_FILE)
+            for view in plan.views:
+                for rel in [view.image, *map(str, pass_files(plan, view).values())]:
+                    link_or_copy(job_dir / rel, out / rel)
+        return collect(out, plan)
+    finally:
+        lock.release()

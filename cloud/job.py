@@ -1,0 +1,109 @@
+"""A job: one folder that is a worker's whole input, on any engine.
+
+The job folder is a planned dataset folder (``.nerf_dataset/plan.json``, images where the plan says) plus
+``.nerf_dataset/job.json`` (format version, shard count, the plan's digest, the target's objects),
+``.nerf_dataset/scene.blend`` (the scene with everything it references packed in) and the surface points'
+tracks. Workers render into it; ``collect`` finalises it, here or into another folder, without Blender.
+A job is read as hostile input: bounded reads, regular files inside the folder only, and a plan whose digest
+does not match is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..app.ownership import saved_plan
+from ..core.errors import UserError
+from ..core.files import write_json_atomic
+from ..core.plan import PLAN_DIR, PLAN_FILE, Plan
+from ..core.points import TRACKS_FILE
+
+JOB_FORMAT = 1
+JOB_FILE = f"{PLAN_DIR}/job.json"
+SCENE_FILE = f"{PLAN_DIR}/scene.blend"
+LOG_DIR = f"{PLAN_DIR}/logs"
+BACKEND_DIR = f"{PLAN_DIR}/backend"
+MAX_JOB_BYTES = 1 << 20
+# Each engine's own variable for the task's index (research/cluster-engines.md). The count is always the
+# job's: a resubmitted subset (Slurm --array=1,3) numbers its tasks by the job's shards, not by the subset.
+INDEX_VARIABLES = ("SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX", "BATCH_TASK_INDEX")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    shards: int
+    digest: str
+    """sha256 of ``plan.json`` as submitted."""
+    target: str
+    objects: tuple[str, ...]
+    """The target's objects by name, exactly as the submitter picked them."""
+    backend: str = "local"
+    options: dict = field(default_factory=dict)
+    """The engine's settings of the submission (partition, time limit...), for status and --retry-missing."""
+    format: int = JOB_FORMAT
+
+
+def plan_digest(job_dir: Path) -> str:
+    return hashlib.sha256((Path(job_dir) / PLAN_FILE).read_bytes()).hexdigest()
+
+
+def write_job(job_dir: Path, spec: JobSpec) -> Path:
+    return write_json_atomic(Path(job_dir) / JOB_FILE, asdict(spec))
+
+
+def inside(job_dir: Path, rel: str) -> Path:
+    """``job_dir/rel`` as a regular file that really lies in the job folder (no link or ``..`` out of it)."""
+    root = Path(job_dir).resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents or not path.is_file():
+        raise UserError(f"job {job_dir}: {rel} is missing, or not a file inside the job folder")
+    return path
+
+
+def read_job(job_dir: Path) -> tuple[JobSpec, Plan]:
+    """The job's spec and plan, checked: version, shape, files inside the folder, the plan's digest."""
+    job_dir = Path(job_dir)
+    if not job_dir.is_dir():
+        raise UserError(f"--job {job_dir} is not a folder")
+    path = inside(job_dir, JOB_FILE)
+    with open(path, "rb") as f:
+        raw = f.read(MAX_JOB_BYTES + 1)
+    try:
+        if len(raw) > MAX_JOB_BYTES:
+            raise ValueError("too large")
+        d = json.loads(raw)
+        version = d["format"] if isinstance(d, dict) else None
+        if isinstance(version, int) and version > JOB_FORMAT:
+            raise UserError(
+                f"job {job_dir} needs job format {version}; this worker reads format {JOB_FORMAT} and older: "
+                "install the add-on version that made the job"
+            )
+        spec = JobSpec(**{**d, "objects": tuple(d["objects"])})
+        assert isinstance(spec.shards, int) and 1 <= spec.shards <= 100_000 and isinstance(spec.digest, str)
+        assert all(isinstance(o, str) for o in spec.objects) and isinstance(spec.options, dict)
+    except UserError:
+        raise
+    except (ValueError, TypeError, KeyError, AssertionError) as exc:
+        raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({type(exc).__name__})") from None
+    for rel in (PLAN_FILE, SCENE_FILE):
+        inside(job_dir, rel)
+    if (job_dir / TRACKS_FILE).exists():
+        inside(job_dir, TRACKS_FILE)
+    if plan_digest(job_dir) != spec.digest:
+        raise UserError(f"job {job_dir}: the plan does not match the digest it was submitted with; refusing it")
+    return spec, saved_plan(job_dir)
+
+
+def shard_from_environment(spec: JobSpec, environ=os.environ) -> tuple[int, int]:
+    """(index, count) of this task from the engine's variable; the count is the job's."""
+    for name in INDEX_VARIABLES:
+        if name in environ:
+            text = environ[name]
+            if not text.isdigit() or int(text) >= spec.shards:
+                raise UserError(f"{name}={text!r} is no shard of this job's {spec.shards}")
+            return int(text), spec.shards
+    raise UserError(f"give --shard I/N, or run under an engine that sets one of {', '.join(INDEX_VARIABLES)}")

@@ -1,0 +1,57 @@
+"""Make a job folder (Blender side): plan once, track the surface points, pack the scene, write the spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..app.dataset import RunOptions, Source
+from ..app.pipeline import plan_dataset
+from ..core.errors import UserError
+from ..core.settings import Settings
+from .job import SCENE_FILE, JobSpec, plan_digest, write_job
+
+
+def make_job(settings: Settings, source: Source, job_dir: Path, shards: int, backend: str, options: dict,
+             overwrite: bool = False, quiet: bool = True):  # fmt: skip
+    """Plan ``settings`` on ``source`` into ``job_dir`` and make it a job of ``shards``; returns the ``Planned``
+    (its lock still held: the caller releases it, after running local workers or handing the job over)."""
+    planned = plan_dataset(settings, source, RunOptions(out=job_dir, overwrite=overwrite, quiet=quiet))
+    try:
+        write_job_files(planned, shards, backend, options)
+    except BaseException:
+        planned.release()
+        raise
+    return planned
+
+
+def write_job_files(planned, shards: int, backend: str, options: dict) -> JobSpec:
+    """Make the planned dataset folder a job: the points' tracks, the packed scene, the spec (written last:
+    a folder is a job only once everything a worker reads is in it)."""
+    planned.ensure_tracks()
+    save_packed_scene(Path(planned.out_dir) / SCENE_FILE)
+    names = tuple(o.name for o in planned.objs)
+    spec = JobSpec(shards, plan_digest(planned.out_dir), planned.plan.scene.target, names, backend, options)
+    write_job(planned.out_dir, spec)
+    return spec
+
+
+def save_packed_scene(path: Path) -> None:
+    """The open scene as a .blend that carries every image it uses, so workers need none of the user's paths.
+    Linked libraries and other external files cannot travel yet: refused by name rather than rendered wrong."""
+    import bpy
+
+    if bpy.data.images and any(i.source in {"FILE", "TILED"} and not i.packed_file for i in bpy.data.images):
+        bpy.ops.file.pack_all()
+    external = [f"library {lib.filepath}" for lib in bpy.data.libraries]
+    external += [f"image {i.name} ({i.source.lower()})" for i in bpy.data.images
+                 if i.source in {"SEQUENCE", "MOVIE"} and i.users]  # fmt: skip
+    external += [f"image {i.name} ({i.filepath}: missing)" for i in bpy.data.images
+                 if i.source in {"FILE", "TILED"} and i.users and not i.packed_file and i.filepath]  # fmt: skip
+    if external:
+        raise UserError(
+            f"the scene uses {external[0]}, which cannot be packed into the job; make it local or remove it"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, compress=True, check_existing=False)
+    tmp.replace(path)

@@ -1,0 +1,26 @@
+"""``cli.py worker --job DIR [--shard I/N]``: render one shard of a job, and nothing else.
+
+The job is the worker's whole input. Views already complete are skipped (a requeued task resumes), each
+finished view is recorded as it goes, and the worker never finalises: ``collect`` does, once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..app.dataset import RunOptions, Source
+from ..app.pipeline import make_dataset
+from .job import SCENE_FILE, read_job, shard_from_environment
+
+
+def run_worker(job_dir: Path, shard: tuple[int, int] | None = None, threads: int = 0, quiet=True, progress=None):
+    spec, plan = read_job(job_dir)
+    if shard is None:
+        shard = shard_from_environment(spec)
+    elif shard[1] != spec.shards:
+        from ..core.errors import UserError
+
+        raise UserError(f"--shard {shard[0]}/{shard[1]}: this job has {spec.shards} shards")
+    source = Source(blend=str(Path(job_dir) / SCENE_FILE), object=plan.scene.target, objects=spec.objects)
+    run = RunOptions(out=job_dir, shard=shard, threads=threads, quiet=quiet, worker=True)
+    return make_dataset(None, source, run, progress), shard
