@@ -28,7 +28,7 @@ from .dataset import (
     pending_views,
     prepare_out_dir,
 )
-from .lock import OutputLock
+from .lock import OutputLock, finalising
 from .ownership import remove_temporaries, saved_plan
 
 
@@ -79,7 +79,9 @@ def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[
 
 def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs) -> Plan:
     """The saved plan, if this run asks for the same dataset from the same scene and object."""
-    from ..blender_io.scene import target_fingerprint
+    import bpy
+
+    from ..blender_io.scene import surroundings_fingerprint, target_fingerprint
 
     plan = saved_plan(out_dir)
     if settings is not None and settings != plan.settings:
@@ -95,6 +97,11 @@ def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs
         raise SettingError(
             "out", f"the dataset in {{}} was made of another '{plan.scene.target}': the object's geometry differs"
         )
+    if plan.scene.surroundings and plan.scene.surroundings != surroundings_fingerprint(bpy.context.scene, objs):
+        raise SettingError(
+            "out", "the scene of the dataset in {} has changed since it was planned (other objects, lights or the "
+            "world): its new views would not match the others"
+        )  # fmt: skip
     return plan
 
 
@@ -236,8 +243,11 @@ def make_dataset(settings: Settings | None, source: Source, run: RunOptions, pro
     job = start_job(settings, source, run)
     try:
         job.render.run(progress)
-        if run.shard is None or (not run.worker and not absent_views(job.plan, job.out_dir)):
+        if run.shard is None:
             job.finish()
+        elif not run.worker and not absent_views(job.plan, job.out_dir):
+            with finalising(job.out_dir):
+                job.finish()
     except BaseException:
         job.planned.release()
         raise

@@ -9,6 +9,7 @@ NeRF-synthetic and nerfstudio writers into ``points3d.ply``.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,12 +41,28 @@ class ScenePoints:
         return write_bytes_atomic(Path(out_dir) / POINTS_FILE, buffer.getvalue())
 
 
-def load_points(out_dir: Path) -> ScenePoints | None:
+def load_points(out_dir: Path, views: int | None = None) -> ScenePoints | None:
+    """The saved points; None when there are none, or when the file is damaged (they are derived data: the
+    next run that has the scene open samples them again)."""
     path = Path(out_dir) / POINTS_FILE
     if not path.is_file():
         return None
-    with np.load(path) as d:
-        return ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            points = ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    fits = views is None or not len(points.track_view) or points.track_view.max() < views
+    return points if _consistent(points) and fits else None
+
+
+def _consistent(p: ScenePoints) -> bool:
+    n, m = len(p.xyz), len(p.track_point)
+    shapes = p.xyz.shape == (n, 3) and p.normals.shape == (n, 3) and p.rgb.shape == (n, 3)
+    shapes = shapes and p.track_view.shape == (m,) and p.track_uv.shape == (m, 2)
+    if not shapes or not all(np.isfinite(a).all() for a in (p.xyz, p.normals, p.track_uv)):
+        return False
+    return m == 0 or (0 <= p.track_point.min() and p.track_point.max() < n and p.track_view.min() >= 0)
 
 
 def sample_surface(vertices: np.ndarray, triangles: np.ndarray, n: int, seed: int):
