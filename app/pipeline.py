@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.plan import PLAN_FILE, Plan, build_plan, save_plan
+from ..core.files import write_text_atomic
+from ..core.plan import PLAN_FILE, Plan, build_plan
 from ..core.points import load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
@@ -153,8 +154,9 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
         if settings is None:
             raise UserError("a new dataset needs its settings")
         scene, objs, plan = plan_scene(settings, source, run.quiet)
+        text = plan.to_json()  # before anything is deleted: a value JSON cannot hold fails here, not half-way
         prepare_out_dir(out_dir, run.overwrite)
-        save_plan(plan, out_dir)
+        write_text_atomic(out_dir / PLAN_FILE, text)
         if lock is not None and run.shard is not None:
             lock.share()
         return Planned(scene, objs, plan, out_dir, lock)
