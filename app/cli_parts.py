@@ -10,6 +10,7 @@ import time
 from ..core.errors import UserError
 from ..core.settings import (
     SETTING_FIELDS,
+    SettingError,
     Settings,
     choice_ids,
     compound_flags,
@@ -89,6 +90,8 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
             values[name] = SETTING_FIELDS[name].default
         elif kind_of(name) in ("list", "size"):
             values[name] = parse_text(name, raw, FORMATS)
+        elif kind_of(name) == "str" and not raw.strip():
+            raise SettingError(name, "{} is empty; leave the option out instead")
         elif kind_of(name) == "str" and meta.choices:
             values[name] = next((c for c in choice_ids(name) if c.lower() == raw.lower()), raw)
         else:

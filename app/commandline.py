@@ -98,7 +98,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         out=args.out,
         overwrite=args.overwrite,
         resume=args.resume,
-        shard=parse_shard(args.shard) if args.shard else None,
+        shard=parse_shard(args.shard) if args.shard is not None else None,
         threads=args.threads,
         quiet=not args.verbose,
     )
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(ours)
         if args.collect:
+            _collect_takes_only_out(args)
             return _collect(args.out)
         settings = settings_from_args(args)
         run = run_options(args)
@@ -138,11 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             planned.release()
     except UserError as exc:
-        print(f"cli.py: error: {exc}", file=sys.stderr)
+        print(f"cli.py: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (IncompleteError, OSError) as exc:  # OSError: the disk said no (full, read-only, a folder in the way)
-        print(f"cli.py: failed: {_failure(exc)}{_advice(args)}", file=sys.stderr)
+        print(f"cli.py: failed: {_one_line(_failure(exc))}{_advice(args)}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _one_line(text: str) -> str:
+    """A path may hold a newline; the contract is one line all the same."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _failure(exc: Exception) -> str:
@@ -263,6 +269,14 @@ def _run_parallel(settings, source, run: RunOptions, args):
         planned.release()
         raise
     return planned
+
+
+def _collect_takes_only_out(args: argparse.Namespace) -> None:
+    """``--collect`` finalises what the saved plan says: any other option would be silently ignored."""
+    defaults = build_parser().parse_args(["--out", args.out, "--collect"])
+    given = [k for k, v in vars(args).items() if v != getattr(defaults, k) and k != "verbose"]
+    if given:
+        raise UserError(f"--collect finalises the dataset its plan describes; it takes only --out, not --{given[0]}")
 
 
 def _collect(out: str) -> int:

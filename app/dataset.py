@@ -90,18 +90,12 @@ def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
     if out_dir.exists():
         if not out_dir.is_dir():
             raise SettingError("out", f"{{}} {out_dir} exists and is not a folder")
-        if resume:
-            if saved_plan(out_dir) is None:
-                raise SettingError("out", f"{{}} {out_dir} holds no started dataset to resume")
-            return
         plan = saved_plan(out_dir)
-        foreign = foreign_files(out_dir, plan)
-        if foreign:
-            raise SettingError(
-                "out",
-                f"{{}} {out_dir} holds files this tool did not write ({describe(foreign)}); it never deletes or mixes "
-                "them: move them out, or choose another folder",
-            )
+        if resume and plan is None:
+            raise SettingError("out", f"{{}} {out_dir} holds no started dataset to resume")
+        refuse_foreign_files(out_dir, plan)
+        if resume:
+            return
         if plan is not None and not overwrite:
             raise SettingError("out", f"{{}} {out_dir} is not empty; use {{overwrite}} to replace the dataset in it")
         return
@@ -112,6 +106,18 @@ def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise SettingError("out", f"{{}} {out_dir} cannot be created: {parent} is not a folder")
+
+
+def refuse_foreign_files(out_dir: Path, plan: Plan | None) -> None:
+    """A run adds to, finalises or replaces a folder only while it holds nothing but this tool's files: anything
+    else is the user's, and would be deleted (a model folder replaced whole) or mixed into the dataset."""
+    foreign = foreign_files(out_dir, plan)
+    if foreign:
+        raise SettingError(
+            "out",
+            f"{{}} {out_dir} holds files this tool did not write ({describe(foreign)}); it never deletes or mixes "
+            "them: move them out, or choose another folder",
+        )
 
 
 def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
@@ -175,6 +181,7 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
         plan = saved_plan(out_dir)
         if plan is None:
             raise SettingError("out", f"{{}} {out_dir} holds no planned dataset to collect")
+    refuse_foreign_files(out_dir, plan)
     missing = pending_views(plan, out_dir) if verify else absent_views(plan, out_dir)
     if missing:
         raise IncompleteError(missing)
@@ -189,8 +196,8 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
 
 def colour_saved_points(out_dir: Path, plan: Plan) -> None:
     """Give the tracked points (``TRACKS_FILE``) their colours from the rendered images, once."""
-    if load_points(out_dir) is None:
-        tracks = load_points(out_dir, TRACKS_FILE)
+    if load_points(out_dir, len(plan.views)) is None:
+        tracks = load_points(out_dir, len(plan.views), TRACKS_FILE)
         if tracks is not None:
             colour_points(tracks, plan, out_dir).save(out_dir)
 
@@ -200,7 +207,7 @@ def export(plan: Plan, out_dir: Path) -> list[Path]:
     the camera paths, and only then write each format's own files (its entry file last, ``Format.files``):
     a file a consumer opens never appears before what it refers to."""
     formats = plan.settings.formats
-    points = load_points(out_dir)
+    points = load_points(out_dir, len(plan.views))
     written, downscaled = [], {}
     for name in formats:
         fmt, fdir = FORMATS[name], format_dir(out_dir, formats, name)

@@ -10,6 +10,7 @@ parent's lock. The holder writes who it is into the file, so the refusal can nam
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -36,8 +37,11 @@ class OutputLock:
     def acquire(self) -> OutputLock:
         if fcntl is None:
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(f"--out {self.path.parent.parent} is not writable: {exc.strerror}") from None
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,3 +75,19 @@ def _command() -> str:
     args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
     text = " ".join(["cli.py", *args]) if args else "Blender"
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextlib.contextmanager
+def finalising(out_dir: Path):
+    """Hand-started shards that finish together finalise one after the other (both would write every format,
+    with the same scratch names): a blocking lock of its own, beside the shared one they hold."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(out_dir) / f"{PLAN_DIR}/finalise.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -105,7 +105,12 @@ def saved_plan(out_dir: Path) -> Plan | None:
 def foreign_files(out_dir: Path, plan: Plan | None) -> list[str]:
     """Files in ``out_dir`` that no run of ``plan`` (None: of no plan) writes: the user's."""
     owned, scratch = (owned_files(plan), _scratch(plan)) if plan is not None else (set(), set())
-    return sorted(rel for rel in _walk(Path(out_dir)) if not is_ours(rel, owned, scratch))
+    out_dir = Path(out_dir)
+    return sorted(
+        rel
+        for rel in _walk(out_dir)
+        if not is_ours(rel, owned, scratch) or ((out_dir / rel).is_symlink() and not rel.startswith(PLAN_DIR))
+    )  # this tool hard-links and never makes a symbolic link: one is the user's, whatever its name
 
 
 def clear_dataset(out_dir: Path, plan: Plan | None) -> None:

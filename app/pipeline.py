@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.plan import PLAN_FILE, Plan, build_plan, save_plan
+from ..core.files import write_text_atomic
+from ..core.plan import PLAN_FILE, Plan, build_plan
 from ..core.points import TRACKS_FILE, load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
@@ -28,7 +29,7 @@ from .dataset import (
     pending_views,
     prepare_out_dir,
 )
-from .lock import OutputLock
+from .lock import OutputLock, finalising
 from .ownership import remove_temporaries, saved_plan
 
 
@@ -81,7 +82,9 @@ def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[
 
 def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs, worker: bool = False) -> Plan:
     """The saved plan, if this run asks for the same dataset from the same scene and object."""
-    from ..blender_io.scene import target_fingerprint
+    import bpy
+
+    from ..blender_io.scene import surroundings_fingerprint, target_fingerprint
 
     plan = saved_plan(out_dir)
     if settings is not None and settings != plan.settings:
@@ -97,6 +100,11 @@ def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs
         raise SettingError(
             "out", f"the dataset in {{}} was made of another '{plan.scene.target}': the object's geometry differs"
         )
+    if plan.scene.surroundings and plan.scene.surroundings != surroundings_fingerprint(bpy.context.scene, objs):
+        raise SettingError(
+            "out", "the scene of the dataset in {} has changed since it was planned (other objects, lights or the "
+            "world): its new views would not match the others"
+        )  # fmt: skip
     return plan
 
 
@@ -122,7 +130,9 @@ class Planned:
 
         settings = self.plan.settings
         wanted = settings.points and any(FORMATS[f].uses_points for f in settings.formats)
-        if wanted and load_points(self.out_dir, TRACKS_FILE) is None and load_points(self.out_dir) is None:
+        views = len(self.plan.views)
+        done = load_points(self.out_dir, views) is not None
+        if wanted and not done and load_points(self.out_dir, views, TRACKS_FILE) is None:
             point_tracks(self.scene, self.objs, self.plan, settings.points).save(self.out_dir, TRACKS_FILE)
 
 
@@ -148,8 +158,9 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
         if settings is None:
             raise UserError("a new dataset needs its settings")
         scene, objs, plan = plan_scene(settings, source, run.quiet)
+        text = plan.to_json()  # before anything is deleted: a value JSON cannot hold fails here, not half-way
         prepare_out_dir(out_dir, run.overwrite)
-        save_plan(plan, out_dir)
+        write_text_atomic(out_dir / PLAN_FILE, text)
         if lock is not None and run.shard is not None:
             lock.share()
         return Planned(scene, objs, plan, out_dir, lock)
@@ -238,8 +249,11 @@ def make_dataset(settings: Settings | None, source: Source, run: RunOptions, pro
     job = start_job(settings, source, run)
     try:
         job.render.run(progress)
-        if run.shard is None or (not run.worker and not absent_views(job.plan, job.out_dir)):
+        if run.shard is None:
             job.finish()
+        elif not run.worker and not absent_views(job.plan, job.out_dir):
+            with finalising(job.out_dir):
+                job.finish()
     except BaseException:
         job.planned.release()
         raise

@@ -10,16 +10,18 @@ turn whatever is wrong with them into findings.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from ..core.errors import UserError
-from ..core.images import read_channel, read_image_size
+from ..core.images import exr_complete, png_complete, read_channel, read_image_size
 from ..core.plan import PLAN_FILE
+from ..core.preview import PREVIEW_FILE
 from ..core.reader_kit import Camera, Dataset, one_line
 from ..core.rigs import SPLITS
 from ..core.silhouette import compare, dilate, project
@@ -278,7 +280,7 @@ def check_planned_files(root: Path, ds: Dataset) -> None:
     """A dataset of ours names every file of every view in its plan: each image and pass file (the depth EXRs
     no JSON mentions, too) must be whole, as ``--resume`` would check it."""
     from .dataset import damaged_files
-    from .ownership import saved_plan
+    from .ownership import owned_files, saved_plan
 
     try:
         plan = saved_plan(root)
@@ -286,8 +288,22 @@ def check_planned_files(root: Path, ds: Dataset) -> None:
         ds.problem(root / PLAN_FILE, str(exc))
         return
     if plan is not None:
-        for rel in damaged_files(plan, root):
+        damaged = damaged_files(plan, root)
+        damaged += [rel for rel in sorted(owned_files(plan)) if rel not in damaged and not _whole(plan, root, rel)]
+        for rel in damaged:
             ds.problem(root / rel, "is missing, cut short or of the wrong size: --resume renders it again")
+
+
+def _whole(plan, root: Path, rel: str) -> bool:
+    """Another format's link, a downscaled copy (``images_<k>/``: floor(w / k) wide) or the preview: whole,
+    when it is there (what is written only when finalising may not be yet)."""
+    path = root / rel
+    if path.suffix not in (".png", ".exr") or not path.exists():
+        return True
+    k = re.search(r"_(\d+)$", PurePosixPath(rel).parent.name)
+    w, h = plan.intrinsics.w, plan.intrinsics.h
+    size = (None, None) if rel == PREVIEW_FILE else (w // int(k[1]), h // int(k[1])) if k else (w, h)
+    return (exr_complete if path.suffix == ".exr" else png_complete)(path, *size)
 
 
 def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limit: int | None = None) -> Report:

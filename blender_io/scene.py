@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import bpy
@@ -255,6 +256,21 @@ def target_fingerprint(objs) -> str:
     return geometry_fingerprint(*world_triangles(objs, bpy.context.evaluated_depsgraph_get()))
 
 
+def surroundings_fingerprint(scene: bpy.types.Scene, objs) -> str:
+    """What else the renders depend on: every other visible mesh, every light and the world's colour, as the
+    renderer sees them (resume refuses a scene where they changed: its images would not match the others)."""
+    others = [o for o in visible_geometry(scene) if o not in objs]
+    parts = [geometry_fingerprint(*world_triangles(others, bpy.context.evaluated_depsgraph_get()))]
+    lights = sorted((o for o in scene.objects if o.type == "LIGHT" and not o.hide_render), key=lambda o: o.name)
+    for light in lights:
+        d = light.data
+        values = [d.energy, *d.color, *(x for row in light.matrix_world for x in row)]
+        parts.append(f"{light.name}:{d.type}:" + ",".join(f"{v:.6g}" for v in values))
+    if scene.world is not None:
+        parts.append("world:" + ",".join(f"{v:.6g}" for v in scene.world.color))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
 def scene_facts(
     scene: bpy.types.Scene, target: str, objs, rig: str, flythrough: str | None = None, resolution=None, source=""
 ) -> SceneFacts:
@@ -283,6 +299,7 @@ def scene_facts(
         flythrough=read_flythrough(scene, flythrough, resolution),
         source=source,
         geometry=geometry_fingerprint(verts, tris),
+        surroundings=surroundings_fingerprint(scene, objs),
     )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..app.dataset import RunOptions, Source
 from ..app.pipeline import plan_dataset
+from ..blender_io.quiet import quiet_stdout
 from ..core.errors import UserError
 from ..core.settings import Settings
 from .job import SCENE_FILE, JobSpec, plan_digest, write_job
@@ -41,7 +42,8 @@ def save_packed_scene(path: Path) -> None:
     import bpy
 
     if bpy.data.images and any(i.source in {"FILE", "TILED"} and not i.packed_file for i in bpy.data.images):
-        bpy.ops.file.pack_all()
+        with quiet_stdout():
+            bpy.ops.file.pack_all()
     external = [f"library {lib.filepath}" for lib in bpy.data.libraries]
     external += [f"image {i.name} ({i.source.lower()})" for i in bpy.data.images
                  if i.source in {"SEQUENCE", "MOVIE"} and i.users]  # fmt: skip
@@ -53,5 +55,6 @@ def save_packed_scene(path: Path) -> None:
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.blend")
-    bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, compress=True, check_existing=False)
+    with quiet_stdout():  # "Info: Saved copy as ..."
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, compress=True, check_existing=False)
     tmp.replace(path)

@@ -14,23 +14,26 @@ from .untrusted import Unreadable, open_regular
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+MAX_ANY_PNG = 256 << 20
 
 
 # Samples per pixel of each PNG colour type (grey, RGB, palette, grey+alpha, RGBA).
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
-def png_complete(path: Path, width: int, height: int) -> bool:
+def png_complete(path: Path, width: int | None, height: int | None) -> bool:
     """True for a PNG of the right size that decodes fully: every chunk's CRC holds, the image data
-    inflates to exactly one filtered row per line, and the file ends with IEND (a crash leaves none)."""
+    inflates to exactly one filtered row per line, and the file ends with IEND (a crash leaves none).
+    ``width`` None: any size."""
     if not Path(path).is_file():  # a FIFO or device named like an image must not block or stream forever
         return False
     try:
+        limit = MAX_ANY_PNG if width is None else width * height * 8 + (1 << 20)
         with open(path, "rb") as f:  # bounded: a PNG of w x h is never larger than its raw pixels and some
-            data = f.read(width * height * 8 + (1 << 20) + 1)
+            data = f.read(limit + 1)
     except OSError:
         return False
-    if len(data) > width * height * 8 + (1 << 20) or data[:8] != PNG_SIGNATURE or not data.endswith(PNG_END):
+    if len(data) > limit or data[:8] != PNG_SIGNATURE or not data.endswith(PNG_END):
         return False
     pos, header, idat = 8, None, []
     while pos + 12 <= len(data):
@@ -44,7 +47,11 @@ def png_complete(path: Path, width: int, height: int) -> bool:
         elif kind == b"IDAT":
             idat.append(body)
         pos += 12 + length
-    if header is None or header[:2] != (width, height) or header[6] != 0 or header[3] not in PNG_CHANNELS:
+    if header is None or header[6] != 0 or header[3] not in PNG_CHANNELS:
+        return False
+    if width is None:
+        width, height = header[:2]
+    if header[:2] != (width, height):
         return False  # header[6] = interlace: Blender writes none, and the row arithmetic below assumes none
     bits_per_pixel = header[2] * PNG_CHANNELS[header[3]]
     row_bytes = 1 + (width * bits_per_pixel + 7) // 8

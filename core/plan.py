@@ -60,6 +60,8 @@ class SceneFacts:
     """What the scene was opened from (``app.pipeline.source_identity``): resume and shards must open the same."""
     geometry: str = ""
     """``geometry_fingerprint`` of the target as planned: resume and shards must find the same object."""
+    surroundings: str = ""
+    """A digest of the rest of what the renders see (other meshes, lights, the world): it must not change either."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
             frame += 1
     if not views:
         raise SettingError("train", "the plan has no views: give {} or the other splits a positive count")
+    if not all(np.isfinite(v.c2w).all() for v in views) or not np.isfinite([intr.fl_x, intr.fl_y, radius]).all():
+        raise SettingError("radius", f"{{}} {radius:g} places no camera that can see the target")
     return Plan(
         settings=settings,
         scene=scene,
@@ -278,10 +282,11 @@ def load_plan(out_dir: Path) -> Plan:
         return Plan.from_json(path.read_text())
     except UserError:
         raise
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise UserError(f"{path} cannot be read ({exc.strerror or type(exc).__name__})") from None
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+        why = " ".join(str(exc).split())[:80]
         raise UserError(
-            f"{path} is damaged ({type(exc).__name__}: {str(exc)[:80]}); this tool cannot tell which views are done "
+            f"{path} is damaged ({type(exc).__name__}: {why}); this tool cannot tell which views are done "
             "or which files are its own: start again in another folder, or restore the file"
         ) from None

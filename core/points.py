@@ -8,7 +8,6 @@ NeRF-synthetic and nerfstudio writers into ``points3d.ply``.
 
 from __future__ import annotations
 
-import errno
 import io
 import zipfile
 from dataclasses import dataclass
@@ -44,17 +43,28 @@ class ScenePoints:
         return write_bytes_atomic(Path(out_dir) / name, buffer.getvalue())
 
 
-def load_points(out_dir: Path, name: str = POINTS_FILE) -> ScenePoints | None:
-    """The saved points (``name``: ``TRACKS_FILE`` for those still without colours); None when there are none.
-    A damaged file is an ``OSError``, as a damaged image is: the run that needs it says so in one line."""
+def load_points(out_dir: Path, views: int | None = None, name: str = POINTS_FILE) -> ScenePoints | None:
+    """The saved points (``name``: ``TRACKS_FILE`` for those still without colours); None when there are none,
+    or when the file is damaged (derived data: the next run with the scene open samples them again)."""
     path = Path(out_dir) / name
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as d:
-            return ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
-    except (ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise OSError(errno.EIO, f"damaged points file ({type(exc).__name__})", str(path)) from None
+            points = ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    fits = views is None or not len(points.track_view) or points.track_view.max() < views
+    return points if _consistent(points) and fits else None
+
+
+def _consistent(p: ScenePoints) -> bool:
+    n, m = len(p.xyz), len(p.track_point)
+    shapes = p.xyz.shape == (n, 3) and p.normals.shape == (n, 3) and p.rgb.shape == (n, 3)
+    shapes = shapes and p.track_view.shape == (m,) and p.track_uv.shape == (m, 2)
+    if not shapes or not all(np.isfinite(a).all() for a in (p.xyz, p.normals, p.track_uv)):
+        return False
+    return m == 0 or (0 <= p.track_point.min() and p.track_point.max() < n and p.track_view.min() >= 0)
 
 
 def colour_points(tracks: ScenePoints, plan, out_dir: Path) -> ScenePoints:

@@ -115,7 +115,7 @@ class Settings:
             "Radius",
             "orbit radius in scene units",
             "R",
-            positive=True,
+            low=1e-6,
             high=1e9,
             none_means="fit the object's bounding sphere in view",
             shown=4.0,
@@ -169,7 +169,7 @@ class Settings:
             "Focal Length",
             "focal length override in millimetres",
             "MM",
-            positive=True,
+            low=1.0,
             high=5000.0,
             none_means="the camera's",
             shown=50.0,
@@ -388,6 +388,8 @@ def parse_text(name: str, text: str, formats: dict | None = None):
             raise SettingError(name, f"{{}} must look like 800x600, not '{text}'") from None
         return w, h
     items = [p.lower() if name == "passes" else p for p in parts if p]
+    if not items:
+        raise SettingError(name, "{} lists nothing; leave the option out for none")
     if _item_type(name) is int:
         try:
             items = [int(p) for p in items]

@@ -13,6 +13,7 @@ from .files import write_text_atomic
 from .plan import PLAN_DIR
 
 SHARD_DIR = f"{PLAN_DIR}/shards"
+MAX_RECORD_BYTES = 16 << 20  # 9-digit frames, a million of them
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -21,8 +22,8 @@ def parse_shard(text: str) -> tuple[int, int]:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
         raise UserError(f"--shard must look like I/N (e.g. 0/4), not '{text}'") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise UserError(f"--shard {text}: I must be in 0..N-1 and N at least 1")
+    if not (1 <= n <= 100_000 and 0 <= i < n):
+        raise UserError(f"--shard {text}: I must be in 0..N-1 and N 1 to 100000")
     return i, n
 
 
@@ -51,7 +52,9 @@ def append_record(out_dir: Path, index: int, count: int, frame: int) -> None:
 def read_done(out_dir: Path, index: int, count: int) -> set[int]:
     """Frames the shard has finished; a line torn by a crash is ignored (resume re-checks the images)."""
     try:
-        lines = record_path(out_dir, index, count).read_text().split("\n")
+        with open(record_path(out_dir, index, count), "rb") as f:
+            lines = f.read(MAX_RECORD_BYTES).decode("ascii", errors="replace").split("\n")
     except OSError:
         return set()
-    return {int(x) for x in lines[:-1] if x.isdigit()}  # the last piece has no newline: torn or empty
+    # The last piece has no newline: torn or empty. A damaged record only costs re-checking its views' files.
+    return {int(x) for x in lines[:-1] if x.isdigit() and len(x) <= 9}

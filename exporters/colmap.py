@@ -68,7 +68,12 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
     format_dir = Path(format_dir)
     staged = format_dir / STAGED_SPARSE
     shutil.rmtree(staged, ignore_errors=True)
-    sparse = staged / "0"
+    _write_model(plan, staged, points)
+    _swap_in(staged, format_dir / "sparse")
+    return [format_dir / "sparse" / "0" / name for name in MODEL_FILES]
+
+
+def _model_files(plan: Plan, sparse: Path, points: ScenePoints | None) -> list[Path]:
     cameras, images = _cameras(plan), _images(plan)
     per_image, tracks = _observations(plan, points)
     cam_txt = ["# Camera list with one line of data per camera:", "#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]"]
@@ -107,19 +112,39 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
         write_bytes_atomic(sparse / "images.bin", b"".join(img_bin)),
         write_bytes_atomic(sparse / "points3D.bin", b"".join(pts_bin)),
     ]
-    _swap_in(staged, format_dir / "sparse")
-    return [format_dir / "sparse" / "0" / p.name for p in written]
+    return written
 
 
-def _swap_in(staged: Path, final: Path) -> None:
-    """Rename ``staged`` to ``final``; an older ``final`` is moved aside first (a kill then leaves no model,
-    never a mixed one) and removed after."""
-    old = final.with_name(OLD_SPARSE)
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staged, final)
-    shutil.rmtree(old, ignore_errors=True)
+def _write_model(plan, staged: Path, points) -> list[Path]:
+    try:
+        return _model_files(plan, staged / "0", points)
+    except OSError as exc:  # a full disk: no scratch left behind, and the file named as the user will know it
+        shutil.rmtree(staged, ignore_errors=True)
+        final = Path(exc.filename).parent.parent.parent / "sparse" / "0" / Path(exc.filename).name
+        raise OSError(exc.errno, exc.strerror, str(final) if exc.filename else None) from None
+
+
+def _swap_in(staged: Path, sparse: Path) -> None:
+    """Put the model at ``sparse/0`` in one rename: the whole ``sparse`` when there is none yet; else only
+    ``0``, our own folder (an older model is moved aside first and its files removed by name: whatever else
+    ``sparse/`` holds is the user's and stays)."""
+    if not sparse.exists():
+        os.replace(staged, sparse)
+        return
+    old = staged.with_name(OLD_SPARSE)
+    _drop_model(old)
+    if (sparse / "0").exists():
+        os.replace(sparse / "0", old)
+    os.replace(staged / "0", sparse / "0")
+    staged.rmdir()
+    _drop_model(old)
+
+
+def _drop_model(folder: Path) -> None:
+    for name in MODEL_FILES:
+        (folder / name).unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def claims(folder: Path) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,49 @@ if "nerf_dataset" not in sys.modules:
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tests/blender" in str(item.fspath).replace(os.sep, "/"):
+        path = str(item.fspath).replace(os.sep, "/")
+        if "tests/blender" in path:
             item.add_marker(pytest.mark.blender)
+        if "tests/slurm/" in path:
+            item.add_marker(pytest.mark.slurm)
+
+
+def _slurm_unavailable(reason: str, details: str = "") -> None:
+    """CI must run the Slurm tests: there it fails with the whole story; elsewhere it skips with one line."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Slurm is needed on CI: {reason}\n{details}".rstrip(), pytrace=False)
+    pytest.skip(f"no Slurm: {reason}")
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real single-node Slurm cluster (tests/slurm_cluster.py), started for this process on first use.
+
+    Each pytest-xdist worker that needs it starts its own, in its own /tmp folder on its own free ports
+    (clusters side by side on one host don't disturb each other), and stops it when the session ends.
+    """
+    # Imported here: this file also runs on its own (runpy, in a Blender subprocess), without tests/ on sys.path.
+    from slurm_cluster import SlurmCluster, SlurmError, ensure_installed
+
+    reason = ensure_installed()
+    if reason:
+        _slurm_unavailable(reason)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # Not under pytest's basetemp: munged wants o+x on every parent of its socket, and pytest's are 0700;
+    # and /tmp keeps the Unix socket paths (munge's, slurmstepd's) short.
+    root = Path(tempfile.mkdtemp(prefix=f"slurm-{worker}-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    cluster = SlurmCluster(root)
+    try:
+        cluster.start()
+    except SlurmError as error:
+        cluster.stop()
+        first, _, details = str(error).partition("\n")
+        _slurm_unavailable(f"{first} (logs in {root})", details)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

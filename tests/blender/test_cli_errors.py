@@ -58,6 +58,12 @@ CASES = {
     "mask on EEVEE": (["--demo", "--passes", "mask", "--engine", "BLENDER_EEVEE"], "mask pass needs Cycles"),
     "downscales of nerf only": (["--demo", "--downscales", "2"], "nerfstudio and colmap"),
     "camera path from a mesh": (["--demo", "--camera-path-from", "NeRF Demo Object"], "needs a camera object"),
+    "radius too small to place cameras": (["--demo", "--radius", "1e-30"], "--radius must be at least 1e-06"),
+    "lens below Blender's 1 mm": (["--demo", "--lens", "0.5"], "--lens must be at least 1"),
+    "an empty list": (["--demo", "--passes", ","], "--passes lists nothing"),
+    "an empty name": (["--demo", "--camera-path-from", ""], "--camera-path-from is empty"),
+    "an empty shard": (["--demo", "--shard", ""], "--shard must look like I/N"),
+    "collect with settings": (["--collect", "--resolution", "64x64"], "it takes only --out, not --"),
     "odd downscale": (["--demo", "--format", "colmap", "--downscales", "3"], "choose from 2, 4, 8, 16"),
 }
 

@@ -86,6 +86,12 @@ def test_resume_refuses_another_scene_or_object(cli, tmp_path):
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     r = cli("--blend", blend, *SMALL[1:], "--object", "Cube", "--resume", "--out", other)
     assert r.returncode == 2 and "geometry differs" in one_line(r)
+    bpy.data.objects["Cube"].scale = (1.0, 1.0, 1.0)
+    light = bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "POINT"))  # same target, brighter scene
+    bpy.context.scene.collection.objects.link(light)
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    r = cli("--blend", blend, *SMALL[1:], "--object", "Cube", "--resume", "--out", other)
+    assert r.returncode == 2 and "has changed since it was planned" in one_line(r)
     assert not (other / "train" / "r_1.png").exists()
 
 

@@ -256,3 +256,80 @@ def _header_end(data: bytes) -> int:
         type_end = data.index(b"\x00", name_end + 1)
         pos = type_end + 5 + int.from_bytes(data[type_end + 1 : type_end + 5], "little")
     return pos + 1
+
+
+def test_resume_and_collect_never_touch_files_of_the_user_in_our_folders(tmp_path):
+    plan = rendered(tmp_path)
+    collect(tmp_path, plan)
+    mine = ["colmap/sparse/1/cameras.txt", "colmap/sparse/0/my_notes.txt", "colmap/sparse/readme.txt"]
+    for rel in mine:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("mine")
+    with pytest.raises(UserError, match="did not write"):
+        collect(tmp_path, plan)
+    with pytest.raises(UserError, match="did not write"):
+        check_out_dir(tmp_path, overwrite=False, resume=True)
+    assert all((tmp_path / rel).read_text() == "mine" for rel in mine)
+    (tmp_path / "colmap/sparse/0/my_notes.txt").unlink()
+    (tmp_path / "notes").symlink_to(tmp_path / "colmap/sparse/readme.txt")  # we never make links: it is theirs
+    with pytest.raises(UserError, match='"colmap/sparse/1/cameras.txt", "colmap/sparse/readme.txt", "notes"'):
+        collect(tmp_path, plan)
+
+
+def test_damaged_bookkeeping_is_redone_or_one_sentence(tmp_path):
+    from nerf_dataset.core.points import POINTS_FILE, load_points
+    from nerf_dataset.core.shards import read_done, record_path
+
+    plan = rendered(tmp_path)
+    for damage in (os.urandom(300), b"[" * 100_000):
+        (tmp_path / PLAN_FILE).write_bytes(damage)
+        with pytest.raises(UserError) as failure:
+            collect(tmp_path)
+        assert "\n" not in str(failure.value) and "plan.json" in str(failure.value)
+    save_plan(plan, tmp_path)
+    good = (tmp_path / POINTS_FILE).read_bytes()
+    assert load_points(tmp_path) is not None
+    for damage in (good[:100], b"", os.urandom(2000), good.replace(b"\x00\x00\xf8\x7f", b"\x00\x00\xf8\x7f")):
+        (tmp_path / POINTS_FILE).write_bytes(damage)
+        assert (load_points(tmp_path) is None) == (damage != good)  # derived data: sampled again when damaged
+    record_path(tmp_path, 1, 2).parent.mkdir(parents=True, exist_ok=True)
+    for damage in (os.urandom(500), b"1" * 10_000_000 + b"\n", b"3\n4\n5"):
+        record_path(tmp_path, 1, 2).write_bytes(damage)
+        assert read_done(tmp_path, 1, 2) <= {3, 4}
+
+
+def test_validate_names_any_cut_file_of_ours(tmp_path):
+    from nerf_dataset.app.validate import validate
+
+    plan = rendered(tmp_path)
+    collect(tmp_path, plan)
+    assert validate(tmp_path).problems == []
+    for rel in ("nerfstudio/images_2/train_0000.png", "colmap/masks_2/val_0000.png", "preview.png"):
+        data = (tmp_path / rel).read_bytes()
+        (tmp_path / rel).unlink()  # break the hard link first: the other formats' copies stay whole
+        (tmp_path / rel).write_bytes(data[:60])
+    named = {f.where for f in validate(tmp_path).problems}  # relative to the folder above the format folders
+    assert {"nerfstudio/images_2/train_0000.png", "colmap/masks_2/val_0000.png", "preview.png"} <= named, named
+
+
+def test_a_full_disk_while_writing_the_colmap_model_leaves_no_scratch(tmp_path, monkeypatch):
+    import errno
+
+    plan = rendered(tmp_path)
+    collect(tmp_path, plan)
+    shutil.rmtree(tmp_path / "colmap/sparse")
+    real = os.replace
+
+    def full_in_scratch(src, dst, *a, **kw):
+        if ".sparse.tmp" in str(dst) and str(dst).endswith("images.txt"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", full_in_scratch)
+    with pytest.raises(OSError) as failure:
+        collect(tmp_path, plan)
+    assert failure.value.filename == str(tmp_path / "colmap/sparse/0/images.txt")  # the name the user knows
+    assert not list(tmp_path.glob("colmap/.sparse*")) and not (tmp_path / "colmap/sparse").exists()
+    monkeypatch.undo()
+    collect(tmp_path, plan)  # space again: it completes
+    assert (tmp_path / "colmap/sparse/0/points3D.bin").is_file()
