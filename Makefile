@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(PY) bench/render_overhead.py
 	$(PY) bench/parallel_scaling.py
 	$(PY) bench/passes_cost.py
+	$(PY) bench/job_costs.py
 
 clean:
 	rm -rf out dist
