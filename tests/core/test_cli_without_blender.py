@@ -97,3 +97,18 @@ def test_collect_and_validate_need_no_blender(no_bpy_path, tmp_path):
     (tmp_path / "empty").mkdir()
     r = cli_without_bpy(no_bpy_path, "validate", tmp_path / "empty")
     assert r.returncode == 2 and "holds no dataset" in r.stderr
+
+
+def test_collect_of_a_job_needs_no_blender(no_bpy_path, tmp_path):
+    """``cli.py collect --job`` where the images are and Blender is not: a job whose every view is rendered."""
+    from nerf_dataset.cloud.job import SCENE_FILE, JobSpec, plan_digest, write_job
+
+    job = tmp_path / "job"
+    planned_dataset(job)
+    (job / SCENE_FILE).write_bytes(b"BLENDER packed scene")  # the workers' input; collect never opens it
+    write_job(job, JobSpec(2, plan_digest(job), "Thing", ("Thing",)))
+    r = cli_without_bpy(no_bpy_path, "collect", "--job", job, "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "transforms_train.json").is_file() and "validate: 0 problems" in r.stdout
+    r = cli_without_bpy(no_bpy_path, "status", "--job", job)
+    assert r.returncode == 0 and "status: 4/4 views done in 2 shards (local)" in r.stdout, r.stdout + r.stderr
