@@ -122,3 +122,8 @@ class Progress:
             self.stream.write(line + "\n")
             self.last = time.monotonic()
         self.stream.flush()
+
+
+def one_line(text: str) -> str:
+    """A path may hold a newline; the contract is one line all the same."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")

@@ -16,6 +16,7 @@ from .cli_parts import (
     Parser,
     Progress,
     add_settings,
+    one_line,
     require_blender,
     script_args,
     settings_from_args,
@@ -139,16 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             planned.release()
     except UserError as exc:
-        print(f"cli.py: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"cli.py: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (IncompleteError, OSError) as exc:  # OSError: the disk said no (full, read-only, a folder in the way)
-        print(f"cli.py: failed: {_one_line(_failure(exc))}{_advice(args)}", file=sys.stderr)
+        print(f"cli.py: failed: {one_line(_failure(exc))}{_advice(args)}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _one_line(text: str) -> str:
-    """A path may hold a newline; the contract is one line all the same."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _failure(exc: Exception) -> str:

@@ -5,6 +5,7 @@ runs it without Blender; ``app.pipeline`` is the half that opens the scene and r
 
 from __future__ import annotations
 
+import errno
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -49,7 +50,9 @@ class RunOptions:
     quiet: bool = True
     """Keep Blender's own output (rendering, opening, importing) off stdout."""
     worker: bool = False
-    """A worker of ``--workers``: it renders its shard under its parent's lock, and leaves finalising to it."""
+    """A job's worker: it renders its shard and leaves finalising to ``collect``."""
+    under_parent: bool = False
+    """A worker of ``--workers`` (or ``submit --backend local``): its parent holds the folder's lock for it."""
 
     @property
     def out_dir(self) -> Path:
@@ -152,7 +155,8 @@ def damaged_files(plan: Plan, out_dir: Path) -> list[str]:
 def _damaged(plan: Plan, out_dir: Path, view) -> list[str]:
     w, h = plan.intrinsics.w, plan.intrinsics.h
     files = map(str, [view.image, *pass_files(plan, view).values()])
-    return [rel for rel in files if not (exr_complete if rel.endswith(".exr") else png_complete)(out_dir / rel, w, h)]
+    check = {".exr": exr_complete, ".png": png_complete}
+    return [r for r in files if (out_dir / r).is_symlink() or not check[Path(r).suffix](out_dir / r, w, h)]
 
 
 def absent_views(plan: Plan, out_dir: Path) -> list:
@@ -194,12 +198,28 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
     return written
 
 
+def wants_points(plan: Plan) -> bool:
+    return bool(plan.settings.points) and any(FORMATS[f].uses_points for f in plan.settings.formats)
+
+
 def colour_saved_points(out_dir: Path, plan: Plan) -> None:
-    """Give the tracked points (``TRACKS_FILE``) their colours from the rendered images, once."""
-    if load_points(out_dir, len(plan.views)) is None:
-        tracks = load_points(out_dir, len(plan.views), TRACKS_FILE)
-        if tracks is not None:
-            colour_points(tracks, plan, out_dir).save(out_dir)
+    """Give the tracked points (``TRACKS_FILE``) their colours from the rendered images, once. Points the plan
+    wants but nobody tracked (or whose file is damaged) are a failure, not a dataset without them."""
+    views = len(plan.views)
+    if not wants_points(plan) or load_points(out_dir, views) is not None:
+        return
+    tracks = load_points(out_dir, views, TRACKS_FILE)
+    try:
+        if tracks is None:
+            raise ValueError("missing")
+        colour_points(tracks, plan, out_dir).save(out_dir)
+    except ValueError:
+        raise OSError(
+            errno.ENOENT,
+            "the surface points' tracks are missing or damaged; any run with the scene open samples them again "
+            "(--resume, or a job's worker)",
+            str(Path(out_dir) / TRACKS_FILE),
+        ) from None
 
 
 def export(plan: Plan, out_dir: Path) -> list[Path]:

@@ -11,6 +11,7 @@ parent's lock. The holder writes who it is into the file, so the refusal can nam
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import sys
@@ -39,9 +40,10 @@ class OutputLock:
             return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # a link could aim it anywhere
         except OSError as exc:
-            raise UserError(f"--out {self.path.parent.parent} is not writable: {exc.strerror}") from None
+            why = "its lock is a link" if exc.errno == errno.ELOOP else f"it is not writable ({exc.strerror})"
+            raise UserError(f"--out {self.path.parent.parent} cannot be used: {why}") from None
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -85,7 +87,7 @@ def finalising(out_dir: Path):
         yield
         return
     path = Path(out_dir) / f"{PLAN_DIR}/finalise.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -107,10 +107,8 @@ def foreign_files(out_dir: Path, plan: Plan | None) -> list[str]:
     owned, scratch = (owned_files(plan), _scratch(plan)) if plan is not None else (set(), set())
     out_dir = Path(out_dir)
     return sorted(
-        rel
-        for rel in _walk(out_dir)
-        if not is_ours(rel, owned, scratch) or ((out_dir / rel).is_symlink() and not rel.startswith(PLAN_DIR))
-    )  # this tool hard-links and never makes a symbolic link: one is the user's, whatever its name
+        rel for rel in _walk(out_dir) if not is_ours(rel, owned, scratch) or (out_dir / rel).is_symlink()
+    )  # this tool hard-links and never makes a symbolic link: one is the user's (or an attack), whatever its name
 
 
 def clear_dataset(out_dir: Path, plan: Plan | None) -> None:

@@ -28,6 +28,7 @@ from .dataset import (
     pass_files,
     pending_views,
     prepare_out_dir,
+    wants_points,
 )
 from .lock import OutputLock, finalising
 from .ownership import remove_temporaries, saved_plan
@@ -129,7 +130,7 @@ class Planned:
         from ..blender_io.points import point_tracks
 
         settings = self.plan.settings
-        wanted = settings.points and any(FORMATS[f].uses_points for f in settings.formats)
+        wanted = wants_points(self.plan)
         views = len(self.plan.views)
         done = load_points(self.out_dir, views) is not None
         if wanted and not done and load_points(self.out_dir, views, TRACKS_FILE) is None:
@@ -147,7 +148,7 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
     reuse = run.resume or (run.shard is not None and (out_dir / PLAN_FILE).is_file())
     check_out_dir(out_dir, run.overwrite, reuse)
     created = not out_dir.exists()
-    lock = None if run.worker else OutputLock(out_dir, shared=run.shard is not None and reuse).acquire()
+    lock = None if run.under_parent else OutputLock(out_dir, shared=run.shard is not None and reuse).acquire()
     try:
         if reuse:
             scene, _, objs = load_scene(source, run.quiet)

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..app.dataset import IncompleteError, collect, pass_files, pending_views, prepare_out_dir
+from ..app.dataset import (
+    IncompleteError,
+    collect,
+    pass_files,
+    pending_views,
+    prepare_out_dir,
+    refuse_foreign_files,
+)
 from ..app.lock import OutputLock
 from ..core.files import link_or_copy
 from ..core.plan import save_plan
@@ -19,6 +26,7 @@ from .job import read_job
 def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]:
     job_dir, out = Path(job_dir).absolute(), Path(out).expanduser().absolute()
     _, plan = read_job(job_dir)
+    refuse_foreign_files(job_dir, plan)  # before anything is made in --out
     missing = pending_views(plan, job_dir)
     if missing:
         raise IncompleteError(missing)

@@ -20,14 +20,15 @@ from ..app.cli_parts import (
     Parser,
     Progress,
     add_settings,
+    one_line,
     require_blender,
     settings_from_args,
 )
 from ..app.dataset import IncompleteError, Source
 from ..core.errors import UserError
+from ..core.settings import SettingError, flag_of
 from ..core.shards import parse_shard
-
-BACKENDS = ("local", "slurm")
+from .job import BACKENDS
 
 
 def _submit_parser() -> argparse.ArgumentParser:
@@ -59,15 +60,20 @@ def _submit_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _slurm_options(a):
+def _slurm_options(a, saved: dict | None = None):
+    """The Slurm options typed now; on --retry-missing, the job's own unless any is typed."""
+    import shlex
+
     from .slurm import SlurmOptions
 
-    for name in ("cpus_per_task", "max_running"):
-        value = getattr(a, name)
-        if value is not None and not 1 <= value <= 100_000:
-            raise UserError(f"--{name.replace('_', '-')} must be 1 to 100000")
-    return SlurmOptions(a.partition, a.time, a.cpus_per_task, a.mem, a.max_running, tuple(a.sbatch_arg),
-                        a.worker_command)  # fmt: skip
+    typed = [a.partition, a.time, a.cpus_per_task, a.mem, a.max_running, a.worker_command, *a.sbatch_arg]
+    if saved is not None and not any(v is not None and v != [] for v in typed):
+        return SlurmOptions.from_dict(saved)
+    try:
+        command = tuple(shlex.split(a.worker_command)) if a.worker_command else ()
+    except ValueError:
+        raise UserError(f"--worker-command {a.worker_command!r} is not a command line") from None
+    return SlurmOptions(a.partition, a.time, a.cpus_per_task, a.mem, a.max_running, tuple(a.sbatch_arg), command)
 
 
 def submit(args: list[str]) -> int:
@@ -79,6 +85,8 @@ def submit(args: list[str]) -> int:
         return _retry_missing(job_dir, a)
     if not 1 <= a.shards <= 100_000:
         raise UserError("--shards must be 1 to 100000")
+    if not 0 <= a.retries <= 100:
+        raise UserError("--retries must be 0 to 100")
     settings = settings_from_args(a)
     opts = _slurm_options(a) if a.backend == "slurm" else None
     require_blender()
@@ -110,19 +118,22 @@ def _launch(job_dir: Path, plan, shards: list[int], count: int, backend: str, op
 
 
 def _retry_missing(job_dir: Path, a) -> int:
-    from .slurm import SlurmOptions
+    from dataclasses import asdict
+
+    from .job import read_job, write_job
     from .status import job_status
 
     spec, shards = job_status(job_dir)
-    todo = [s.index for s in shards if s.missing]
+    busy = [s.index for s in shards if s.state in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED")]
+    todo = [s.index for s in shards if s.missing and s.index not in busy]
     if not todo:
-        print(f"no views are missing in {job_dir}; cli.py collect --job {job_dir} finalises it")
+        print(f"no shard to resubmit in {job_dir} ({len(busy)} still pending or running)")
         return EXIT_OK
-    opts = SlurmOptions(**{**spec.options, "sbatch_args": tuple(spec.options.get("sbatch_args", ()))})
-    from .job import read_job
-
+    opts = _slurm_options(a, spec.options) if spec.backend == "slurm" else None
+    if opts is not None and asdict(opts) != spec.options:  # what the next --retry-missing will use
+        write_job(job_dir, type(spec)(**{**spec.__dict__, "options": asdict(opts)}))
     _, plan = read_job(job_dir)
-    return _launch(job_dir, plan, todo, spec.shards, spec.backend, opts if spec.backend == "slurm" else None, a)
+    return _launch(job_dir, plan, todo, spec.shards, spec.backend, opts, a)
 
 
 def worker(args: list[str]) -> int:
@@ -131,14 +142,15 @@ def worker(args: list[str]) -> int:
     p.add_argument("--shard", metavar="I/N", help="default: the engine's task index (SLURM_ARRAY_TASK_ID, ...)")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="render threads (0: all cores)")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--under-parent", action="store_true", help=argparse.SUPPRESS)  # its parent holds the lock
     a = p.parse_args(args)
     if not 0 <= a.threads <= 1024:
         raise UserError("--threads must be 0 to 1024")
     require_blender()
     from .worker import run_worker
 
-    job, shard = run_worker(Path(a.job).absolute(), parse_shard(a.shard) if a.shard else None, a.threads,
-                            not a.verbose, Progress())  # fmt: skip
+    shard = parse_shard(a.shard) if a.shard is not None else None
+    job, shard = run_worker(Path(a.job).absolute(), shard, a.threads, not a.verbose, Progress(), a.under_parent)
     print(f"rendered shard {shard[0]}/{shard[1]} of {a.job}: {job.render.done} views")
     return EXIT_OK
 
@@ -166,8 +178,10 @@ def collect(args: list[str]) -> int:
     from ..app.validate import validate
     from .collector import collect_job
 
-    out = Path(a.out or a.job).expanduser().absolute()
-    written = collect_job(Path(a.job).absolute(), out, a.overwrite)
+    job, out = Path(a.job).expanduser().absolute(), Path(a.out or a.job).expanduser().absolute()
+    if out != job and (job.resolve() in out.resolve().parents or out.resolve() in job.resolve().parents):
+        raise UserError(f"--out {out} and --job {job} must be the same folder, or neither inside the other")
+    written = collect_job(job, out, a.overwrite)
     print(f"wrote {len(written)} dataset files to {out}")
     report = validate(out)
     print(f"validate: {report.summary()}")
@@ -180,9 +194,13 @@ COMMANDS = {"submit": submit, "worker": worker, "status": status, "collect": col
 def run_command(name: str, args: list[str]) -> int:
     try:
         return COMMANDS[name](args)
+    except SettingError as exc:  # a job's folder is its --job (the settings keep their flags)
+        words = exc.worded(lambda n: "--job" if n == "out" and name != "collect" else flag_of(n))
+        print(f"cli.py {name}: error: {one_line(words)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except UserError as exc:
-        print(f"cli.py {name}: error: {exc}", file=sys.stderr)
+        print(f"cli.py {name}: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (IncompleteError, OSError) as exc:
-        print(f"cli.py {name}: failed: {exc}", file=sys.stderr)
+        print(f"cli.py {name}: failed: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_FAILED

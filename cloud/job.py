@@ -19,7 +19,7 @@ from pathlib import Path
 from ..app.ownership import saved_plan
 from ..core.errors import UserError
 from ..core.files import write_json_atomic
-from ..core.plan import PLAN_DIR, PLAN_FILE, Plan
+from ..core.plan import MAX_PLAN_BYTES, PLAN_DIR, PLAN_FILE, Plan
 from ..core.points import TRACKS_FILE
 
 JOB_FORMAT = 1
@@ -30,6 +30,7 @@ BACKEND_DIR = f"{PLAN_DIR}/backend"
 MAX_JOB_BYTES = 1 << 20
 # Each engine's own variable for the task's index (research/cluster-engines.md). The count is always the
 # job's: a resubmitted subset (Slurm --array=1,3) numbers its tasks by the job's shards, not by the subset.
+BACKENDS = ("local", "slurm")
 INDEX_VARIABLES = ("SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX", "BATCH_TASK_INDEX")
 
 
@@ -48,7 +49,10 @@ class JobSpec:
 
 
 def plan_digest(job_dir: Path) -> str:
-    return hashlib.sha256((Path(job_dir) / PLAN_FILE).read_bytes()).hexdigest()
+    path = Path(job_dir) / PLAN_FILE
+    if path.stat().st_size > MAX_PLAN_BYTES:
+        raise UserError(f"job {job_dir}: {PLAN_FILE} is larger than any plan this tool writes; refusing it")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_job(job_dir: Path, spec: JobSpec) -> Path:
@@ -76,18 +80,16 @@ def read_job(job_dir: Path) -> tuple[JobSpec, Plan]:
         if len(raw) > MAX_JOB_BYTES:
             raise ValueError("too large")
         d = json.loads(raw)
-        version = d["format"] if isinstance(d, dict) else None
-        if isinstance(version, int) and version > JOB_FORMAT:
+        version = d.get("format") if isinstance(d, dict) else None
+        if type(version) is int and version > JOB_FORMAT:
             raise UserError(
                 f"job {job_dir} needs job format {version}; this worker reads format {JOB_FORMAT} and older: "
                 "install the add-on version that made the job"
             )
-        spec = JobSpec(**{**d, "objects": tuple(d["objects"])})
-        assert isinstance(spec.shards, int) and 1 <= spec.shards <= 100_000 and isinstance(spec.digest, str)
-        assert all(isinstance(o, str) for o in spec.objects) and isinstance(spec.options, dict)
+        spec = _spec(d)
     except UserError:
         raise
-    except (ValueError, TypeError, KeyError, AssertionError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({type(exc).__name__})") from None
     for rel in (PLAN_FILE, SCENE_FILE):
         inside(job_dir, rel)
@@ -98,12 +100,31 @@ def read_job(job_dir: Path) -> tuple[JobSpec, Plan]:
     return spec, saved_plan(job_dir)
 
 
+def _spec(d) -> JobSpec:
+    """A ``JobSpec`` from JSON, every field of the type and range a submitter writes (ValueError if not)."""
+    if not isinstance(d, dict) or set(d) != {f for f in JobSpec.__dataclass_fields__}:
+        raise ValueError("not the fields of a job")
+    objects = d["objects"]
+    checks = [
+        type(d["format"]) is int and 1 <= d["format"] <= JOB_FORMAT,
+        type(d["shards"]) is int and 1 <= d["shards"] <= 100_000,
+        isinstance(d["digest"], str) and len(d["digest"]) == 64,
+        isinstance(d["target"], str) and 0 < len(d["target"]) < 1024,
+        isinstance(objects, list) and 0 < len(objects) < 100_000,
+        isinstance(objects, list) and all(isinstance(o, str) and 0 < len(o) < 1024 for o in objects),
+        d["backend"] in BACKENDS and isinstance(d["options"], dict),
+    ]
+    if not all(checks):
+        raise ValueError("a field of the wrong type or range")
+    return JobSpec(**{**d, "objects": tuple(objects)})
+
+
 def shard_from_environment(spec: JobSpec, environ=os.environ) -> tuple[int, int]:
     """(index, count) of this task from the engine's variable; the count is the job's."""
     for name in INDEX_VARIABLES:
         if name in environ:
             text = environ[name]
-            if not text.isdigit() or int(text) >= spec.shards:
+            if not (text.isascii() and text.isdigit() and len(text) < 10) or int(text) >= spec.shards:
                 raise UserError(f"{name}={text!r} is no shard of this job's {spec.shards}")
             return int(text), spec.shards
     raise UserError(f"give --shard I/N, or run under an engine that sets one of {', '.join(INDEX_VARIABLES)}")

@@ -45,6 +45,7 @@ def worker_command(job_dir: Path, shard: tuple[int, int], threads: int) -> list[
     """The command line of one worker: the same interpreter or Blender, the job, one shard."""
     cli = str(Path(__file__).resolve().parents[1] / "cli.py")
     ours = ["worker", "--job", str(job_dir), "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads)]
+    ours.append("--under-parent")  # the parent holds the folder's lock for the whole run
     try:
         import bpy
 
@@ -125,8 +126,12 @@ def task_states(job_dir: Path, spec) -> dict[int, dict]:
         path = Path(job_dir) / BACKEND_DIR / f"local-{i}.json"
         try:
             record = json.loads(path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             continue
+        if not isinstance(record, dict) or not isinstance(record.get("state"), str):
+            continue  # a damaged record: the task's state is simply not known
+        if type(record.get("exit_code")) is not int:
+            record["exit_code"] = None
         if record.get("state") == "RUNNING" and not _alive(record.get("pid")):
             record["state"] = "LOST"
         states[i] = record

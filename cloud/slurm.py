@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -35,21 +36,47 @@ class SlurmOptions:
     max_running: int | None = None
     """At most this many tasks at once (``--array=...%M``)."""
     sbatch_args: tuple[str, ...] = field(default_factory=tuple)
-    worker_command: str | None = None
-    """What runs ``cli.py`` on the nodes; default: this Python (or Blender) and this ``cli.py``."""
+    worker_command: tuple[str, ...] = ()
+    """What runs ``cli.py`` on the nodes, as words; default: this Python (or Blender) and this ``cli.py``."""
+
+    def __post_init__(self) -> None:
+        """Every value goes into a shell script or sbatch's argv: each must be one plain word of its kind, from
+        the command line and from a job folder alike (a job folder may come from anyone)."""
+        for name, pattern in PATTERNS.items():
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(pattern, str(value)):
+                raise UserError(f"--{name.replace('_', '-')} {value!r} is not a Slurm {name.replace('_', ' ')}")
+        for name in ("cpus_per_task", "max_running"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not int or not 1 <= value <= 100_000):
+                raise UserError(f"--{name.replace('_', '-')} must be 1 to 100000")
+        words = (*self.sbatch_args, *self.worker_command)
+        if not all(isinstance(w, str) and w and "\n" not in w and "\0" not in w for w in words):
+            raise UserError("--sbatch-arg and --worker-command take plain words (no newlines)")
+
+    @staticmethod
+    def from_dict(d: dict) -> SlurmOptions:
+        """The options a job recorded; anything else in it is a damaged job."""
+        if not isinstance(d, dict) or not set(d) <= set(SlurmOptions.__dataclass_fields__):
+            raise UserError("the job's Slurm options are damaged")
+        lists = {k: tuple(d[k]) for k in ("sbatch_args", "worker_command") if isinstance(d.get(k), list)}
+        if any(k in d and not isinstance(d[k], list) for k in ("sbatch_args", "worker_command")):
+            raise UserError("the job's Slurm options are damaged")
+        return SlurmOptions(**{**d, **lists})
 
 
-def default_worker_command() -> str:
-    cli = Path(__file__).resolve().parents[1] / "cli.py"
+PATTERNS = {"partition": r"[\w.,-]{1,200}", "time": r"[\d:-]{1,20}", "mem": r"\d{1,12}[KMGT]?"}
+
+
+def default_worker_command() -> tuple[str, ...]:
+    cli = str(Path(__file__).resolve().parents[1] / "cli.py")
     try:
         import bpy
 
         binary = bpy.app.binary_path
     except ImportError:
         binary = ""
-    if binary:
-        return f"{shlex.quote(binary)} -b --factory-startup -P {shlex.quote(str(cli))} --"
-    return f"{shlex.quote(sys.executable)} {shlex.quote(str(cli))}"
+    return (binary, "-b", "--factory-startup", "-P", cli, "--") if binary else (sys.executable, cli)
 
 
 def array_script(job_dir: Path, opts: SlurmOptions) -> str:
@@ -60,10 +87,10 @@ def array_script(job_dir: Path, opts: SlurmOptions) -> str:
                         ("cpus-per-task", opts.cpus_per_task)):  # fmt: skip
         if value is not None:
             lines.append(f"#SBATCH --{flag}={value}")
-    command = opts.worker_command or default_worker_command()
+    command = shlex.join([*(opts.worker_command or default_worker_command()), "worker", "--job", str(job_dir)])
     lines += [
         "set -e",
-        f'exec {command} worker --job {shlex.quote(str(job_dir))} --threads "${{SLURM_CPUS_PER_TASK:-0}}"',
+        f'exec {command} --threads "${{SLURM_CPUS_PER_TASK:-0}}"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -137,9 +164,13 @@ def _submissions(job_dir: Path) -> list[dict]:
         runs = json.loads(path.read_text())
     except FileNotFoundError:
         return []
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         raise UserError(f"{path} is damaged") from None
-    return [r for r in runs if isinstance(r, dict) and str(r.get("id", "")).isdigit()]
+    if not isinstance(runs, list):
+        raise UserError(f"{path} is damaged")
+    good = [r for r in runs if isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"].isascii()]
+    good = [r for r in good if r["id"].isdigit() and isinstance(r.get("shards"), list)]
+    return [{**r, "shards": [i for i in r["shards"] if type(i) is int]} for r in good]
 
 
 def _tool(name: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
 
 from ..app.dataset import RunOptions, Source
@@ -16,11 +18,14 @@ def make_job(settings: Settings, source: Source, job_dir: Path, shards: int, bac
              overwrite: bool = False, quiet: bool = True):  # fmt: skip
     """Plan ``settings`` on ``source`` into ``job_dir`` and make it a job of ``shards``; returns the ``Planned``
     (its lock still held: the caller releases it, after running local workers or handing the job over)."""
+    created = not Path(job_dir).exists()
     planned = plan_dataset(settings, source, RunOptions(out=job_dir, overwrite=overwrite, quiet=quiet))
     try:
         write_job_files(planned, shards, backend, options)
     except BaseException:
         planned.release()
+        if created:  # a refused job leaves no half a job behind
+            shutil.rmtree(job_dir, ignore_errors=True)
         raise
     return planned
 
@@ -41,10 +46,13 @@ def save_packed_scene(path: Path) -> None:
     Linked libraries and other external files cannot travel yet: refused by name rather than rendered wrong."""
     import bpy
 
-    if bpy.data.images and any(i.source in {"FILE", "TILED"} and not i.packed_file for i in bpy.data.images):
-        with quiet_stdout():
-            bpy.ops.file.pack_all()
+    with quiet_stdout(), contextlib.suppress(RuntimeError):  # a missing file is named below instead
+        bpy.ops.file.pack_all()  # images, fonts, sounds, volumes: whatever Blender can carry inside
     external = [f"library {lib.filepath}" for lib in bpy.data.libraries]
+    external += [f"font {f.name} ({f.filepath})" for f in bpy.data.fonts
+                 if f.users and f.filepath != "<builtin>" and not f.packed_file]  # fmt: skip
+    external += [f"cache file {c.filepath}" for c in bpy.data.cache_files if c.users]
+    external += [f"movie clip {c.filepath}" for c in bpy.data.movieclips if c.users]
     external += [f"image {i.name} ({i.source.lower()})" for i in bpy.data.images
                  if i.source in {"SEQUENCE", "MOVIE"} and i.users]  # fmt: skip
     external += [f"image {i.name} ({i.filepath}: missing)" for i in bpy.data.images

@@ -13,7 +13,7 @@ from ..app.pipeline import make_dataset
 from .job import SCENE_FILE, read_job, shard_from_environment
 
 
-def run_worker(job_dir: Path, shard: tuple[int, int] | None = None, threads: int = 0, quiet=True, progress=None):
+def run_worker(job_dir: Path, shard=None, threads: int = 0, quiet=True, progress=None, under_parent=False):
     spec, plan = read_job(job_dir)
     if shard is None:
         shard = shard_from_environment(spec)
@@ -22,5 +22,10 @@ def run_worker(job_dir: Path, shard: tuple[int, int] | None = None, threads: int
 
         raise UserError(f"--shard {shard[0]}/{shard[1]}: this job has {spec.shards} shards")
     source = Source(blend=str(Path(job_dir) / SCENE_FILE), object=plan.scene.target, objects=spec.objects)
-    run = RunOptions(out=job_dir, shard=shard, threads=threads, quiet=quiet, worker=True)
-    return make_dataset(None, source, run, progress), shard
+    run = RunOptions(out=job_dir, shard=shard, threads=threads, quiet=quiet, worker=True, under_parent=under_parent)
+    job = make_dataset(None, source, run, progress)
+    try:
+        job.planned.ensure_tracks()  # only when they are missing or damaged: collect needs them
+    finally:
+        job.planned.release()
+    return job, shard

@@ -25,6 +25,7 @@ from .settings import SettingError, Settings, check_downscales, check_size
 PLAN_VERSION = 1
 PLAN_DIR = ".nerf_dataset"
 PLAN_FILE = f"{PLAN_DIR}/plan.json"
+MAX_PLAN_BYTES = 256 << 20  # 100 000 views take about 40 MiB
 FIRST_FRAME = 1
 # The LLFF convention for held-out views of a captured sequence: every 8th frame.
 HOLDOUT_EVERY = 8
@@ -279,6 +280,10 @@ def load_plan(out_dir: Path) -> Plan:
     """The saved plan; an unreadable, truncated or edited one is one ``UserError`` sentence."""
     path = Path(out_dir) / PLAN_FILE
     try:
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise UserError(
+                f"{path} is larger than any plan this tool writes ({MAX_PLAN_BYTES >> 20} MiB); refusing it"
+            )
         return Plan.from_json(path.read_text())
     except UserError:
         raise

@@ -73,11 +73,14 @@ def colour_points(tracks: ScenePoints, plan, out_dir: Path) -> ScenePoints:
     from PIL import Image
 
     total, seen = np.zeros((len(tracks.xyz), 3)), np.zeros(len(tracks.xyz))
+    w, h = plan.intrinsics.w, plan.intrinsics.h
     for k in np.unique(tracks.track_view):
         with Image.open(Path(out_dir) / plan.views[int(k)].image) as image:
             px = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255)
         obs = tracks.track_view == k
         uv = tracks.track_uv[obs]
+        if px.shape[:2] != (h, w) or not ((uv >= 0).all() and (uv[:, 0] < w).all() and (uv[:, 1] < h).all()):
+            raise ValueError("the tracks fall outside the images")
         np.add.at(total, tracks.track_point[obs], px[uv[:, 1].astype(int), uv[:, 0].astype(int)])
         np.add.at(seen, tracks.track_point[obs], 1)
     rgb = np.clip(np.round(total / np.maximum(seen, 1)[:, None] * 255), 0, 255).astype(np.uint8)

@@ -98,3 +98,13 @@ def fresh_bpy():
     bpy = pytest.importorskip("bpy")
     bpy.ops.wm.read_factory_settings(use_empty=True)
     return bpy
+
+
+def consumer_files(root: Path) -> dict[str, bytes]:
+    """Every file a consumer sees, with its bytes (the hidden bookkeeping folder aside): two datasets are the
+    same dataset when these are equal."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(Path(root).rglob("*"))
+        if p.is_file() and ".nerf_dataset" not in p.parts
+    }

@@ -8,21 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import CLI
+from conftest import consumer_files as dataset
 
 SETTINGS = ["--train", "5", "--val", "1", "--test", "3", "--resolution", "48x36", "--samples", "2"]
 SETTINGS += ["--transparent", "--format", "nerf,colmap", "--points", "300", "--seed", "5"]
-
-
-def dataset(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".nerf_dataset" not in p.parts
-    }
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +144,60 @@ def test_a_damaged_or_foreign_job_is_refused(damage, cli, tmp_path):
         r = cli(*command)
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and expected in lines[0], r.stderr
+
+
+def test_a_job_is_not_replanned_under_its_running_workers(cli, tmp_path, user_resources):
+    job, slow = tmp_path / "job", [*SETTINGS, "--train", "60", "--samples", "16"]  # a worker that takes a while
+    r = cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "1", "--demo", *slow)
+    assert r.returncode == 0, r.stderr
+    env = worker_env(user_resources)
+    worker = subprocess.Popen([sys.executable, str(CLI), "worker", "--job", str(job), "--shard", "0/1"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    while not list(job.glob("nerf/train/r_*.png")):
+        assert worker.poll() is None, worker.stderr.read()
+    r = cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "1", "--overwrite", "--demo", *slow)
+    assert r.returncode == 2 and "in use" in r.stderr, r.stderr
+    assert worker.wait(timeout=300) == 0
+
+
+def test_hostile_job_folders_are_refused_without_harm(cli, tmp_path):
+    job = tmp_path / "job"
+    assert (
+        cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "2", "--demo", *SETTINGS).returncode
+        == 0
+    )
+    victim = tmp_path / "victim.txt"
+    victim.write_text("IMPORTANT")
+    (job / ".nerf_dataset/lock").unlink()
+    (job / ".nerf_dataset/lock").symlink_to(victim)  # a lock that points out of the job
+    r = cli("collect", "--job", job)
+    assert r.returncode == 2 and victim.read_text() == "IMPORTANT", r.stderr
+    (job / ".nerf_dataset/lock").unlink()
+    spec_path = job / ".nerf_dataset/job.json"
+    spec = json.loads(spec_path.read_text())
+    pwned = tmp_path / "PWNED"
+    for options in ({"partition": f"debug\ntouch {pwned}"}, {"worker_command": f"touch {pwned};"}, {"nope": 1}):
+        spec_path.write_text(json.dumps({**spec, "options": {**spec["options"], **options}}))
+        (job / "nerf/train/r_0.png").unlink(missing_ok=True)
+        r = cli("submit", "--retry-missing", "--job", job)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not pwned.exists()
+    for key, value in (("shards", True), ("format", "2"), ("objects", "Cube"), ("backend", "aws"), ("target", 7)):
+        spec_path.write_text(json.dumps({**spec, key: value}))
+        r = cli("status", "--job", job)
+        assert r.returncode == 2 and "job.json is damaged" in r.stderr, (key, r.stderr)
+    spec_path.write_text(json.dumps(spec))
+    r = cli("collect", "--job", job, "--out", job / "sub")
+    assert r.returncode == 2 and "neither inside the other" in r.stderr
+
+
+def test_damaged_tracks_fail_collect_and_a_worker_samples_them_again(cli, tmp_path):
+    job = tmp_path / "job"
+    assert cli("submit", "--backend", "local", "--job", job, "--shards", "2", "--demo", *SETTINGS).returncode == 0
+    tracks = job / ".nerf_dataset/tracks.npz"
+    tracks.write_bytes(tracks.read_bytes()[:100])
+    r = cli("collect", "--job", job)
+    assert r.returncode == 1 and "tracks are missing or damaged" in r.stderr, r.stderr
+    assert cli("worker", "--job", job, "--shard", "1/2").returncode == 0  # nothing to render: it redoes the tracks
+    r = cli("collect", "--job", job)
+    assert r.returncode == 0 and (job / "nerf/points3d.ply").is_file(), r.stderr

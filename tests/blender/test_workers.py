@@ -11,20 +11,12 @@ from pathlib import Path
 
 import pytest
 from conftest import CLI
+from conftest import consumer_files as dataset
 
 ARGS = ["--demo", "--train", "16", "--val", "4", "--test", "8", "--resolution", "64x48", "--samples", "4"]
 ARGS += ["--transparent", "--format", "nerf,ngp", "--seed", "3"]
 SLOW = ["--demo", "--train", "24", "--val", "4", "--test", "8", "--resolution", "160x120", "--samples", "48"]
 SLOW += ["--transparent", "--seed", "9"]
-
-
-def dataset(root: Path) -> dict[str, bytes]:
-    """Every file a consumer sees (the hidden bookkeeping folder aside)."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".nerf_dataset" not in p.parts
-    }
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,8 @@ def project(tmp_path):
 
 def make(project: Path, *args, path_dirs=()) -> subprocess.CompletedProcess:
     env = dict(os.environ, FAKE_LOG=str(project / "log"))
-    env.pop("MAKEFLAGS", None)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL", "BPY"):  # as a user types it, not a sub-make
+        env.pop(name, None)
     env["PATH"] = os.pathsep.join([*map(str, path_dirs), env["PATH"]])
     return subprocess.run(
         ["make", "--no-print-directory", *args], cwd=project, capture_output=True, text=True, timeout=60, env=env

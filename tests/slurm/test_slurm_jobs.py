@@ -11,19 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import consumer_files as dataset
 
 CLI = Path(__file__).resolve().parents[2] / "cli.py"
 SETTINGS = ["--train", "21", "--val", "3", "--test", "6", "--resolution", "64x48", "--samples", "8"]
 PER_SHARD = 10  # 30 views in 3 shards: long enough to kill one half-way
 SETTINGS += ["--transparent", "--format", "nerf,colmap", "--points", "300", "--seed", "2", "--demo"]
-
-
-def dataset(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".nerf_dataset" not in p.parts
-    }
 
 
 @pytest.fixture
@@ -83,7 +76,7 @@ def test_a_killed_and_a_failing_task_are_shown_refused_and_retried(run, slurm, o
     job_id = r.stdout.split()[-1]
     record = job / ".nerf_dataset/shards/1-of-3.done"
     deadline = time.monotonic() + 120
-    while not (record.exists() and record.read_text().count("\n") >= 1):
+    while not record.exists():  # the worker has opened the scene and starts rendering its shard
         assert time.monotonic() < deadline, run("status", "--job", job).stdout
         time.sleep(0.05)
     slurm.run("scancel", "--signal=KILL", f"{job_id}_1")
