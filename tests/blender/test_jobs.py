@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -147,16 +148,23 @@ def test_a_damaged_or_foreign_job_is_refused(damage, cli, tmp_path):
 
 
 def test_a_job_is_not_replanned_under_its_running_workers(cli, tmp_path, user_resources):
-    job, slow = tmp_path / "job", [*SETTINGS, "--train", "60", "--samples", "16"]  # a worker that takes a while
-    r = cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "1", "--demo", *slow)
+    job = tmp_path / "job"
+    r = cli(
+        "submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "1", "--demo", *SETTINGS, "--train", "40"
+    )
     assert r.returncode == 0, r.stderr
     env = worker_env(user_resources)
     worker = subprocess.Popen([sys.executable, str(CLI), "worker", "--job", str(job), "--shard", "0/1"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     while not list(job.glob("nerf/train/r_*.png")):
         assert worker.poll() is None, worker.stderr.read()
-    r = cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "1", "--overwrite", "--demo", *slow)
-    assert r.returncode == 2 and "in use" in r.stderr, r.stderr
+    worker.send_signal(signal.SIGSTOP)  # mid-shard, holding the job's lock: as a slow worker on a node would
+    try:
+        r = cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "1", "--overwrite", "--demo",
+                *SETTINGS, "--seed", "9")  # fmt: skip
+        assert r.returncode == 2 and "in use" in r.stderr, r.stderr
+    finally:
+        worker.send_signal(signal.SIGCONT)
     assert worker.wait(timeout=300) == 0
 
 
