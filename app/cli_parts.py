@@ -84,7 +84,7 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
         meta, raw = meta_of(name), getattr(a, name, None)
         if meta.part is not None:
             first = compound_flags()[meta.flag]
-            pair = parse_pair(*first, getattr(a, first[0])) if getattr(a, first[0]) is not None else None
+            pair = parse_pair(first[0], getattr(a, first[0])) if getattr(a, first[0]) is not None else None
             values[name] = None if pair is None else pair[meta.part]
         elif raw is None:
             values[name] = SETTING_FIELDS[name].default

@@ -256,11 +256,16 @@ def target_fingerprint(objs) -> str:
     return geometry_fingerprint(*world_triangles(objs, bpy.context.evaluated_depsgraph_get()))
 
 
-def surroundings_fingerprint(scene: bpy.types.Scene, objs) -> str:
-    """What else the renders depend on: every other visible mesh, every light and the world's colour, as the
-    renderer sees them (resume refuses a scene where they changed: its images would not match the others)."""
+def surroundings(scene: bpy.types.Scene, objs) -> tuple[np.ndarray, np.ndarray]:
+    """Every visible mesh but the target's, in world space (vertices, triangles)."""
     others = [o for o in visible_geometry(scene) if o not in objs]
-    parts = [geometry_fingerprint(*world_triangles(others, bpy.context.evaluated_depsgraph_get()))]
+    return world_triangles(others, bpy.context.evaluated_depsgraph_get())
+
+
+def surroundings_fingerprint(scene: bpy.types.Scene, objs, meshes=None) -> str:
+    """What else the renders depend on: every other visible mesh (``meshes``, when already evaluated), every
+    light and the world's colour (resume refuses a scene where they changed: its images would not match)."""
+    parts = [geometry_fingerprint(*(meshes if meshes is not None else surroundings(scene, objs)))]
     lights = sorted((o for o in scene.objects if o.type == "LIGHT" and not o.hide_render), key=lambda o: o.name)
     for light in lights:
         d = light.data
@@ -278,9 +283,9 @@ def scene_facts(
     verts, tris = world_triangles(objs, depsgraph)
     check_surface(verts, tris, f"target '{target}'")  # refused here, before the output folder is touched
     lo, hi = _bounds(verts)
-    others = world_triangles(visible_geometry(scene) or objs, depsgraph)[0]
+    rest = surroundings(scene, objs)
     # The rest of the scene only widens the bounds (instant-ngp's aabb_scale); a stray NaN there must not.
-    slo, shi = _bounds(np.vstack([verts, others[np.isfinite(others).all(axis=1)]]))
+    slo, shi = _bounds(np.vstack([verts, rest[0][np.isfinite(rest[0]).all(axis=1)]]))
     center = (np.array(lo) + np.array(hi)) / 2.0
     return SceneFacts(
         target=target,
@@ -299,7 +304,7 @@ def scene_facts(
         flythrough=read_flythrough(scene, flythrough, resolution),
         source=source,
         geometry=geometry_fingerprint(verts, tris),
-        surroundings=surroundings_fingerprint(scene, objs),
+        surroundings=surroundings_fingerprint(scene, objs, rest),
     )
 
 

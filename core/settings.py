@@ -401,11 +401,11 @@ def parse_text(name: str, text: str, formats: dict | None = None):
     return tuple(x for x in choice_ids(name) if x in items)  # one canonical order, so equal settings compare equal
 
 
-def parse_pair(name_low: str, name_high: str, text: str) -> tuple[float, float]:
+def parse_pair(name: str, text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(","))
     except ValueError:
-        raise SettingError(name_low, f"{{}} expects MIN,MAX, not '{text}'") from None
+        raise SettingError(name, f"{{}} expects MIN,MAX, not '{text}'") from None
     return lo, hi
 
 
