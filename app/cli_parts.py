@@ -124,6 +124,10 @@ class Progress:
         self.stream.flush()
 
 
+# Every character str.splitlines() breaks a line at, escaped: a value or path may hold any of them.
+LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def one_line(text: str) -> str:
-    """A path may hold a newline; the contract is one line all the same."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """A path or a typed value may hold a line break; the contract is one line all the same."""
+    return text.translate(LINE_BREAKS)

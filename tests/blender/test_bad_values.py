@@ -24,7 +24,7 @@ VALUED = sorted(
 )
 WORDS = ["", "nan", "-nan", "inf", "-inf", "1e308", "-1e308", "1x1", "3x3", "0x0", "4x4", "16384x16385", ",", ",,",
          "a,b", "-0", "0", "-1", "2/1", "0/0", "-1/2", "1/0", "x", "１２", "80,10", "nan,10", "10,nan", "2,2",
-         "depth,depth", "nerf,", "9" * 30, "0x10", "4x3", "1e-320"]  # fmt: skip
+         "depth,depth", "nerf,", "9" * 30, "0x10", "4x3", "1e-320", ":\x85", "a\u2028b"]  # fmt: skip
 VALUES = st.one_of(
     st.sampled_from(WORDS),
     st.integers(-(10**20), 10**20).map(str),
