@@ -109,13 +109,13 @@ def script_args(argv: list[str]) -> list[str]:
 class Progress:
     """One updating line on a terminal; plain lines (at most one per 5 s) when stderr is a log file."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.tty, self.last = stream, stream.isatty(), 0.0
+    def __init__(self, stream=sys.stderr, what: str = "rendered {} views"):
+        self.stream, self.tty, self.last, self.what = stream, stream.isatty(), 0.0, what
 
     def __call__(self, done: int, total: int, elapsed: float) -> None:
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
-        line = f"rendered {done}/{total} views, {rate:.2f} views/s, ETA {eta:.0f} s"
+        line = f"{self.what.format(f'{done}/{total}')}, {rate:.2f}/s, ETA {eta:.0f} s"
         if self.tty:
             self.stream.write("\r" + line + ("\n" if done == total else ""))
         elif done == total or time.monotonic() - self.last >= 5.0:

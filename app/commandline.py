@@ -24,7 +24,7 @@ from .cli_parts import (
 from .dataset import IncompleteError, RunOptions
 
 # cli.py's commands beside rendering and validate: the job contract (cloud/).
-JOB_COMMANDS = ("submit", "worker", "status", "collect")
+JOB_COMMANDS = ("submit", "worker", "status", "collect", "cancel")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,6 +53,8 @@ class RunOptions:
     """A job's worker: it renders its shard and leaves finalising to ``collect``."""
     under_parent: bool = False
     """A worker of ``--workers`` (or ``submit --backend local``): its parent holds the folder's lock for it."""
+    done_elsewhere: frozenset[int] = frozenset()
+    """Frames a worker leaves out because the job's store already has them (a job in a bucket)."""
 
     @property
     def out_dir(self) -> Path:

@@ -221,6 +221,7 @@ def _job(planned: Planned, run: RunOptions) -> Job:
     scene, plan, out_dir = planned.scene, planned.plan, planned.out_dir
     camera = build_rig_camera(scene, plan, *find_rig(scene))
     views = list(plan.views) if run.shard is None else shard_views(plan.views, *run.shard)
+    views = [v for v in views if v.frame not in run.done_elsewhere]
     todo = pending_views(plan, out_dir, views) if run.resume or run.shard is not None else views
     render = RenderJob(
         scene,

@@ -30,8 +30,11 @@ BACKEND_DIR = f"{PLAN_DIR}/backend"
 MAX_JOB_BYTES = 1 << 20
 # Each engine's own variable for the task's index (research/cluster-engines.md). The count is always the
 # job's: a resubmitted subset (Slurm --array=1,3) numbers its tasks by the job's shards, not by the subset.
-BACKENDS = ("local", "slurm")
+BACKENDS = ("local", "slurm", "aws-batch", "kubernetes", "gcp-batch")
 INDEX_VARIABLES = ("SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX", "BATCH_TASK_INDEX")
+# Engines whose arrays always number from 0 (AWS Batch, Kubernetes) rerun a subset of shards as a smaller
+# array with this list ("1,3,5-7"): task i renders the list's i-th shard. Slurm numbers them itself.
+SHARD_LIST_VARIABLE = "NERF_DATASET_SHARDS"
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,9 @@ def inside(job_dir: Path, rel: str) -> Path:
     return path
 
 
-def read_job(job_dir: Path) -> tuple[JobSpec, Plan]:
-    """The job's spec and plan, checked: version, shape, files inside the folder, the plan's digest."""
+def read_job(job_dir: Path, need_scene: bool = True) -> tuple[JobSpec, Plan]:
+    """The job's spec and plan, checked: version, shape, files inside the folder, the plan's digest
+    (``status`` and ``collect`` of a job in a bucket need no scene)."""
     job_dir = Path(job_dir)
     if not job_dir.is_dir():
         raise UserError(f"--job {job_dir} is not a folder")
@@ -91,7 +95,7 @@ def read_job(job_dir: Path) -> tuple[JobSpec, Plan]:
         raise
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({type(exc).__name__})") from None
-    for rel in (PLAN_FILE, SCENE_FILE):
+    for rel in (PLAN_FILE, SCENE_FILE) if need_scene else (PLAN_FILE,):
         inside(job_dir, rel)
     if (job_dir / TRACKS_FILE).exists():
         inside(job_dir, TRACKS_FILE)
@@ -121,10 +125,42 @@ def _spec(d) -> JobSpec:
 
 def shard_from_environment(spec: JobSpec, environ=os.environ) -> tuple[int, int]:
     """(index, count) of this task from the engine's variable; the count is the job's."""
+    listed = _shard_list(environ.get(SHARD_LIST_VARIABLE), spec.shards) if SHARD_LIST_VARIABLE in environ else None
     for name in INDEX_VARIABLES:
         if name in environ:
             text = environ[name]
-            if not (text.isascii() and text.isdigit() and len(text) < 10) or int(text) >= spec.shards:
+            limit = len(listed) if listed is not None else spec.shards
+            if not (text.isascii() and text.isdigit() and len(text) < 10) or int(text) >= limit:
                 raise UserError(f"{name}={text!r} is no shard of this job's {spec.shards}")
-            return int(text), spec.shards
+            return (listed[int(text)] if listed is not None else int(text)), spec.shards
+    if listed is not None and len(listed) == 1:  # a single rerun shard goes as a plain job, with no index
+        return listed[0], spec.shards
     raise UserError(f"give --shard I/N, or run under an engine that sets one of {', '.join(INDEX_VARIABLES)}")
+
+
+def shard_list_text(shards: list[int]) -> str:
+    """``[1, 3, 5, 6, 7]`` -> ``"1,3,5-7"``."""
+    parts, start = [], None
+    for i, s in enumerate(shards):
+        if start is None:
+            start = s
+        if i + 1 == len(shards) or shards[i + 1] != s + 1:
+            parts.append(str(start) if start == s else f"{start}-{s}")
+            start = None
+    return ",".join(parts)
+
+
+def _shard_list(text: str | None, count: int) -> list[int]:
+    shards: list[int] = []
+    try:
+        if not text or len(text) > 100_000 or not text.isascii():
+            raise ValueError
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            a, b = int(lo), int(hi or lo)
+            if not 0 <= a <= b < count or b - a > count:
+                raise ValueError
+            shards += range(a, b + 1)
+    except ValueError:
+        raise UserError(f"{SHARD_LIST_VARIABLE}={text!r} is not a list of this job's {count} shards") from None
+    return shards

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import write_json_atomic, write_text_atomic
-from .job import BACKEND_DIR, LOG_DIR
+from .job import BACKEND_DIR, LOG_DIR, shard_list_text
 
 SCRIPT = f"{BACKEND_DIR}/slurm-array.sh"
 SUBMISSIONS = f"{BACKEND_DIR}/slurm.json"
@@ -97,14 +97,7 @@ def array_script(job_dir: Path, opts: SlurmOptions) -> str:
 
 def array_spec(shards: list[int], max_running: int | None) -> str:
     """``0-3`` or ``1,3,5-7``, with ``%M`` when the tasks at once are limited."""
-    parts, start = [], None
-    for i, s in enumerate(shards):
-        if start is None:
-            start = s
-        if i + 1 == len(shards) or shards[i + 1] != s + 1:
-            parts.append(str(start) if start == s else f"{start}-{s}")
-            start = None
-    return ",".join(parts) + (f"%{max_running}" if max_running else "")
+    return shard_list_text(shards) + (f"%{max_running}" if max_running else "")
 
 
 def submit(job_dir: Path, shards: list[int], opts: SlurmOptions, emit_only: bool = False) -> str | None:
@@ -189,3 +182,11 @@ def _run(cmd: list[str], check: bool = True) -> str:
         last = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
         raise UserError(f"{Path(cmd[0]).name} failed: {last}")
     return r.stdout
+
+
+def cancel(job_dir: Path) -> str:
+    """``scancel`` every array the job submitted."""
+    ids = [run["id"] for run in _submissions(job_dir)]
+    if ids:
+        _run([_tool("scancel"), *ids])
+    return f"cancelled Slurm job(s) {', '.join(ids)}" if ids else "nothing was submitted"

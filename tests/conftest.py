@@ -108,3 +108,13 @@ def consumer_files(root: Path) -> dict[str, bytes]:
         for p in sorted(Path(root).rglob("*"))
         if p.is_file() and ".nerf_dataset" not in p.parts
     }
+
+
+@pytest.fixture(scope="session")
+def moto_aws():
+    """S3 and AWS Batch served by moto on loopback (tests/moto_aws.py), for this test process."""
+    from moto_aws import MotoAws
+
+    aws = MotoAws()
+    yield aws
+    aws.stop()

@@ -1,0 +1,190 @@
+"""A job in object storage: the few S3 operations the job contract needs, through boto3.
+
+Credentials come from boto3's standard chain (environment, profile, instance or task role) and never from
+us: nothing here writes one anywhere. Transfers go through boto3's transfer manager (parallel, multipart,
+retried); every S3 error becomes one sentence (``StorageError``, exit 1) rather than a botocore traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import UserError
+from .location import S3Url
+
+RETRIES = 5
+CONCURRENCY = 8
+ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}|[a-z0-9-]{1,40}")
+PROFILE = re.compile(r"[\w.@+-]{1,64}")
+
+
+class StorageError(OSError):
+    """The bucket refused or could not be reached: one sentence, exit 1."""
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach the bucket. None of these is a secret: a job records endpoint and region for its workers;
+    the profile *name* stays on the submitter's machine."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, pattern in (("endpoint_url", ENDPOINT), ("region", REGION), ("profile", PROFILE)):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
+                raise UserError(f"--{name.replace('_', '-')} {value!r} is not an S3 {name.replace('_', ' ')}")
+
+    def worker_args(self) -> list[str]:
+        """What a worker in the cloud needs to reach the same bucket (its credentials are its own role's)."""
+        args = []
+        if self.endpoint_url:
+            args += ["--endpoint-url", self.endpoint_url]
+        if self.region:
+            args += ["--region", self.region]
+        return args
+
+    def to_dict(self) -> dict:
+        return {"endpoint_url": self.endpoint_url, "region": self.region}
+
+
+def session(options: S3Options):
+    import boto3
+    import botocore.exceptions
+
+    try:
+        return boto3.session.Session(profile_name=options.profile, region_name=options.region)
+    except botocore.exceptions.ProfileNotFound:
+        raise UserError(f"--profile {options.profile}: no such AWS profile in ~/.aws/config") from None
+
+
+def client(options: S3Options, service: str = "s3"):
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": RETRIES, "mode": "standard"}, max_pool_connections=CONCURRENCY * 2,
+                    connect_timeout=10, read_timeout=60)  # fmt: skip
+    with errors(f"the {service} endpoint"):
+        return session(options).client(service, endpoint_url=options.endpoint_url, config=config)
+
+
+@contextlib.contextmanager
+def errors(what: str):
+    """botocore's exceptions as one sentence about ``what`` was being done."""
+    import botocore.exceptions as bx
+
+    try:
+        yield
+    except bx.ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", "error"), err.get("Message", "")
+        words = {"AccessDenied": "access denied (the credentials may not write or read this prefix)",
+                 "NoSuchBucket": "no such bucket", "InvalidAccessKeyId": "the access key is not known",
+                 "SignatureDoesNotMatch": "the secret key does not match the access key"}  # fmt: skip
+        raise StorageError(f"{what}: {words.get(code, f'{code} {message}'.strip())}") from None
+    except bx.NoCredentialsError:
+        raise StorageError(f"{what}: no AWS credentials (environment, profile, or instance/task role)") from None
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
+        raise StorageError(f"{what}: cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'S3')}") from None
+    except bx.BotoCoreError as exc:
+        raise StorageError(f"{what}: {exc}") from None
+
+
+class S3Store:
+    """A job's prefix in a bucket, read and written by the job's relative paths (``.nerf_dataset/plan.json``)."""
+
+    def __init__(self, url: S3Url, options: S3Options):
+        from boto3.s3.transfer import TransferConfig
+
+        self.url, self.options = url, options
+        self.client = client(options)
+        self.transfer = TransferConfig(max_concurrency=CONCURRENCY, use_threads=True)
+
+    def __str__(self) -> str:
+        return str(self.url)
+
+    def where(self, rel: str) -> str:
+        return f"s3://{self.url.bucket}/{self.url.key(rel)}"
+
+    def upload(self, path: Path, rel: str) -> None:
+        with errors(f"uploading {self.where(rel)}"):
+            self.client.upload_file(str(path), self.url.bucket, self.url.key(rel), Config=self.transfer)
+
+    def put(self, rel: str, data: bytes) -> None:
+        with errors(f"writing {self.where(rel)}"):
+            self.client.put_object(Bucket=self.url.bucket, Key=self.url.key(rel), Body=data)
+
+    def size(self, rel: str) -> int | None:
+        """The object's size, or None when there is none."""
+        import botocore.exceptions as bx
+
+        with errors(f"reading {self.where(rel)}"):
+            try:
+                return self.client.head_object(Bucket=self.url.bucket, Key=self.url.key(rel))["ContentLength"]
+            except bx.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+
+    def read(self, rel: str, limit: int) -> bytes | None:
+        """At most ``limit`` bytes of a small object (a record, a plan), None when there is none; a larger
+        object than a job ever has is damaged."""
+        import botocore.exceptions as bx
+
+        with errors(f"reading {self.where(rel)}"):
+            try:
+                r = self.client.get_object(Bucket=self.url.bucket, Key=self.url.key(rel), Range=f"bytes=0-{limit}")
+            except bx.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+            data = r["Body"].read(limit + 1)
+        if len(data) > limit:
+            raise UserError(f"{self.where(rel)} is larger than any such file this tool writes; refusing it")
+        return data
+
+    def download(self, rel: str, path: Path, limit: int | None = None) -> bool:
+        """Object ``rel`` into ``path`` (s3transfer writes a temporary name, then renames: a broken transfer
+        leaves no file); False when there is none. With ``limit``, a larger object is refused unread."""
+        import botocore.exceptions as bx
+
+        if limit is not None:
+            size = self.size(rel)
+            if size is None:
+                return False
+            if size > limit:
+                raise UserError(f"{self.where(rel)} is larger than any such file this tool writes; refusing it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with errors(f"downloading {self.where(rel)}"):
+            try:
+                self.client.download_file(self.url.bucket, self.url.key(rel), str(path), Config=self.transfer)
+            except bx.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+        return True
+
+    def list(self, rel_prefix: str = "") -> dict[str, int]:
+        """{relative path: size} of every object under ``rel_prefix``."""
+        found = {}
+        base = self.url.key(rel_prefix) if rel_prefix else self.url.prefix + "/"
+        with errors(f"listing {self.where(rel_prefix)}"):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.url.bucket, Prefix=base):
+                for obj in page.get("Contents", []):
+                    found[obj["Key"][len(self.url.prefix) + 1 :]] = obj["Size"]
+        return found
+
+    def delete(self, rels: list[str]) -> None:
+        with errors(f"deleting in {self.url}"):
+            for i in range(0, len(rels), 1000):
+                batch = [{"Key": self.url.key(r)} for r in rels[i : i + 1000]]
+                self.client.delete_objects(Bucket=self.url.bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def check_writable(self, rel: str, data: bytes) -> None:
+        """Fail before any work when the credentials may not write here (one small object, ours)."""
+        self.put(rel, data)
