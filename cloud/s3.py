@@ -77,13 +77,20 @@ def client(options: S3Options, service: str = "s3"):
 def errors(what: str):
     """botocore's exceptions as one sentence about ``what`` was being done."""
     import botocore.exceptions as bx
+    from boto3.exceptions import S3TransferFailedError, S3UploadFailedError
 
     try:
         yield
+    except (S3UploadFailedError, S3TransferFailedError) as exc:  # the transfer manager's wrapping of a ClientError
+        text = str(exc)
+        denied = any(w in text for w in ("(403)", "AccessDenied", "Forbidden"))
+        reason = "access denied (the credentials may not read or write this prefix)" if denied else text
+        raise StorageError(f"{what}: {reason}") from None
     except bx.ClientError as exc:
         err = exc.response.get("Error", {})
         code, message = err.get("Code", "error"), err.get("Message", "")
-        words = {"AccessDenied": "access denied (the credentials may not write or read this prefix)",
+        denied = "access denied (the credentials may not read or write this prefix)"
+        words = {"AccessDenied": denied, "403": denied, "404": "not found", "NoSuchKey": "not found",
                  "NoSuchBucket": "no such bucket", "InvalidAccessKeyId": "the access key is not known",
                  "SignatureDoesNotMatch": "the secret key does not match the access key"}  # fmt: skip
         raise StorageError(f"{what}: {words.get(code, f'{code} {message}'.strip())}") from None

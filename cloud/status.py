@@ -33,9 +33,7 @@ class ShardStatus:
         if self.exit_code:
             text += f" (exit {self.exit_code})"
         if self.state not in QUIET_STATES:
-            last = self.reason or self.last_log_line
-            if self.reason and self.last_log_line and self.last_log_line not in self.reason:
-                last = f"{self.reason}; {self.last_log_line}"
+            last = self.last_log_line or self.reason  # the task's own words first, else the engine's
             text += f": {last}" if last else ""
         return text
 
