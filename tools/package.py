@@ -1,9 +1,15 @@
 """Build the installable extension zips with Blender's own builder, one per platform, then validate them.
 
-The extension's runtime dependency (Pillow: PNG encoding for the passes, downscales and preview) ships
-the Blender-extension way: wheels listed in ``blender_manifest.toml`` under ``./wheels/``. This tool
-downloads any that are missing from the package index (pip), then runs ``blender_ext.py build
---split-platforms``. Run with the project's Python (``make package``); prints the zips' paths.
+The extension's runtime dependencies ship the Blender-extension way: wheels listed in
+``blender_manifest.toml`` under ``./wheels/``, unmodified from the package index. Pillow (PNG encoding for
+the passes, downscales and preview) has one binary wheel per platform; boto3 (the S3 / AWS Batch cloud
+back-ends) and its dependencies botocore, s3transfer, jmespath, python-dateutil and six are pure Python
+(``*-none-any``). urllib3 is not bundled: Blender ships it (see the manifest's comment).
+
+This tool downloads the listed wheels that are missing (pip: a platform's binary wheels with that
+platform's tag, the platform-independent ones once with ``--platform any``), then runs ``blender_ext.py
+build --split-platforms``, which puts each platform's own wheels and every ``any`` wheel into that
+platform's zip. Run with the project's Python (``make package``); prints the zips' paths.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ PIP_PLATFORMS = {
     "macos-arm64": "macosx_11_0_arm64",
     "windows-x64": "win_amd64",
 }
+# The platform tag of a pure-Python wheel (py3-none-any): it goes into every platform's zip.
+ANY = "any"
 
 
 def blender_ext() -> Path:
@@ -39,7 +47,10 @@ def fetch_wheels() -> None:
     """Download the manifest's wheels that are not in ./wheels yet."""
     wanted = [ROOT / w for w in manifest().get("wheels", [])]
     missing = [w for w in wanted if not w.is_file()]
-    for platform, tag in PIP_PLATFORMS.items():
+    strays = [w.name for w in missing if _platform_of(w.name) is None]
+    if strays:
+        raise SystemExit(f"wheels in blender_manifest.toml for no platform this tool knows: {', '.join(strays)}")
+    for platform, tag in {**PIP_PLATFORMS, ANY: ANY}.items():
         names = [w for w in missing if _platform_of(w.name) == platform]
         if not names:
             continue
@@ -54,15 +65,18 @@ def fetch_wheels() -> None:
         raise SystemExit(f"wheels listed in blender_manifest.toml could not be downloaded: {', '.join(still)}")
 
 
-def _platform_of(wheel: str) -> str:
-    tag = wheel.rsplit("-", 1)[-1]
+def _platform_of(wheel: str) -> str | None:
+    """The Blender platform a wheel is for, ANY for a platform-independent one, None when it is neither."""
+    tag = wheel.removesuffix(".whl").rsplit("-", 1)[-1]  # may be compressed: manylinux_2_27_x86_64.manylinux_...
+    if tag == ANY:
+        return ANY
     if "manylinux" in tag and "x86_64" in tag:
         return "linux-x64"
     if "macosx" in tag and "arm64" in tag:
         return "macos-arm64"
     if "win_amd64" in tag:
         return "windows-x64"
-    return "unknown"
+    return None
 
 
 def build(out_dir: Path = ROOT / "dist") -> list[Path]:

@@ -1,6 +1,8 @@
 """Run in a fresh bpy process: install the extension zip, enable it, use it as a user would, report as JSON.
 
 python extension_session.py ZIP WORKDIR
+
+extension_restart.py then starts Blender again on the same user folder, as the user's next session.
 """
 
 import json
@@ -20,9 +22,16 @@ report["install"] = sorted(result)
 module = "bl_ext.user_default.nerf_dataset"
 report["enabled"] = module in bpy.context.preferences.addons
 # Blender installs the extension's bundled wheels into the user's extension site-packages.
-report["wheel_installed"] = any(
-    (p / "PIL" / "__init__.py").is_file() for p in Path(os.environ["BLENDER_USER_RESOURCES"]).rglob("site-packages")
-)
+site_packages = list(Path(os.environ["BLENDER_USER_RESOURCES"]).rglob("site-packages"))
+report["wheel_installed"] = any((p / "PIL" / "__init__.py").is_file() for p in site_packages)
+# boto3 and its pure-Python dependencies: installed there from the extension's own wheels ...
+bundled = {"boto3": "boto3/__init__.py", "botocore": "botocore/__init__.py", "s3transfer": "s3transfer/__init__.py",
+           "jmespath": "jmespath/__init__.py", "dateutil": "dateutil/__init__.py", "six": "six.py",
+           "botocore_s3_model": "botocore/data/s3/2006-03-01/service-2.json.gz",
+           "botocore_batch_model": "botocore/data/batch/2016-08-10/service-2.json.gz"}  # fmt: skip
+report["boto3_installed"] = {name: any((p / path).is_file() for p in site_packages) for name, path in bundled.items()}
+# ... but not urllib3, which Blender ships itself (see blender_manifest.toml).
+report["urllib3_bundled"] = any((p / "urllib3").exists() for p in site_packages)
 report["types"] = {
     name: hasattr(bpy.types, name)
     for name in (
@@ -104,5 +113,6 @@ report["after_enable"] = hasattr(bpy.types, "NERF_DATASET_OT_render")
 ext.unregister()
 ext.register()
 report["reregistered"] = hasattr(bpy.types, "NERF_DATASET_PT_main")
+bpy.ops.wm.save_userpref()  # as Blender does on quit: the extension stays enabled for extension_restart.py
 
 (work / "report.json").write_text(json.dumps(report, indent=1))
