@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -42,7 +43,7 @@ from .words import (
 MANIFEST = "kubernetes-job.json"
 APP_LABEL = {"app.kubernetes.io/name": "nerf-dataset"}
 MAX_PARALLELISM = 10_000
-"""Kubernetes refuses more at once for an Indexed Job with more than 100 000 completions; plenty anyway."""
+"""Pods at once, at most: a bound of ours (Kubernetes holds Indexed Jobs of over 100 000 completions to it)."""
 COMMAND_TIMEOUT_S = 60
 MAX_OUTPUT_BYTES = 64 * 2**20
 """What ``kubectl`` may print before we stop reading: a Job is a few KiB, the pods of 100 000 shards more."""
@@ -84,7 +85,7 @@ class KubernetesOptions:
                 raise UserError(f"{flag} {value!r} is not a Kubernetes name (lower-case letters, digits and '-')")
         for attr, flag in (("cpu", "--cpu"), ("memory", "--memory")):
             value = getattr(self, attr)
-            if value is not None and not (is_word(QUANTITY, value) and any(c in "123456789" for c in value)):
+            if value is not None and not (is_word(QUANTITY, value) and _above_zero(value)):
                 raise UserError(f"{flag} {value!r} is not a Kubernetes quantity above zero (4, 3500m, 8Gi)")
         if self.parallelism is not None and not is_count(self.parallelism, 1, MAX_PARALLELISM):
             raise UserError(f"--parallelism must be 1 to {MAX_PARALLELISM}")
@@ -103,6 +104,11 @@ class KubernetesOptions:
             return KubernetesOptions(**d)
         except UserError as exc:
             raise UserError(f"the job's Kubernetes options are damaged: {exc}") from None
+
+
+def _above_zero(quantity: str) -> bool:
+    """Whether a quantity's number (before its suffix or exponent) has a digit other than 0."""
+    return any(c in "123456789" for c in re.match(r"[0-9.]*", quantity).group())
 
 
 _NAMES = (

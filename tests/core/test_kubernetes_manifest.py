@@ -115,6 +115,7 @@ def test_quantities_accepted_are_quantities_kubernetes_parses(value):
         ("cpu", "lots", "--cpu"),
         ("cpu", "-1", "--cpu"),
         ("cpu", "0", "--cpu"),
+        ("cpu", "0e5", "--cpu"),
         ("memory", "8 Gi", "--memory"),
         ("memory", "8Gi\n", "--memory"),
         ("secret", "s3;creds", "--secret"),
