@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -299,48 +299,48 @@ def _last_line(text: str, code: int) -> str:
 
 def _run(cmd: list[str]) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of ``cmd`` within ``COMMAND_TIMEOUT_S``. More than ``MAX_OUTPUT_BYTES`` on
-    either stream is no answer (exit -1): reading stops there. kubectl runs in its own process group, so a
-    credential plugin it started goes with it when it is stopped."""
+    either stream is no answer (exit -1): what comes after is read and dropped. kubectl runs in a process group
+    of its own (POSIX), so a credential plugin it started goes with it when it is stopped."""
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)  # fmt: skip
     except OSError as exc:
         raise UserError(f"{Path(cmd[0]).name} could not start: {exc.strerror}") from None
-    chunks: dict = {proc.stdout: [], proc.stderr: []}
-    sizes = dict.fromkeys(chunks, 0)
     deadline = time.monotonic() + COMMAND_TIMEOUT_S
-    too_long = False
+    out, err = bytearray(), bytearray()
+    pairs = ((proc.stdout, out), (proc.stderr, err))
+    readers = [threading.Thread(target=_drain, args=pair, daemon=True) for pair in pairs]
+    for reader in readers:
+        reader.start()
     try:
-        with selectors.DefaultSelector() as sel:
-            for stream in chunks:
-                sel.register(stream, selectors.EVENT_READ)
-            while sel.get_map() and not too_long and time.monotonic() < deadline:
-                for key, _ in sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                    data = os.read(key.fd, 1 << 16)
-                    if not data:
-                        sel.unregister(key.fileobj)
-                    chunks[key.fileobj].append(data)
-                    sizes[key.fileobj] += len(data)
-                    too_long = too_long or sizes[key.fileobj] > MAX_OUTPUT_BYTES
-        if too_long:
-            _stop(proc)
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        proc.wait(timeout=COMMAND_TIMEOUT_S)
+        for reader in readers:  # a child that kept the pipes open keeps them within the time too
+            reader.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(reader.is_alive() for reader in readers):
+            raise subprocess.TimeoutExpired(cmd, COMMAND_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         _stop(proc)
         raise UserError(f"{Path(cmd[0]).name} did not answer within {COMMAND_TIMEOUT_S} s") from None
-    finally:
-        proc.stdout.close()
-        proc.stderr.close()
-    if too_long:
+    if max(len(out), len(err)) > MAX_OUTPUT_BYTES:
         return -1, "", f"{Path(cmd[0]).name} printed more than {MAX_OUTPUT_BYTES} bytes"
-    out, err = (b"".join(chunks[s]).decode("utf-8", "replace") for s in (proc.stdout, proc.stderr))
-    return proc.returncode, out, err
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _drain(stream, sink: bytearray) -> None:
+    """Read ``stream`` to its end, keeping at most ``MAX_OUTPUT_BYTES`` + 1 bytes of it."""
+    with stream:
+        while chunk := stream.read1(1 << 16):
+            if len(sink) <= MAX_OUTPUT_BYTES:
+                sink += chunk[: MAX_OUTPUT_BYTES + 1 - len(sink)]
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Kill the process group ``proc`` leads (the one ``_run`` started), then reap ``proc``."""
+    """Kill ``proc`` and the process group it leads (the one ``_run`` started), then reap it."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
     except ProcessLookupError:
         pass
     proc.wait()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -176,6 +177,7 @@ d="$(dirname "$0")"
 key="$d/$1-$2"
 printf '%s\n' "$@" > "$key.argv"
 [ -f "$key.sleep" ] && sleep "$(cat "$key.sleep")"
+[ -f "$key.background" ] && { sleep "$(cat "$key.background")" & echo $! > "$key.pid"; }
 [ -f "$key.err" ] && cat "$key.err" >&2
 [ -f "$key.out" ] && cat "$key.out"
 [ -f "$key.rc" ] && exit "$(cat "$key.rc")"
@@ -191,12 +193,15 @@ class Kubectl:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    def answer(self, key: str, out: str | dict = "", err: str = "", rc: int = 0, sleep: float = 0) -> None:
+    def answer(self, key: str, out: str | dict = "", err: str = "", rc: int = 0, sleep: float = 0,
+               background: float = 0) -> None:  # fmt: skip
+        """``sleep``: seconds before answering; ``background``: a child left holding the pipes that long."""
         (self.folder / f"{key}.out").write_text(out if isinstance(out, str) else json.dumps(out))
         (self.folder / f"{key}.err").write_text(err)
         (self.folder / f"{key}.rc").write_text(str(rc))
-        if sleep:
-            (self.folder / f"{key}.sleep").write_text(str(sleep))
+        for name, seconds in (("sleep", sleep), ("background", background)):
+            if seconds:
+                (self.folder / f"{key}.{name}").write_text(str(seconds))
 
     def argv(self, key: str) -> list[str]:
         return (self.folder / f"{key}.argv").read_text().splitlines()
@@ -204,6 +209,8 @@ class Kubectl:
 
 @pytest.fixture
 def kubectl(tmp_path, monkeypatch):
+    if os.name == "nt":
+        pytest.skip("the stand-in kubectl is a POSIX shell script")
     folder = tmp_path / "bin"
     folder.mkdir()
     (folder / "kubectl").write_text(FAKE_KUBECTL)
@@ -318,6 +325,21 @@ def test_kubectl_that_hangs_is_one_line_after_the_timeout(kubectl, monkeypatch):
     kubectl.answer("get-job", job_json(2), sleep=5)
     with pytest.raises(UserError, match="^kubectl did not answer within 0.2 s$"):
         task_states(opts(), 2)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the child's state in /proc (Linux)")
+def test_a_child_kubectl_leaves_holding_its_output_is_stopped_with_it(kubectl, monkeypatch):
+    monkeypatch.setattr("nerf_dataset.cloud.kubernetes.COMMAND_TIMEOUT_S", 0.2)
+    kubectl.answer("get-job", job_json(2), background=30)  # as a credential plugin gone astray might
+    with pytest.raises(UserError, match="did not answer"):
+        task_states(opts(), 2)
+    child = int((kubectl.folder / "get-job.pid").read_text())
+    for _ in range(100):  # the kill is sent; the kernel reaps the child a moment later
+        if not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail(f"kubectl's child {child} still runs")
 
 
 def test_cancel_deletes_the_job_with_its_pods(kubectl):
