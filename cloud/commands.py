@@ -75,7 +75,7 @@ def submit(args: list[str]) -> int:
     if not remote and a.backend == "aws-batch":
         raise UserError("--backend aws-batch takes the job from S3: give --job s3://BUCKET/PREFIX")
     settings = settings_from_args(a)
-    options = backend_options(a, a.backend, s3)
+    options = backend_options(a, a.backend, s3, location)
     store = None
     if remote:  # before any planning: a bucket we cannot reach or may not fill fails at once
         from .remote import check_prefix

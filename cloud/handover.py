@@ -6,7 +6,9 @@ act on a job with nothing but its location (and, for a bucket, how to reach it).
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import UserError
@@ -121,7 +123,10 @@ def _emit(location, spec: JobSpec, shards: list[int], s3, emit: str | None, appl
 
         k_opts = k8s.KubernetesOptions.from_dict(opts)
         pod_dir = _volume_path(location, k_opts.mount_path) if k_opts.pvc else None
-        manifest = k8s.manifest(worker_args(location, recorded_s3, pod_dir), len(shards), k_opts)
+        args = worker_args(location, recorded_s3, pod_dir) + _threads(k_opts.cpu)
+        if subset:  # a Job's name is unique: the rerun of some shards is a Job of its own
+            k_opts = replace(k_opts, name=f"{k_opts.name[:48]}-{hashlib.sha256(str(shards).encode()).hexdigest()[:8]}")
+        manifest = k8s.manifest(args, len(shards), k_opts)
         if subset:
             _add_env(manifest["spec"]["template"]["spec"]["containers"][0], shards)
         path = _write(out / "kubernetes-job.json", manifest)
@@ -132,12 +137,22 @@ def _emit(location, spec: JobSpec, shards: list[int], s3, emit: str | None, appl
 
     g_opts = gcp_batch.GcpBatchOptions.from_dict(opts)
     pod_dir = _volume_path(location, g_opts.mount_path) if g_opts.gcs_bucket else None
-    config = gcp_batch.config(worker_args(location, recorded_s3, pod_dir), len(shards), g_opts)
+    cpus = str(g_opts.cpu_milli // 1000) if g_opts.cpu_milli else None
+    config = gcp_batch.config(worker_args(location, recorded_s3, pod_dir) + _threads(cpus), len(shards), g_opts)
     if subset:
         env = config["taskGroups"][0]["taskSpec"].setdefault("environment", {}).setdefault("variables", {})
         env[SHARD_LIST_VARIABLE] = shard_list_text(shards)
     path = _write(out / "gcp-batch-job.json", config)
     return f"wrote {path}; gcloud batch jobs submit NAME --location REGION --config {path} starts it"
+
+
+def _threads(cpu: str | None) -> list[str]:
+    """A container sees all of the node's cores whatever its limit: render with the cores it was given."""
+    if cpu and cpu.isdigit() and int(cpu) >= 1:
+        return ["--threads", cpu]
+    if cpu and cpu.endswith("m") and cpu[:-1].isdigit() and int(cpu[:-1]) >= 1000:
+        return ["--threads", str(int(cpu[:-1]) // 1000)]
+    return []
 
 
 def _volume_path(location, mount_path: str) -> str | None:

@@ -46,9 +46,17 @@ def add_backend_options(p) -> None:
     k8s.add_argument("--secret", metavar="NAME", help="a Secret whose keys become the pods' environment "
                      "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): credentials never enter the manifest")  # fmt: skip
     k8s.add_argument("--pvc", metavar="CLAIM", help="a PersistentVolumeClaim holding the job folder at its root")
-    k8s.add_argument("--mount-path", default="/job", metavar="PATH", help="where the volume is mounted in the pod")
+    k8s.add_argument("--mount-path", metavar="PATH", help="where the volume is mounted (/job; gcp /mnt/disks/job)")
     k8s.add_argument("--service-account", metavar="NAME", help="the pods' service account (IRSA, workload identity)")
     k8s.add_argument("--apply", action="store_true", help="kubectl apply the manifest (kubectl must be configured)")
+    gcp = p.add_argument_group("gcp-batch")
+    gcp.add_argument("--cpu-milli", type=int, metavar="N", help="CPU per task in thousandths (4000)")
+    gcp.add_argument("--memory-mib", type=int, metavar="N", help="memory per task in MiB")
+    gcp.add_argument("--max-retry-count", type=int, default=2, metavar="N", help="retries per task")
+    gcp.add_argument("--max-run-duration", metavar="SECONDS", help="time limit per task (3600s)")
+    gcp.add_argument("--secret-env", action="append", default=[], metavar="NAME=SECRET",
+                     help="an environment variable from Secret Manager (projects/P/secrets/S/versions/V)")  # fmt: skip
+    gcp.add_argument("--gcs-bucket", metavar="BUCKET", help="a Cloud Storage bucket holding the job folder")
 
 
 def slurm_options(a, saved: dict | None = None):
@@ -65,7 +73,14 @@ def slurm_options(a, saved: dict | None = None):
     return SlurmOptions(a.partition, a.time, a.cpus_per_task, a.mem, a.max_running, tuple(a.sbatch_arg), command)
 
 
-def backend_options(a, backend: str, s3: S3Options) -> dict:
+def default_name(location) -> str:
+    """A Job name that is the same for every submission of one job location (status and cancel find it)."""
+    import hashlib
+
+    return "nerf-dataset-" + hashlib.sha256(str(location).encode()).hexdigest()[:10]
+
+
+def backend_options(a, backend: str, s3: S3Options, location=None) -> dict:
     """The job's record of how it was submitted (checked here, so a bad value fails before any planning)."""
     if backend == "slurm":
         return asdict(slurm_options(a))
@@ -85,9 +100,9 @@ def backend_options(a, backend: str, s3: S3Options) -> dict:
 
         if not a.image:
             raise UserError("--backend kubernetes needs --image (built from this repository's Dockerfile)")
-        k = KubernetesOptions(image=a.image, namespace=a.namespace, name=a.k8s_name, parallelism=a.parallelism,
-                              backoff_limit_per_index=a.backoff_limit_per_index, cpu=a.cpu, memory=a.memory,
-                              secret=a.secret, pvc=a.pvc, mount_path=a.mount_path,
+        k = KubernetesOptions(image=a.image, namespace=a.namespace, name=a.k8s_name or default_name(location),
+                              parallelism=a.parallelism, backoff_limit_per_index=a.backoff_limit_per_index, cpu=a.cpu,
+                              memory=a.memory, secret=a.secret, pvc=a.pvc, mount_path=a.mount_path or "/job",
                               service_account=a.service_account)  # fmt: skip
         return {"kubernetes": asdict(k), "s3": s3.to_dict()}
     if backend == "gcp-batch":
@@ -95,6 +110,15 @@ def backend_options(a, backend: str, s3: S3Options) -> dict:
 
         if not a.image:
             raise UserError("--backend gcp-batch needs --image (built from this repository's Dockerfile)")
-        g = GcpBatchOptions(image=a.image, parallelism=a.parallelism)
+        secrets = {}
+        for item in a.secret_env:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise UserError("--secret-env takes NAME=projects/P/secrets/S/versions/V")
+            secrets[name] = value
+        g = GcpBatchOptions(image=a.image, cpu_milli=a.cpu_milli, memory_mib=a.memory_mib, parallelism=a.parallelism,
+                            max_retry_count=a.max_retry_count, max_run_duration=a.max_run_duration,
+                            secret_env=secrets, gcs_bucket=a.gcs_bucket,
+                            mount_path=a.mount_path or "/mnt/disks/job")  # fmt: skip
         return {"gcp-batch": asdict(g), "s3": s3.to_dict()}
     return {}

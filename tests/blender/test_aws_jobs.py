@@ -162,3 +162,26 @@ def test_a_bucket_that_denies_writes_or_a_wrong_endpoint_is_one_sentence(run, mo
     assert re.fullmatch(r"cli\.py submit: failed: uploading \S+: access denied .*", last), r.stderr
     r = run("status", "--job", "s3://nerf-jobs/jobs/x", "--endpoint-url", "http://127.0.0.1:9")
     assert r.returncode == 1 and re.fullmatch(r"cli\.py status: failed: .*cannot reach .*\n", r.stderr), r.stderr
+
+
+def test_a_kubernetes_indexed_job_over_s3_renders_the_one_process_dataset(run, moto_aws, one_process, tmp_path):
+    from kubernetes.client import ApiClient
+
+    url = f"s3://{BUCKET}/jobs/k8s"
+    r = run("submit", "--backend", "kubernetes", "--job", url, "--shards", "3", "--image", "registry.example/nerf:1",
+            "--secret", "aws-credentials", "--cpu", "2", "--emit", tmp_path / "k8s", "--endpoint-url", moto_aws.url,
+            *SETTINGS)  # fmt: skip
+    assert r.returncode == 0 and "kubectl apply -f" in r.stdout, r.stdout + r.stderr
+    manifest = json.loads((tmp_path / "k8s/kubernetes-job.json").read_text())
+    job = ApiClient()._ApiClient__deserialize(manifest, "V1Job")
+    assert (job.spec.completion_mode, job.spec.completions, job.spec.backoff_limit_per_index) == ("Indexed", 3, 2)
+    container = job.spec.template.spec.containers[0]
+    assert container.env_from[0].secret_ref.name == "aws-credentials"
+    assert container.args == ["worker", "--job", url, "--endpoint-url", moto_aws.url, "--threads", "2"]
+    for i in range(3):  # as Kubernetes runs each index: the container's args, JOB_COMPLETION_INDEX set
+        r = run(*container.args, extra_env={"JOB_COMPLETION_INDEX": str(i)})
+        assert r.returncode == 0, r.stderr
+    r = run("collect", "--job", url, "--endpoint-url", moto_aws.url, "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert dataset(tmp_path / "out") == one_process
+    assert not any(s.encode() in (tmp_path / "k8s/kubernetes-job.json").read_bytes() for s in (ACCESS_KEY, SECRET_KEY))
