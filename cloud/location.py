@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..core.errors import UserError
 
@@ -32,12 +32,12 @@ def parse_location(text: str) -> Path | S3Url:
         return Path(text).expanduser().absolute()
     bucket, _, prefix = text[5:].partition("/")
     prefix = prefix.strip("/")
-    parts = PurePosixPath(prefix).parts
+    parts = prefix.split("/")
     if not BUCKET.fullmatch(bucket) or ".." in bucket:
         raise UserError(f"{text}: {bucket!r} is not an S3 bucket name")
     if not prefix:
         raise UserError(f"{text}: give a prefix for the job (s3://{bucket}/jobs/NAME), not the whole bucket")
-    if len(prefix) > MAX_PREFIX or any(p in (".", "..") for p in parts) or "//" in prefix:
+    if len(prefix) > MAX_PREFIX or any(p in ("", ".", "..") for p in parts):
         raise UserError(f"{text}: the prefix must be plain path words, at most {MAX_PREFIX} characters")
     if not prefix.isprintable() or "\\" in prefix:
         raise UserError(f"{text}: the prefix has characters S3 keys should not have")
