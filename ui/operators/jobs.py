@@ -36,9 +36,12 @@ def outcome(op, task: Task, line=lambda task: task.result) -> set:
         op.report({"INFO"}, task.text())
         return {"FINISHED"}
     jobs.wait(task)
-    text = task.error if task.error is not None else line(task)
-    op.report({"ERROR"} if task.error is not None else {"INFO"}, text[:1].upper() + text[1:])
-    return {"CANCELLED"} if task.error is not None else {"FINISHED"}
+    if task.error is not None:
+        op.report({"ERROR"}, task.error)  # as worded, like every refusal (``reports.message``)
+        return {"CANCELLED"}
+    text = line(task)
+    op.report({"INFO"}, text[:1].upper() + text[1:])
+    return {"FINISHED"}
 
 
 def status_line(task: Task) -> str:
