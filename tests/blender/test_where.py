@@ -155,6 +155,37 @@ def zstandard_or_plain(data: bytes) -> bytes:
     return data
 
 
+def test_a_slurm_job_from_the_panel(scene, fresh_bpy, slurm, monkeypatch, user_resources):
+    """Slurm's job folder is the Output folder: submitted with sbatch, finalised in place by Download Results."""
+    from nerf_dataset.ui import jobs
+
+    for name in ("SLURM_CONF", "PATH"):  # sbatch and squeue reach the test's cluster; its tasks inherit these
+        monkeypatch.setenv(name, slurm.env[name])
+    monkeypatch.setenv("BLENDER_USER_RESOURCES", str(user_resources))
+    bpy, props = fresh_bpy, scene.nerf_dataset
+    props.where, props.slurm_time = "SLURM", "10:00"
+    assert bpy.ops.nerf_dataset.render() == {"FINISHED"}
+    job = Path(props.output_dir)
+    assert (props.job_location, props.job_backend) == (str(job), "slurm")
+    submitted = jobs.ACTIONS[str(job)].result
+    assert submitted.startswith("submitted ")
+    slurm.wait(submitted.split()[-1], timeout=240)
+    assert bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}
+    status = jobs.STATUS[str(job)].status
+    assert (status.done, status.total) == (8, 8) and {s.state for s in status.shards} == {"COMPLETED"}
+    assert bpy.ops.nerf_dataset.job_download() == {"FINISHED"}
+    r = subprocess.run([sys.executable, str(CLI), "validate", str(job)], capture_output=True, text=True)
+    assert r.returncode == 0 and "0 problems in 8 views" in r.stdout, r.stdout + r.stderr
+
+
+def test_slurm_values_are_refused_by_their_labels(scene, fresh_bpy):
+    props = scene.nerf_dataset
+    props.where, props.slurm_partition = "SLURM", "debug; rm -rf /"
+    with pytest.raises(RuntimeError, match=re.escape("Partition 'debug; rm -rf /' is not a Slurm partition")):
+        fresh_bpy.ops.nerf_dataset.render()
+    assert not Path(props.output_dir).exists()
+
+
 def test_retry_missing_cancel_and_forget(scene, fresh_bpy, moto_aws):
     from nerf_dataset.ui import jobs
     from nerf_dataset.ui.panels.job import job_lines
