@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -252,19 +254,26 @@ def test_kubernetes_is_emitted_or_refused_in_one_sentence(scene, fresh_bpy, tmp_
     assert (tmp_path / "manifests" / "kubernetes-job.json").is_file()
 
 
-def test_the_job_box_names_failed_tasks(scene, fresh_bpy):
-    """A shard the engine says FAILED shows with its line (state, exit code, reason); finished ones do not."""
+def failed_status():
+    """Shard 0 finished, shard 1 failed half-way, as ``job_status`` reports them."""
     from nerf_dataset.cloud.job import JobSpec
     from nerf_dataset.cloud.status import JobStatus, ShardStatus
+    from nerf_dataset.ui import jobs
+
+    spec = JobSpec(2, "0" * 64, "NeRF Demo Object", ("NeRF Demo Object",), "aws-batch", {})
+    shards = [ShardStatus(0, 4, 4, "SUCCEEDED", 0, "", []),
+              ShardStatus(1, 1, 4, "FAILED", 137, "", [1, 2, 3], "OutOfMemoryError: Container killed")]  # fmt: skip
+    return jobs.Fetched(JobStatus(spec, shards), None, 1.0)
+
+
+def test_the_job_box_names_failed_tasks(scene, fresh_bpy):
+    """A shard the engine says FAILED shows with its line (state, exit code, reason); finished ones do not."""
     from nerf_dataset.ui import jobs
     from nerf_dataset.ui.panels.job import job_lines
 
     props = scene.nerf_dataset
     props.job_location, props.job_backend = "s3://nerf-jobs/jobs/failed", "aws-batch"
-    spec = JobSpec(2, "0" * 64, "NeRF Demo Object", ("NeRF Demo Object",), "aws-batch", {})
-    shards = [ShardStatus(0, 4, 4, "SUCCEEDED", 0, "", []),
-              ShardStatus(1, 1, 4, "FAILED", 137, "", [1, 2, 3], "OutOfMemoryError: Container killed")]  # fmt: skip
-    jobs.STATUS[props.job_location] = jobs.Fetched(JobStatus(spec, shards), None, 1.0)
+    jobs.STATUS[props.job_location] = failed_status()
     lines = job_lines(props)
     assert ("5 / 8 views", "PROGRESS") in lines
     assert [t for t, icon in lines if icon == "ERROR"] == [
@@ -273,7 +282,7 @@ def test_the_job_box_names_failed_tasks(scene, fresh_bpy):
 
 
 class Layout:
-    """Stands in for the panel's layout: every property and operator it names must exist."""
+    """Stands in for the panel's layout: every property, operator and icon it names must exist."""
 
     def __init__(self, log):
         self.log = log
@@ -289,17 +298,27 @@ class Layout:
         if name == "operator":
             group, op = args[0].split(".")
             assert getattr(getattr(bpy.ops, group), op).get_rna_type(), args[0]
+        if "icon" in kw:
+            assert kw["icon"] in bpy.types.UILayout.bl_rna.functions["label"].parameters["icon"].enum_items, kw["icon"]
         self.log.append((name, kw.get("text", args[1] if name == "prop" else args[0] if args else "")))
         return self
 
 
 @pytest.mark.parametrize("where", ["LOCAL", "SLURM", "AWS_BATCH", "KUBERNETES"])
 def test_the_panel_draws_each_choice_and_the_job(scene, fresh_bpy, where):
+    from nerf_dataset.ui import jobs
     from nerf_dataset.ui.panels.main import NERF_DATASET_PT_main
+    from nerf_dataset.ui.tasks import Task
 
     props = scene.nerf_dataset
     props.where = where
     props.job_location, props.job_backend = "s3://nerf-jobs/jobs/drawn", "aws-batch"
+    jobs.STATUS[props.job_location] = failed_status()
+    gate = threading.Event()
+    download = Task("Downloading", lambda progress: (progress(3, 8), gate.wait(60), "done")[-1]).start()
+    jobs.ACTIONS[props.job_location] = download  # under way until the gate opens
+    while download.counts != (3, 8):
+        time.sleep(0.01)
     log = []
     NERF_DATASET_PT_main.draw(type("Panel", (), {"layout": Layout(log)})(), fresh_bpy.context)
     drawn = [what for _, what in log]
@@ -308,6 +327,10 @@ def test_the_panel_draws_each_choice_and_the_job(scene, fresh_bpy, where):
     assert ("slurm_partition" in drawn) == (where == "SLURM")
     for op in ("refresh", "retry_missing", "download", "cancel", "forget"):
         assert f"nerf_dataset.job_{op}" in drawn
+    gate.set()
+    assert [what for name, what in log if name == "progress"] == ["5 / 8 views", "Downloading (3/8)"]
+    download.wait()
+    del jobs.ACTIONS[props.job_location], jobs.STATUS[props.job_location]
 
 
 def test_the_installed_extension_zip_has_the_where_choice_and_the_job_operators(tmp_path):
