@@ -188,6 +188,42 @@ def test_slurm_values_are_refused_by_their_labels(scene, fresh_bpy):
     assert not Path(props.output_dir).exists()
 
 
+def test_in_the_ui_the_timer_ends_the_submission_and_keeps_the_status_bar(scene, fresh_bpy, monkeypatch, staged):
+    """Outside ``blender -b`` the operator returns at once; the timer's ticks (called here by hand) say what runs
+    in the status bar, store the job once it is submitted, clear the status bar and fetch the status."""
+    from nerf_dataset.cloud import handover
+    from nerf_dataset.ui import jobs
+    from nerf_dataset.ui.operators import jobs as job_ops
+    from nerf_dataset.ui.panels.job import job_lines
+
+    monkeypatch.setattr(job_ops, "waits", lambda: False)
+    gate, real = threading.Event(), handover.submit_made_job
+    monkeypatch.setattr(handover, "submit_made_job", lambda *a: (gate.wait(60), real(*a))[1])
+    props = scene.nerf_dataset
+    location = f"s3://{BUCKET}/{props.s3_prefix}"
+    assert fresh_bpy.ops.nerf_dataset.render() == {"FINISHED"}
+    task = jobs.submitting(scene)
+    jobs._tick()
+    assert task.running and jobs._shown == f"Uploading job to {location}…" and props.job_location == ""
+    with pytest.raises(RuntimeError, match="still being submitted"):
+        fresh_bpy.ops.nerf_dataset.render()
+    gate.set()
+    while task.running:
+        time.sleep(0.05)
+    jobs._tick()  # ends it: the job is the scene's now; a fetch starts
+    assert props.job_location == location and jobs.submitting(scene) is None and not staged[0].exists()
+    jobs._tick()
+    assert jobs._shown is None
+    assert job_lines(props)[-1][0].startswith("Submitted ")
+    assert fresh_bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}  # returns at once, the timer ends it
+    deadline = time.monotonic() + 60
+    while location not in jobs.STATUS or jobs.STATUS[location].status is None:
+        assert time.monotonic() < deadline
+        jobs._tick()
+        time.sleep(0.05)
+    assert ("0 / 8 views", "PROGRESS") in job_lines(props)
+
+
 def test_retry_missing_cancel_and_forget(scene, fresh_bpy, moto_aws):
     from nerf_dataset.ui import jobs
     from nerf_dataset.ui.panels.job import job_lines

@@ -29,10 +29,15 @@ def _job(context):
     return props, *found
 
 
+def waits() -> bool:
+    """Whether an operator waits for its thread: with ``blender -b``, where no timer would end it."""
+    return bpy.app.background
+
+
 def outcome(op, task: Task, line=lambda task: task.result) -> set:
     """Background: wait, then report the task's ``line`` (or its refusal). UI: say it started; the panel and
     the status bar follow it."""
-    if not bpy.app.background:
+    if not waits():
         op.report({"INFO"}, task.text())
         return {"FINISHED"}
     jobs.wait(task)
