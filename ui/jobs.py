@@ -1,10 +1,11 @@
 """The panel's jobs, kept fresh off the main thread.
 
-A timer (``bpy.app.timers``, persistent across file loads) asks each scene's job for its status every few
-seconds, in a thread (``cloud.status.job_status``, as ``cli.py status``); the answer is cached by the job's
-location and the 3D view's sidebar redrawn. The same timer ends the actions the job operators started
-(submit, retry, download, cancel): it runs their main-thread part and keeps the status bar saying what runs.
-``blender -b`` fires no timers: the operators then ``wait`` for their thread instead.
+A timer (``bpy.app.timers``, persistent across file loads) asks each scene's job (once followed: see
+``FOLLOWED``) for its status every few seconds, in a thread (``cloud.status.job_status``, as ``cli.py
+status``); the answer is cached by the job's location and the 3D view's sidebar redrawn. The same timer ends
+the actions the job operators started (submit, retry, download, cancel): it runs their main-thread part and
+keeps the status bar saying what runs. ``blender -b`` fires no timers: the operators then ``wait`` for their
+thread instead.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ ACTIONS: dict[str, Task] = {}
 """The running, or last ended, action on each job (retry, download, cancel), by location."""
 SUBMISSIONS: dict[int, Task] = {}
 """Each scene's running, or last failed, submission, by ``scene.session_uid``."""
+FOLLOWED: set[str] = set()
+"""Jobs the timer asks by itself: submitted, refreshed or acted on in this session. A job named by a .blend
+just opened waits for Refresh: a file from elsewhere could name any endpoint, and every request carries a
+signature made with the user's credentials."""
 _FETCHES: dict[str, Task] = {}
 _shown: str | None = None
 """What the status bar says now (None: ours is not shown)."""
@@ -68,6 +73,7 @@ def fetch(location, s3) -> Task:
     from ..cloud.status import job_status
 
     key = str(location)
+    FOLLOWED.add(key)
     running = _FETCHES.get(key)
     if running is not None and running.running:
         return running
@@ -97,6 +103,7 @@ def act(location, task: Task) -> Task:
 
     task.then = refresh_after
     ACTIONS[key] = task
+    FOLLOWED.add(key)
     return task.start()
 
 
@@ -148,6 +155,8 @@ def wait(task: Task | None = None, timeout: float | None = None) -> None:
 
 
 def _due(key: str) -> bool:
+    if key not in FOLLOWED:
+        return False
     running = _FETCHES.get(key)
     if running is not None and running.running:
         return False

@@ -143,10 +143,15 @@ def test_a_job_on_aws_batch_from_the_panel(scene, fresh_bpy, moto_aws, tmp_path,
         data = zstandard_or_plain(data)
         assert ACCESS_KEY.encode() not in data and SECRET_KEY.encode() not in data, key
 
+    jobs.STATUS.clear(), jobs.FOLLOWED.clear()  # as in a new Blender session
     bpy.ops.wm.open_mainfile(filepath=str(blend))
     reopened = bpy.context.scene.nerf_dataset
     assert (reopened.job_location, reopened.job_endpoint_url) == (location, moto_aws.url)
     assert job_lines(reopened)[0] == (f"AWS Batch: {location}", "NETWORK_DRIVE")
+    jobs._tick()  # a job named by a file just opened is not asked until the user asks
+    assert location not in jobs.STATUS and "Refresh to follow" in job_lines(reopened)[1][0]
+    assert bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}
+    assert ("8 / 8 views", "PROGRESS") in job_lines(reopened)
 
 
 def zstandard_or_plain(data: bytes) -> bytes:

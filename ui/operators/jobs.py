@@ -185,6 +185,7 @@ class NERF_DATASET_OT_job_forget(bpy.types.Operator):
         forget_job(props)
         jobs.STATUS.pop(location, None)
         jobs.ACTIONS.pop(location, None)
+        jobs.FOLLOWED.discard(location)
         self.report({"INFO"}, f"Forgot the job {location}")
         jobs.redraw()
         return {"FINISHED"}

@@ -70,6 +70,7 @@ def submit(context) -> Task:
             if not jobs.busy(key):
                 jobs.ACTIONS[key] = task  # its line shows as the job's latest news
             jobs.STATUS.pop(key, None)  # a replaced job's old status is not this one's
+            jobs.FOLLOWED.add(key)
 
     engine = ENGINE_NAMES[request.backend]
     doing = f"Uploading job to {key}" if remote else f"Handing {key} to {engine}"
