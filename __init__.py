@@ -6,9 +6,9 @@ Blender calls ``register()``.
 
 
 def _modules():
-    from .ui import operators, panels, preferences, properties
+    from .ui import jobs, operators, panels, preferences, properties
 
-    return (properties, preferences, operators, panels)
+    return (properties, preferences, operators, panels, jobs)
 
 
 def register():

@@ -23,6 +23,7 @@ from ..core.errors import UserError
 from ..core.settings import SETTING_FIELDS, Settings, choice_ids, kind_of, meta_of, optional
 from ..exporters import FORMATS
 from . import ADDON
+from .where import annotations as where_annotations
 
 FORMAT_ITEMS = [(f.name, f.label, f.description) for f in FORMATS.values()]
 # Lets "//" mean "next to the .blend" (Blender 4.5+ asks path properties to opt in).
@@ -114,6 +115,7 @@ def _annotations() -> dict:
         name="Formats", items=FORMAT_ITEMS, options={"ENUM_FLAG"}, default=set(),
         description="Empty: the add-on preferences' default",
     )  # fmt: skip
+    props.update(where_annotations())  # Where the views render, and the job a submission made
     return props
 
 

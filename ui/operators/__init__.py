@@ -4,6 +4,7 @@ import bpy
 
 from .build_rig import NERF_DATASET_OT_build_rig
 from .import_camera_path import NERF_DATASET_OT_import_camera_path, menu_entry
+from .jobs import classes as job_classes
 from .render import NERF_DATASET_OT_render
 from .validate import NERF_DATASET_OT_validate
 
@@ -12,6 +13,7 @@ classes = (
     NERF_DATASET_OT_render,
     NERF_DATASET_OT_import_camera_path,
     NERF_DATASET_OT_validate,
+    *job_classes,
 )
 
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)

@@ -1,4 +1,5 @@
-"""Render NeRF Dataset: modal in the UI (progress, Esc cancels after the current frame), blocking headless."""
+"""Render NeRF Dataset: modal in the UI (progress, Esc cancels after the current frame), blocking headless.
+With a batch engine chosen under Where, it submits the dataset as a job instead (``submit``)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,20 @@ def finish(job) -> tuple[str, bool]:
     return f"{wrote}; validate: {report.summary()}", bool(report.problems)
 
 
+def _elsewhere(context, resume: bool) -> bool:
+    """A batch engine is chosen under Where (Resume is this computer's: a job has Retry Missing)."""
+    from ..where import LOCAL
+
+    return not resume and context.scene.nerf_dataset.where != LOCAL
+
+
+def _submit(op, context) -> set:
+    from .jobs import outcome
+    from .submit import submit
+
+    return outcome(op, submit(context))
+
+
 class NERF_DATASET_OT_render(bpy.types.Operator):
     """Render every view of the plan and write the chosen dataset formats"""
 
@@ -58,6 +73,8 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
+        if _elsewhere(context, self.resume):
+            return _submit(self, context)
         job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
         try:
             job.render.run()
@@ -69,7 +86,7 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     @reports_errors
     def invoke(self, context, event):
-        if bpy.app.background:
+        if bpy.app.background or _elsewhere(context, self.resume):
             return self.execute(context)
         self._job = start(context, self.resume, chunk_frames=1)
         try:

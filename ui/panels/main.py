@@ -10,10 +10,13 @@ import numpy as np
 from ...core.errors import UserError
 from ...core.plan import PLAN_FILE
 from ...core.settings import SETTING_FIELDS
+from .. import jobs
 from ..operators.build_rig import NERF_DATASET_OT_build_rig
 from ..operators.render import NERF_DATASET_OT_render
 from ..operators.validate import NERF_DATASET_OT_validate
 from ..properties import use_switch
+from ..where import LOCAL
+from .job import draw_job, draw_submission, draw_where
 
 # The settings the boxes below place themselves (in the panel's order).
 ARRANGED = {
@@ -114,6 +117,8 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
             setting_row(box, props, name)
         box.prop(props, "engine")
         box.prop(props, "transparent")
+        box.separator()
+        draw_where(box, props)
 
         box = layout.box()
         box.prop(props, "output_dir")
@@ -139,10 +144,17 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         layout.operator(NERF_DATASET_OT_build_rig.bl_idname, icon="OUTLINER_OB_CAMERA")
         row = layout.row(align=True)
         row.scale_y = 1.4
+        submitting = jobs.submitting(context.scene)
+        row.enabled = submitting is None or not submitting.running
         row.operator(NERF_DATASET_OT_render.bl_idname, icon="RENDER_ANIMATION").resume = False
-        if _resumable(context, props):
+        resumable = _resumable(context, props)
+        if resumable and props.where == LOCAL:
             row.operator(NERF_DATASET_OT_render.bl_idname, text="Resume", icon="PLAY").resume = True
+        if resumable:
             layout.operator(NERF_DATASET_OT_validate.bl_idname, icon="CHECKMARK")
+        draw_submission(layout, context.scene)
+        if props.job_location:
+            draw_job(layout, props)
 
 
 def _formats(props, context):

@@ -1,0 +1,200 @@
+"""The job panel's buttons: Refresh, Retry Missing, Download Results, Cancel Job, Forget Job.
+
+Each calls the function its ``cli.py`` command calls (``cloud.status.job_status``, ``cloud.handover``'s
+``retry_missing``, ``download`` and ``cancel``), in a thread: in the UI the operator returns at once and the
+panel shows the outcome; with ``blender -b`` (no timers) it waits for the thread and reports the outcome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+
+from .. import jobs
+from ..tasks import Task
+from .reports import reports_errors
+
+
+def _job(context):
+    """The scene's job: (props, location, S3Options or None), refused when online access is off."""
+    from ...core.errors import UserError
+    from ..where import job_of
+
+    props = context.scene.nerf_dataset
+    found = job_of(props)
+    if found is None:
+        raise UserError("this scene follows no job; choose an engine under Where and render")
+    jobs.check_online(found[0])
+    return props, *found
+
+
+def waits() -> bool:
+    """Whether an operator waits for its thread: with ``blender -b``, where no timer would end it."""
+    return bpy.app.background
+
+
+def outcome(op, task: Task, line=lambda task: task.result) -> set:
+    """Background: wait, then report the task's ``line`` (or its refusal). UI: say it started; the panel and
+    the status bar follow it."""
+    if not waits():
+        op.report({"INFO"}, task.text())
+        return {"FINISHED"}
+    jobs.wait(task)
+    if task.error is not None:
+        op.report({"ERROR"}, task.error)  # as worded, like every refusal (``reports.message``)
+        return {"CANCELLED"}
+    text = line(task)
+    op.report({"INFO"}, text[:1].upper() + text[1:])
+    return {"FINISHED"}
+
+
+def status_line(task: Task) -> str:
+    """``cli.py status``'s last line."""
+    st = task.value
+    return f"{st.done}/{st.total} views done in {st.spec.shards} shards ({st.spec.backend})"
+
+
+def _has_job(context) -> bool:
+    props = getattr(context.scene, "nerf_dataset", None)
+    return props is not None and bool(props.job_location)
+
+
+def _can_act(context) -> bool:
+    return _has_job(context) and not jobs.busy(context.scene.nerf_dataset.job_location)
+
+
+class NERF_DATASET_OT_job_refresh(bpy.types.Operator):
+    """Ask the job's engine and storage for its progress now (the panel also asks every few seconds)"""
+
+    bl_idname = "nerf_dataset.job_refresh"
+    bl_label = "Refresh"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _has_job(context)
+
+    @reports_errors
+    def execute(self, context):
+        _, location, s3 = _job(context)
+        return outcome(self, jobs.fetch(location, s3), status_line)
+
+
+class NERF_DATASET_OT_job_retry_missing(bpy.types.Operator):
+    """Start again only the shards with missing views that the engine is not running or about to run"""
+
+    bl_idname = "nerf_dataset.job_retry_missing"
+    bl_label = "Retry Missing"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _can_act(context)
+
+    @reports_errors
+    def execute(self, context):
+        from ...cloud.handover import retry_missing
+
+        props, location, s3 = _job(context)
+        emitted = props.job_backend == "kubernetes" and props.k8s_emit_dir
+        emit = bpy.path.abspath(props.k8s_emit_dir) if emitted else None
+        work = lambda progress: retry_missing(location, s3, emit, False, 2, progress)  # noqa: E731
+        return outcome(self, jobs.act(location, Task(f"Resubmitting the missing shards of {location}", work)))
+
+
+class NERF_DATASET_OT_job_download(bpy.types.Operator):
+    """Check every view of the job and write the dataset into the Output folder (replacing a dataset of this
+    add-on there; a job folder is finalised where it is)"""
+
+    bl_idname = "nerf_dataset.job_download"
+    bl_label = "Download Results"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _can_act(context)
+
+    @reports_errors
+    def execute(self, context):
+        from ..properties import output_dir
+        from ..where import download_dir
+
+        props, location, s3 = _job(context)
+        out = download_dir(location, lambda: output_dir(props, context))
+        return outcome(self, jobs.act(location, Task(f"Downloading {location}", _download(location, out, s3))))
+
+
+def _download(location, out: Path, s3):
+    """``cli.py collect``: the dataset written into ``out``, then checked as ``cli.py validate`` checks it."""
+
+    def work(progress) -> str:
+        from ...app.validate import validate
+        from ...cloud.handover import download
+
+        written = download(location, out, s3, True, progress)
+        return f"wrote {len(written)} dataset files to {out}; validate: {validate(out).summary()}"
+
+    return work
+
+
+class NERF_DATASET_OT_job_cancel(bpy.types.Operator):
+    """Cancel every task of the job with the engine's own cancel (finished views stay)"""
+
+    bl_idname = "nerf_dataset.job_cancel"
+    bl_label = "Cancel Job"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _can_act(context)
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(self, event, message="Cancel every task of the job?")
+
+    @reports_errors
+    def execute(self, context):
+        from ...cloud.handover import cancel
+
+        _, location, s3 = _job(context)
+        work = lambda _progress: cancel(location, s3)  # noqa: E731
+        return outcome(self, jobs.act(location, Task(f"Cancelling {location}", work)))
+
+
+class NERF_DATASET_OT_job_forget(bpy.types.Operator):
+    """Stop following the job in this scene; the job itself goes on, untouched"""
+
+    bl_idname = "nerf_dataset.job_forget"
+    bl_label = "Forget Job"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return _can_act(context)
+
+    def invoke(self, context, event):
+        return context.window_manager.invoke_confirm(
+            self, event, message="Forget the job in this scene? It goes on; cli.py status still finds it."
+        )
+
+    def execute(self, context):
+        from ..where import forget_job
+
+        props = context.scene.nerf_dataset
+        location = props.job_location
+        forget_job(props)
+        jobs.STATUS.pop(location, None)
+        jobs.ACTIONS.pop(location, None)
+        jobs.FOLLOWED.discard(location)
+        self.report({"INFO"}, f"Forgot the job {location}")
+        jobs.redraw()
+        return {"FINISHED"}
+
+
+classes = (
+    NERF_DATASET_OT_job_refresh,
+    NERF_DATASET_OT_job_retry_missing,
+    NERF_DATASET_OT_job_download,
+    NERF_DATASET_OT_job_cancel,
+    NERF_DATASET_OT_job_forget,
+)

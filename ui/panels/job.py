@@ -1,0 +1,104 @@
+"""The Where choice with its engine's settings, and the box of the job a submission made."""
+
+from __future__ import annotations
+
+from .. import jobs
+from ..operators.jobs import (
+    NERF_DATASET_OT_job_cancel,
+    NERF_DATASET_OT_job_download,
+    NERF_DATASET_OT_job_forget,
+    NERF_DATASET_OT_job_refresh,
+    NERF_DATASET_OT_job_retry_missing,
+)
+from ..where import AWS_BATCH, KUBERNETES, LOCAL, SLURM, engine_name
+
+SETTINGS = {
+    SLURM: ("slurm_partition", "slurm_time"),
+    AWS_BATCH: ("s3_bucket", "s3_prefix", "s3_region", "s3_endpoint_url", "s3_profile", "batch_job_queue",
+                "batch_job_definition", "batch_attempts"),
+    KUBERNETES: ("k8s_image", "k8s_namespace", "k8s_pvc", "s3_bucket", "s3_prefix", "s3_region", "s3_endpoint_url",
+                 "s3_profile", "k8s_secret", "k8s_emit_dir"),
+}  # fmt: skip
+MAX_FAILED_SHOWN = 5
+
+
+def draw_where(layout, props) -> None:
+    layout.prop(props, "where")
+    if props.where == LOCAL:
+        return
+    layout.prop(props, "shards")
+    for name in SETTINGS[props.where]:
+        row = layout.row()
+        # A Kubernetes job on a volume needs no bucket.
+        row.active = not (props.where == KUBERNETES and props.k8s_pvc and name.startswith("s3_"))
+        row.prop(props, name)
+    if props.where == SLURM:
+        layout.label(text="The Output folder is the job folder", icon="INFO")
+
+
+def draw_submission(layout, scene) -> None:
+    """A submission under way, or the sentence it failed with."""
+    task = jobs.submitting(scene)
+    if task is None:
+        return
+    if task.running:
+        layout.label(text=task.text(), icon="SORTTIME")
+    elif task.error is not None:
+        layout.label(text=task.error, icon="ERROR")
+
+
+def job_lines(props) -> list[tuple[str, str]]:
+    """What the job box says, as (text, icon); the icon ``PROGRESS`` stands for the progress bar."""
+    location = props.job_location
+    lines = [(f"{engine_name(props)}: {location}", "NETWORK_DRIVE")]
+    fetched = jobs.STATUS.get(location)
+    st = fetched.status if fetched else None
+    if st is not None:
+        lines.append((f"{st.done} / {st.total} views", "PROGRESS"))
+        failed = [s for s in st.shards if s.state == "FAILED"]
+        lines += [(s.line(st.spec.shards), "ERROR") for s in failed[:MAX_FAILED_SHOWN]]
+        if len(failed) > MAX_FAILED_SHOWN:
+            lines.append((f"and {len(failed) - MAX_FAILED_SHOWN} more failed tasks (cli.py status)", "ERROR"))
+    if fetched is not None and fetched.error is not None:
+        lines.append((fetched.error, "ERROR"))
+    elif st is None and location not in jobs.FOLLOWED:
+        lines.append(("Refresh to follow the job (a file's job is not asked unbidden)", "INFO"))
+    elif st is None:
+        lines.append(("Asking for the job's status…", "SORTTIME"))
+    action = jobs.ACTIONS.get(location)
+    if action is not None:
+        if action.running:
+            lines.append((action.text(), "SORTTIME"))
+        elif action.error is not None:
+            lines.append((action.error, "ERROR"))
+        elif action.result:
+            lines.append((action.result[:1].upper() + action.result[1:], "INFO"))
+    return lines
+
+
+def draw_job(layout, props) -> None:
+    box = layout.box()
+    col = box.column(align=True)
+    st = jobs.STATUS.get(props.job_location)
+    for text, icon in job_lines(props):
+        if icon == "PROGRESS":
+            _progress(col, st.status.done, st.status.total, text)
+        else:
+            col.label(text=text, icon=icon)
+    action = jobs.ACTIONS.get(props.job_location)
+    if action is not None and action.running and action.counts[1]:
+        _progress(col, *action.counts, action.text())
+    row = box.row(align=True)
+    row.operator(NERF_DATASET_OT_job_refresh.bl_idname, icon="FILE_REFRESH")
+    row.operator(NERF_DATASET_OT_job_retry_missing.bl_idname, icon="RECOVER_LAST")
+    box.operator(NERF_DATASET_OT_job_download.bl_idname, icon="IMPORT")
+    row = box.row(align=True)
+    row.operator(NERF_DATASET_OT_job_cancel.bl_idname, icon="CANCEL")
+    row.operator(NERF_DATASET_OT_job_forget.bl_idname, icon="TRASH")
+
+
+def _progress(layout, done: int, total: int, text: str) -> None:
+    if hasattr(layout, "progress"):  # Blender 4.0+
+        layout.progress(factor=done / total if total else 0.0, type="BAR", text=text)
+    else:
+        layout.label(text=text)
