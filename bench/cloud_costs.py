@@ -76,6 +76,18 @@ def transfers(aws: MotoAws) -> dict:
     return result
 
 
+def timed_cpu(cmd: list[str], cpu: list) -> float:
+    """Wall seconds of ``cmd``; its CPU seconds (user + system) go to ``cpu``: the worker's own work,
+    apart from moto's, which shares this machine's cores but would not on AWS."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
+
+
 def submit(job: str, backend_args: list[str], args, env) -> None:
     cmd = [PY, CLI, "submit", "--job", job, "--shards", "1", "--overwrite", *backend_args, "--demo", *VIEW_COUNTS]
     cmd += ["--resolution", args.resolution, "--samples", str(args.samples), "--transparent", "--seed", "1"]
@@ -88,12 +100,13 @@ def shards(aws: MotoAws, args) -> dict:
     os.environ.update(aws.env)  # every process below reaches moto with the test credentials
     env = dict(os.environ)
     s3_job, folder_job = f"s3://{BUCKET}/bench/job", WORK / "job"
-    rows = {k: [] for k in ("s3_render", "s3_fixed", "folder_render", "folder_fixed", "s3_collect", "folder_collect")}
+    rows = {k: [] for k in ("s3_render", "s3_fixed", "folder_render", "folder_fixed", "s3_collect", "folder_collect",
+                            "s3_render_cpu", "folder_render_cpu")}  # fmt: skip
     for _ in range(args.reps):
         shutil.rmtree(folder_job, ignore_errors=True)
         submit(str(folder_job), ["--backend", "slurm", "--emit"], args, env)
         worker = [PY, CLI, "worker", "--job", str(folder_job), "--shard", "0/1"]
-        rows["folder_render"].append(timed(worker))
+        rows["folder_render"].append(timed_cpu(worker, rows["folder_render_cpu"]))
         rows["folder_fixed"].append(timed(worker))
         rows["folder_collect"].append(timed([PY, CLI, "collect", "--job", str(folder_job), "--out", str(WORK / "a"),
                                              "--overwrite"]))  # fmt: skip
@@ -101,7 +114,7 @@ def shards(aws: MotoAws, args) -> dict:
                     "--endpoint-url", aws.url]  # fmt: skip
         submit(s3_job, aws_args, args, env)
         worker = [PY, CLI, "worker", "--job", s3_job, "--shard", "0/1", "--endpoint-url", aws.url]
-        rows["s3_render"].append(timed(worker))
+        rows["s3_render"].append(timed_cpu(worker, rows["s3_render_cpu"]))
         rows["s3_fixed"].append(timed(worker))
         rows["s3_collect"].append(timed([PY, CLI, "collect", "--job", s3_job, "--endpoint-url", aws.url, "--out",
                                          str(WORK / "b"), "--overwrite"]))  # fmt: skip
@@ -129,6 +142,9 @@ def main() -> None:
     extra = s["s3_render"] - s["folder_render"]
     print(f"- worker, 100-view shard: folder {s['folder_render']:.2f} s, S3 {s['s3_render']:.2f} s "
           f"(+{extra:.2f} s = {extra / render:.1%} of the render)")  # fmt: skip
+    cpu = s["s3_render_cpu"] - s["folder_render_cpu"]
+    print(f"  the worker's own CPU time: folder {s['folder_render_cpu']:.1f} s, S3 {s['s3_render_cpu']:.1f} s "
+          f"(+{cpu:.1f} s = {cpu / s['folder_render_cpu']:.1%})")  # fmt: skip
     print(f"- fixed cost per shard (all views done): folder {s['folder_fixed']:.2f} s, S3 {s['s3_fixed']:.2f} s")
     print(f"- collect: folder {s['folder_collect']:.2f} s, S3 {s['s3_collect']:.2f} s (download included)")
 

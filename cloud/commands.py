@@ -177,9 +177,6 @@ def collect(args: list[str]) -> int:
         out = Path(a.out).expanduser().absolute()
     else:
         out = Path(a.out or a.job).expanduser().absolute()
-        job = location
-        if out != job and (job.resolve() in out.resolve().parents or out.resolve() in job.resolve().parents):
-            raise UserError(f"--out {out} and --job {job} must be the same folder, or neither inside the other")
     from .handover import download
 
     written = download(location, out, s3_options(a), a.overwrite, Progress(what="downloaded {} files"))

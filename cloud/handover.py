@@ -82,6 +82,9 @@ def download(location, out: Path, s3: S3Options | None = None, overwrite: bool =
         return collect_remote(location, store_of(location, s3).options, out, overwrite, progress)
     from .collector import collect_job
 
+    job, out = Path(location), Path(out)
+    if out != job and (job.resolve() in out.resolve().parents or out.resolve() in job.resolve().parents):
+        raise UserError(f"--out {out} and --job {job} must be the same folder, or neither inside the other")
     return collect_job(location, out, overwrite)
 
 

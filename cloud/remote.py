@@ -80,15 +80,16 @@ def upload_job(local: Path, store: S3Store, overwrite: bool) -> None:
             store.upload(local / rel, rel)
 
 
-def read_remote_job(store: S3Store, dest: Path, with_scene: bool):
-    """Download the job's spec and plan (and the scene and tracks for a worker) into ``dest``; checked as
-    ``read_job`` checks a folder."""
+def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: bool | None = None):
+    """Download the job's spec and plan (and the scene and tracks for a worker; the tracks for collect) into
+    ``dest``; checked as ``read_job`` checks a folder."""
     if not store.download(JOB_FILE, dest / JOB_FILE, MAX_JOB_BYTES):
         raise UserError(f"{store.url} holds no job ({JOB_FILE} is missing)")
     store.download(PLAN_FILE, dest / PLAN_FILE, MAX_PLAN_BYTES)
     if with_scene:
         store.download(SCENE_FILE, dest / SCENE_FILE)
-    store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
+    if with_scene if with_tracks is None else with_tracks:
+        store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
     return read_job(dest, need_scene=with_scene)
 
 
@@ -208,7 +209,7 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
     formats written there, without Blender."""
     store = S3Store(url, options)
     with tempfile.TemporaryDirectory() as tmp:
-        _, plan = read_remote_job(store, Path(tmp), with_scene=False)
+        _, plan = read_remote_job(store, Path(tmp), with_scene=False, with_tracks=True)
         done = done_frames(store, plan)
         missing = [v for v in plan.views if v.frame not in done]
         if missing:

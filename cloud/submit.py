@@ -44,6 +44,11 @@ def write_job_files(planned, shards: int, backend: str, options: dict) -> JobSpe
 def save_packed_scene(path: Path) -> None:
     """The open scene as a .blend that carries every image it uses, so workers need none of the user's paths.
     Linked libraries and other external files cannot travel yet: refused by name rather than rendered wrong."""
+    with files_stay_unpacked():
+        _save_packed_scene(path)
+
+
+def _save_packed_scene(path: Path) -> None:
     import bpy
 
     with quiet_stdout(), contextlib.suppress(RuntimeError):  # a missing file is named below instead
@@ -66,3 +71,35 @@ def save_packed_scene(path: Path) -> None:
     with quiet_stdout():  # "Info: Saved copy as ..."
         bpy.ops.wm.save_as_mainfile(filepath=str(tmp), copy=True, compress=True, check_existing=False)
     tmp.replace(path)
+
+
+# What Blender can pack into a .blend, each with its ``unpack`` (``save_packed_scene`` packs all of them).
+PACKABLE = ("images", "fonts", "sounds")
+
+
+@contextlib.contextmanager
+def files_stay_unpacked():
+    """Packing writes every file the scene uses into the open .blend before the job's copy is saved: the CLI
+    opens a copy, but in the panel it is the user's file. Afterwards, what was a plain file on disk and unchanged in
+    memory goes back to being that file (its packed copy dropped, nothing written); the rest stays packed."""
+    import bpy
+
+    before = []
+    for kind in PACKABLE:
+        for block in getattr(bpy.data, kind):
+            if block.packed_file is None and _on_disk(block) and not getattr(block, "is_dirty", False):
+                before.append(block)
+    try:
+        yield
+    finally:
+        for block in before:
+            with contextlib.suppress(ReferenceError, RuntimeError):
+                if block.packed_file is not None:
+                    block.unpack(method="USE_ORIGINAL")
+
+
+def _on_disk(block) -> bool:
+    import bpy
+
+    path = getattr(block, "filepath", "")
+    return bool(path) and path != "<builtin>" and Path(bpy.path.abspath(path)).is_file()

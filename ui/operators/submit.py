@@ -8,11 +8,7 @@ lock and removes the staging folder when it ends, however it ends.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-from pathlib import Path
-
-import bpy
 
 from .. import jobs
 from ..tasks import Task
@@ -43,9 +39,8 @@ def submit(context) -> Task:
     remote = request.remote
     job_dir = staging_dir() if remote else request.location
     try:
-        with files_stay_unpacked():
-            planned = make_job(settings, source, job_dir, request.shards, request.backend, request.options,
-                               request.overwrite or remote, True)  # fmt: skip
+        planned = make_job(settings, source, job_dir, request.shards, request.backend, request.options,
+                           request.overwrite or remote, True)  # fmt: skip
     except BaseException:
         if remote:
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -79,31 +74,3 @@ def submit(context) -> Task:
     except BaseException:
         cleanup()
         raise
-
-
-# What Blender can pack into a .blend, each with its ``unpack`` (``cloud.submit`` packs all of them).
-PACKABLE = ("images", "fonts", "sounds")
-
-
-@contextlib.contextmanager
-def files_stay_unpacked():
-    """``make_job`` packs every file the scene uses into the open .blend before saving the job's copy: the CLI
-    opens a copy, but here it is the user's file. Afterwards, what was a plain file on disk and unchanged in
-    memory goes back to being that file (its packed copy dropped, nothing written); the rest stays packed."""
-    before = []
-    for kind in PACKABLE:
-        for block in getattr(bpy.data, kind):
-            if block.packed_file is None and _on_disk(block) and not getattr(block, "is_dirty", False):
-                before.append(block)
-    try:
-        yield
-    finally:
-        for block in before:
-            with contextlib.suppress(ReferenceError, RuntimeError):
-                if block.packed_file is not None:
-                    block.unpack(method="USE_ORIGINAL")
-
-
-def _on_disk(block) -> bool:
-    path = getattr(block, "filepath", "")
-    return bool(path) and path != "<builtin>" and Path(bpy.path.abspath(path)).is_file()
