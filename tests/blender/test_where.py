@@ -374,18 +374,29 @@ def test_the_panel_draws_each_choice_and_the_job(scene, fresh_bpy, where):
     del jobs.ACTIONS[props.job_location], jobs.STATUS[props.job_location]
 
 
-def test_the_installed_extension_zip_has_the_where_choice_and_the_job_operators(tmp_path):
+def test_the_installed_extension_zip_submits_to_aws_batch_and_downloads(tmp_path, moto_aws):
     spec = importlib.util.spec_from_file_location("package_tool", ROOT / "tools" / "package.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     zip_path = tool.for_this_machine(tool.build(tmp_path / "dist"))
-    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "user")}
+    env = {**os.environ, **moto_aws.env, "BLENDER_USER_RESOURCES": str(tmp_path / "user")}
     script = Path(__file__).with_name("where_session.py")
-    r = subprocess.run([sys.executable, str(script), str(zip_path), str(tmp_path)], capture_output=True, text=True,
-                       env=env)  # fmt: skip
+    aws = [str(CLI), moto_aws.url, BUCKET, QUEUE, DEFINITION, f"jobs/{tmp_path.name}"]
+    r = subprocess.run([sys.executable, str(script), str(zip_path), str(tmp_path), *aws], capture_output=True,
+                       text=True, env=env, timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((tmp_path / "where.json").read_text())
     assert report["enabled"], report
     assert report["where"] == ["LOCAL", "SLURM", "AWS_BATCH", "KUBERNETES"]
     assert all(report["operators"].values()), report["operators"]
     assert report["no_secret_property"], report["properties"]
+    location = f"s3://{BUCKET}/jobs/{tmp_path.name}"
+    assert (report["submitted"], report["job_location"], report["array_size"]) == (["FINISHED"], location, 2)
+    assert (report["before_children"], report["after_children"]) == ([0, 8], [8, 8])
+    assert report["downloaded"] == ["FINISHED"]
+    r = subprocess.run([sys.executable, str(CLI), "validate", str(tmp_path / "dataset")], capture_output=True,
+                       text=True)  # fmt: skip
+    assert r.returncode == 0 and "0 problems in 8 views" in r.stdout, r.stdout + r.stderr
+    saved = blend_bytes(tmp_path / "saved.blend")
+    assert location.encode() in saved
+    assert ACCESS_KEY.encode() not in saved and SECRET_KEY.encode() not in saved

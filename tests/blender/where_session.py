@@ -27,3 +27,44 @@ report = {
     "no_secret_property": not [n for n in names if any(w in n for w in CREDENTIAL_WORDS)],
 }
 (work / "where.json").write_text(json.dumps(report, indent=1))
+
+if len(sys.argv) > 3:  # the AWS Batch flow, as a user of the installed extension runs it
+    import os
+    import subprocess
+    from importlib import import_module
+
+    cli, endpoint, bucket, queue, definition, prefix = sys.argv[3:9]
+    demo = import_module(f"{module}.blender_io.demo")
+    jobs = import_module(f"{module}.ui.jobs")
+    scene = demo.build_demo_scene()
+    props = scene.nerf_dataset
+    props.use_train, props.use_val, props.use_test = True, True, True
+    props.train, props.val, props.test = 5, 1, 2
+    props.use_resolution, props.resolution = True, (32, 32)
+    props.use_samples, props.samples = True, 4
+    props.transparent, props.formats = True, {"nerf"}
+    props.output_dir = str(work / "dataset")
+    props.where, props.shards = "AWS_BATCH", 2
+    props.s3_bucket, props.s3_prefix, props.s3_endpoint_url = bucket, prefix, endpoint
+    props.batch_job_queue, props.batch_job_definition, props.batch_attempts = queue, definition, 2
+    report["submitted"] = sorted(bpy.ops.nerf_dataset.render())
+    report["job_location"] = props.job_location
+    bpy.ops.nerf_dataset.job_refresh()
+    status = jobs.STATUS[props.job_location].status
+    report["before_children"] = [status.done, status.total]
+    boto3 = import_module("boto3")
+    record = boto3.client("s3", endpoint_url=endpoint).get_object(
+        Bucket=bucket, Key=f"{prefix}/.nerf_dataset/backend/aws-batch.json")["Body"].read()  # fmt: skip
+    [run] = json.loads(record)
+    [array] = boto3.client("batch", endpoint_url=endpoint).describe_jobs(jobs=[run["id"]])["jobs"]
+    report["array_size"] = array["arrayProperties"]["size"]
+    for index in range(array["arrayProperties"]["size"]):  # the test's children: AWS Batch's, run here
+        env = {**os.environ, "AWS_BATCH_JOB_ARRAY_INDEX": str(index)}
+        r = subprocess.run([sys.executable, cli, *array["container"]["command"]], env=env, capture_output=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+    bpy.ops.nerf_dataset.job_refresh()
+    status = jobs.STATUS[props.job_location].status
+    report["after_children"] = [status.done, status.total]
+    report["downloaded"] = sorted(bpy.ops.nerf_dataset.job_download())
+    bpy.ops.wm.save_as_mainfile(filepath=str(work / "saved.blend"), compress=True)
+    (work / "where.json").write_text(json.dumps(report, indent=1))
