@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(PY) bench/parallel_scaling.py
 	$(PY) bench/passes_cost.py
 	$(PY) bench/job_costs.py
+	$(PY) bench/cloud_costs.py
 
 clean:
 	rm -rf out dist
