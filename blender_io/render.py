@@ -180,8 +180,9 @@ class RenderJob:
             self._state.restore()
             self._state = None
 
-    def run(self, progress=None) -> None:
-        """Render everything; ``progress(done, total, elapsed_s)`` is called after every view."""
+    def run(self, progress=None, between_chunks=None) -> None:
+        """Render everything; ``progress(done, total, elapsed_s)`` is called after every view, and
+        ``between_chunks()`` after each render call (it may raise to stop the render)."""
         on_view = self.on_view
 
         def report(view) -> None:
@@ -194,7 +195,8 @@ class RenderJob:
         self.begin()
         try:
             while self.step():
-                pass
+                if between_chunks:
+                    between_chunks()
         finally:
             self.on_view = on_view
             self.end()

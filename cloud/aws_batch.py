@@ -2,7 +2,7 @@
 
 ``submit`` uploads the job, then submits an array job of N children, each running ``cli.py worker --job
 s3://...`` (the image's entrypoint is ``cli.py``) with a retry strategy of K attempts; the child's shard is
-``AWS_BATCH_JOB_ARRAY_INDEX``. The submissions are recorded in the job (``backend/aws-batch.json``) for
+``AWS_BATCH_JOB_ARRAY_INDEX``. The submissions are recorded in the job (``backend/aws-batch/``, one object each) for
 ``status`` (the array's summary and each failed child's reason), ``--retry-missing`` and cancelling.
 """
 
@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import asdict, dataclass
 
 from ..core.errors import UserError
 from .job import BACKEND_DIR, SHARD_LIST_VARIABLE, shard_list_text
 from .s3 import S3Options, S3Store, client, errors
 
-SUBMISSIONS = f"{BACKEND_DIR}/aws-batch.json"
-MAX_SUBMISSIONS_BYTES = 1 << 20
+SUBMISSIONS = f"{BACKEND_DIR}/aws-batch"
+"""One object per submission (no read-modify-write of a shared list): ``<time ns>-<job id>.json``."""
+MAX_SUBMISSION_BYTES = 1 << 20
+MAX_SUBMISSIONS = 1000
 MAX_ARRAY = 10_000  # AWS Batch's largest array
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,126}[A-Za-z0-9]")
 QUEUE = re.compile(r"arn:aws[\w-]*:batch:[\w-]+:\d{12}:job-(queue|definition)/[\w:.-]{1,255}|[A-Za-z0-9][\w:-]{0,254}")
 BUSY = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
+ID = re.compile(r"[\w-]{1,128}")
 DONE = "SUCCEEDED"
 
 
@@ -81,7 +85,7 @@ def submit(store: S3Store, spec, shards: list[int], opts: BatchOptions) -> str:
         raise UserError(f"AWS Batch arrays have at most {MAX_ARRAY} children; give --shards {MAX_ARRAY} or fewer")
     command = ["worker", "--job", str(store.url), *store.options.worker_args()]
     environment = []
-    if shards != list(range(spec.shards)):
+    if shards != list(range(spec.shards)) or len(shards) == 1:  # a plain job (one child) has no array index
         environment.append({"name": SHARD_LIST_VARIABLE, "value": shard_list_text(shards)})
     overrides: dict = {"command": command, "environment": environment}
     resources = [{"type": "VCPU", "value": str(opts.vcpus)}] if opts.vcpus else []
@@ -95,43 +99,53 @@ def submit(store: S3Store, spec, shards: list[int], opts: BatchOptions) -> str:
     batch = client(store.options, "batch")
     with errors(f"submitting to AWS Batch queue {opts.job_queue}"):
         job_id = batch.submit_job(**request)["jobId"]
-    runs = submissions(store)
-    runs.append({"id": job_id, "shards": shards, "request": request})
-    store.put(SUBMISSIONS, json.dumps(runs, indent=1).encode())
+    record = {"id": job_id, "shards": shards, "request": request}
+    store.put(f"{SUBMISSIONS}/{time.time_ns()}-{job_id}.json", json.dumps(record, indent=1).encode())
     return job_id
 
 
-def submissions(store: S3Store) -> list[dict]:
-    raw = store.read(SUBMISSIONS, MAX_SUBMISSIONS_BYTES)
-    if raw is None:
-        return []
-    try:
-        runs = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise UserError(f"{store.where(SUBMISSIONS)} is damaged") from None
-    good = [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
-    good = [r for r in good if isinstance(r.get("id"), str) and re.fullmatch(r"[\w:-]{1,128}", r["id"])]
-    return [{**r, "shards": [i for i in r.get("shards", []) if type(i) is int]} for r in good
-            if isinstance(r.get("shards"), list)]  # fmt: skip
+def submissions(store: S3Store, spec=None) -> list[dict]:
+    """The job's submissions, oldest first; records of the wrong shape (the bucket is anyone's) are left out."""
+    keys = sorted(store.list(f"{SUBMISSIONS}/"))[-MAX_SUBMISSIONS:]
+    runs = []
+    for key in keys:
+        try:
+            run = json.loads(store.read(key, MAX_SUBMISSION_BYTES) or b"null")
+        except (ValueError, RecursionError, UnicodeDecodeError, UserError):
+            continue
+        if not isinstance(run, dict) or not isinstance(run.get("id"), str) or not ID.fullmatch(run["id"]):
+            continue
+        shards = run.get("shards")
+        limit = spec.shards if spec is not None else MAX_ARRAY * 10
+        if not isinstance(shards, list) or not 0 < len(shards) <= MAX_ARRAY:
+            continue
+        if not all(type(i) is int and 0 <= i < limit for i in shards) or len(set(shards)) != len(shards):
+            continue
+        runs.append({**run, "shards": shards})
+    return runs
 
 
 def task_states(store: S3Store, spec) -> dict[int, dict]:
-    """Each shard's child as AWS Batch sees it now (its latest submission): state, exit code, reason."""
-    runs = submissions(store)
-    if not runs:
+    """Each shard's child as AWS Batch sees it now (its latest submission): state, exit code, reason. At most
+    one child id per shard is asked for, 100 per call, however many submissions the job lists."""
+    latest: dict[int, str] = {}
+    for run in reversed(submissions(store, spec)):
+        array = len(run["shards"]) > 1
+        for i, shard in enumerate(run["shards"]):
+            latest.setdefault(shard, f"{run['id']}:{i}" if array else run["id"])
+    if not latest:
         return {}
+    shard_of = {child: shard for shard, child in latest.items()}
+    ids = sorted(shard_of)
     batch = client(store.options, "batch")
     states: dict[int, dict] = {}
-    for run in runs:
-        ids = [f"{run['id']}:{i}" for i in range(len(run["shards"]))] if len(run["shards"]) > 1 else [run["id"]]
-        for lo in range(0, len(ids), 100):
-            with errors("asking AWS Batch for the job's children"):
-                jobs = batch.describe_jobs(jobs=ids[lo : lo + 100])["jobs"]
-            for job in jobs:
-                child = job.get("jobId", "")
-                i = int(child.rpartition(":")[2]) if ":" in child else 0
-                if 0 <= i < len(run["shards"]):
-                    states[run["shards"][i]] = _state(job, child)
+    for lo in range(0, len(ids), 100):
+        with errors("asking AWS Batch for the job's children"):
+            jobs = batch.describe_jobs(jobs=ids[lo : lo + 100])["jobs"]
+        for job in jobs:
+            child = job.get("jobId", "")
+            if child in shard_of:
+                states[shard_of[child]] = _state(job, child)
     return states
 
 
@@ -146,12 +160,12 @@ def _state(job: dict, child: str) -> dict:
 def summary(store: S3Store) -> list[str]:
     """One line per submission: the array's status summary, as AWS Batch counts it."""
     lines = []
-    runs = submissions(store)
+    runs = submissions(store)[-100:]
     if not runs:
         return lines
     batch = client(store.options, "batch")
     with errors("asking AWS Batch for the job"):
-        jobs = batch.describe_jobs(jobs=[r["id"] for r in runs][-100:])["jobs"]
+        jobs = batch.describe_jobs(jobs=[r["id"] for r in runs])["jobs"]
     for job in jobs:
         counts = job.get("arrayProperties", {}).get("statusSummary") or {job.get("status", "UNKNOWN"): 1}
         shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)

@@ -32,7 +32,15 @@ from ..core.settings import SettingError, flag_of
 from ..core.shards import parse_shard
 from .job import BACKENDS
 from .location import S3Url, parse_location
-from .options import add_backend_options, add_s3_options, backend_options, s3_options, slurm_options
+from .options import (
+    add_backend_options,
+    add_s3_options,
+    backend_options,
+    check_applicable,
+    s3_options,
+    slurm_options,
+    typed_batch_options,
+)
 
 
 def _submit_parser() -> argparse.ArgumentParser:
@@ -75,7 +83,15 @@ def submit(args: list[str]) -> int:
     if not remote and a.backend == "aws-batch":
         raise UserError("--backend aws-batch takes the job from S3: give --job s3://BUCKET/PREFIX")
     settings = settings_from_args(a)
+    check_applicable(a, a.backend)  # the panel shows each back-end's own settings only: no such mix-up there
     options = backend_options(a, a.backend, s3, location)
+    if a.emit is not None:  # where it writes, checked before any planning or upload
+        if a.backend in ("local", "aws-batch"):
+            raise UserError(f"--emit writes a script or manifest for slurm, kubernetes and gcp-batch, not {a.backend}")
+        if a.backend != "slurm":
+            from .handover import emit_dir
+
+            emit_dir(location, a.emit)
     store = None
     if remote:  # before any planning: a bucket we cannot reach or may not fill fails at once
         from .remote import check_prefix
@@ -113,7 +129,16 @@ def _retry_missing(location, a, s3) -> int:
 
     typed = [a.partition, a.time, a.cpus_per_task, a.mem, a.max_running, a.worker_command, *a.sbatch_arg]
     slurm = slurm_options(a) if any(v is not None and v != [] for v in typed) else None
-    print(retry_missing(location, s3, a.emit, a.apply, a.retries, Progress(), slurm))
+    batch = None
+    if isinstance(location, S3Url):
+        from .aws_batch import options_of
+        from .handover import store_of
+        from .remote import read_spec
+
+        spec = read_spec(store_of(location, s3))
+        if spec.backend == "aws-batch":
+            batch = typed_batch_options(a, options_of(spec)[0])
+    print(retry_missing(location, s3, a.emit, a.apply, a.retries, Progress(), slurm, batch))
     return EXIT_OK
 
 
@@ -171,6 +196,8 @@ def collect(args: list[str]) -> int:
     from ..app.validate import validate
 
     location = parse_location(a.job)
+    if a.out and isinstance(parse_location(a.out), S3Url):
+        raise UserError("--out is a folder here; collect downloads a job's dataset, it does not upload one")
     if isinstance(location, S3Url):
         if not a.out:
             raise UserError(f"give --out DIR: the dataset of {location} is downloaded there")

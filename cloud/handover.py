@@ -7,7 +7,6 @@ act on a job with nothing but its location (and, for a bucket, how to reach it).
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,16 +16,12 @@ from .location import S3Url
 from .s3 import S3Options
 
 
-def store_of(location: S3Url, s3: S3Options | None, spec: JobSpec | None = None):
-    """The job's bucket, reached as typed now or else as the job recorded (endpoint, region)."""
+def store_of(location: S3Url, s3: S3Options | None):
+    """The job's bucket, reached as the user says now: never as the job says (a job in a bucket is anyone's
+    file, and it must not send requests signed with the user's credentials to a host of its choosing)."""
     from .s3 import S3Store
 
-    recorded = (spec.options.get("s3") if spec is not None and isinstance(spec.options, dict) else None) or {}
-    s3 = s3 or S3Options()
-    if isinstance(recorded, dict) and set(recorded) <= {"endpoint_url", "region"}:
-        s3 = S3Options(s3.endpoint_url or recorded.get("endpoint_url"), s3.region or recorded.get("region"),
-                       s3.profile)  # fmt: skip
-    return S3Store(location, s3)
+    return S3Store(location, s3 or S3Options())
 
 
 def worker_args(location, s3: S3Options | None, pod_job_dir: str | None = None) -> list[str]:
@@ -52,9 +47,10 @@ def submit_made_job(location, made: Path, s3: S3Options | None = None, overwrite
 
 
 def retry_missing(location, s3: S3Options | None = None, emit: str | None = None, apply: bool = False,
-                  retries: int = 2, progress=None, slurm=None) -> str:  # fmt: skip
+                  retries: int = 2, progress=None, slurm=None, batch=None) -> str:  # fmt: skip
     """Start again only the shards with missing views that the engine is not running or about to run;
-    ``slurm`` (SlurmOptions typed now) replaces the job's own for this and later retries."""
+    ``slurm`` (SlurmOptions typed now) replaces the job's own for this and later retries, ``batch``
+    (BatchOptions) the job's for this retry."""
     from dataclasses import asdict
 
     from .job import read_job, write_job
@@ -71,7 +67,7 @@ def retry_missing(location, s3: S3Options | None = None, emit: str | None = None
         if spec.backend == "slurm" and slurm is not None and asdict(slurm) != spec.options:
             write_job(location, type(spec)(**{**spec.__dict__, "options": asdict(slurm)}))
         spec, plan = read_job(location)
-    return hand_over(location, spec, plan, todo, s3, emit, apply, retries, progress)
+    return hand_over(location, spec, plan, todo, s3, emit, apply, retries, progress, batch)
 
 
 def download(location, out: Path, s3: S3Options | None = None, overwrite: bool = False, progress=None) -> list[Path]:
@@ -89,7 +85,7 @@ def download(location, out: Path, s3: S3Options | None = None, overwrite: bool =
 
 
 def hand_over(location, spec: JobSpec, plan, shards: list[int], s3: S3Options | None = None, emit: str | None = None,
-              apply: bool = False, retries: int = 2, progress=None) -> str:  # fmt: skip
+              apply: bool = False, retries: int = 2, progress=None, batch=None) -> str:  # fmt: skip
     """Start ``shards`` of the job on its back-end (or, with ``emit``, only write the engine's files); returns
     one line for the user."""
     backend = spec.backend
@@ -107,9 +103,11 @@ def hand_over(location, spec: JobSpec, plan, shards: list[int], s3: S3Options | 
     if backend == "aws-batch":
         from . import aws_batch
 
-        opts, _ = aws_batch.options_of(spec)
-        store = store_of(location, s3, spec)
-        return f"submitted {aws_batch.submit(store, spec, shards, opts)}"
+        if emit is not None:
+            raise UserError("--emit writes a script or manifest for slurm, kubernetes and gcp-batch; AWS Batch "
+                            "takes the job as submitted")  # fmt: skip
+        opts = batch or aws_batch.options_of(spec)[0]
+        return f"submitted {aws_batch.submit(store_of(location, s3), spec, shards, opts)}"
     if backend in ("kubernetes", "gcp-batch"):
         return _emit(location, spec, shards, s3, emit, apply)
     raise UserError(f"the job's back-end {backend!r} is not one this version knows")
@@ -117,9 +115,9 @@ def hand_over(location, spec: JobSpec, plan, shards: list[int], s3: S3Options | 
 
 def _emit(location, spec: JobSpec, shards: list[int], s3, emit: str | None, apply: bool) -> str:
     """Kubernetes and Google Cloud Batch jobs are written for the user's own tools (kubectl, gcloud)."""
-    out = Path(emit).expanduser().absolute() if emit else _default_emit_dir(location)
+    out = emit_dir(location, emit)
     opts = dict(spec.options.get(spec.backend) or {})
-    recorded_s3 = store_of(location, s3, spec).options if isinstance(location, S3Url) else None
+    recorded_s3 = store_of(location, s3).options if isinstance(location, S3Url) else None
     subset = shards != list(range(spec.shards))
     if spec.backend == "kubernetes":
         from . import kubernetes as k8s
@@ -127,12 +125,13 @@ def _emit(location, spec: JobSpec, shards: list[int], s3, emit: str | None, appl
         k_opts = k8s.KubernetesOptions.from_dict(opts)
         pod_dir = _volume_path(location, k_opts.mount_path) if k_opts.pvc else None
         args = worker_args(location, recorded_s3, pod_dir) + _threads(k_opts.cpu)
-        if subset:  # a Job's name is unique: the rerun of some shards is a Job of its own
-            k_opts = replace(k_opts, name=f"{k_opts.name[:48]}-{hashlib.sha256(str(shards).encode()).hexdigest()[:8]}")
-        manifest = k8s.manifest(args, len(shards), k_opts)
+        family = k_opts.name
+        if subset:  # a Job's name is unique: the rerun of some shards is a Job of its own, of the same family
+            k_opts = replace(k_opts, name=f"{k_opts.name[:48]}-{_shards_tag(shards)}")
+        manifest = k8s.manifest(args, len(shards), k_opts, family)
         if subset:
             _add_env(manifest["spec"]["template"]["spec"]["containers"][0], shards)
-        path = _write(out / "kubernetes-job.json", manifest)
+        path = _write(out / f"kubernetes-job-{k_opts.name}.json", manifest)
         if apply:
             return f"wrote {path}; {k8s.apply(path)}"
         return f"wrote {path}; kubectl apply -f {path} starts it"
@@ -145,8 +144,15 @@ def _emit(location, spec: JobSpec, shards: list[int], s3, emit: str | None, appl
     if subset:
         env = config["taskGroups"][0]["taskSpec"].setdefault("environment", {}).setdefault("variables", {})
         env[SHARD_LIST_VARIABLE] = shard_list_text(shards)
-    path = _write(out / "gcp-batch-job.json", config)
-    return f"wrote {path}; gcloud batch jobs submit NAME --location REGION --config {path} starts it"
+    name = f"nerf-dataset-{spec.digest[:10]}" + (
+        f"-{hashlib.sha256(str(shards).encode()).hexdigest()[:8]}" if subset else ""
+    )
+    path = _write(out / f"gcp-batch-job-{name}.json", config)
+    return f"wrote {path}; gcloud batch jobs submit {name} --location REGION --config {path} starts it"
+
+
+def _shards_tag(shards: list[int]) -> str:
+    return hashlib.sha256(str(shards).encode()).hexdigest()[:8]
 
 
 def _threads(cpu: str | None) -> list[str]:
@@ -167,17 +173,45 @@ def _add_env(container: dict, shards: list[int]) -> None:
     container.setdefault("env", []).append({"name": SHARD_LIST_VARIABLE, "value": shard_list_text(shards)})
 
 
-def _default_emit_dir(location) -> Path:
-    if isinstance(location, S3Url):
-        return Path(os.getcwd())
-    return Path(location) / BACKEND_DIR
+def _emitted_by_us(path: Path) -> bool:
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            d = json.loads(f.read(1 << 20))
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(d, dict):
+        return False
+    labels = d.get("metadata", {}).get("labels", {}) if isinstance(d.get("metadata"), dict) else {}
+    return (isinstance(labels, dict) and labels.get("app.kubernetes.io/name") == "nerf-dataset") or "taskGroups" in d
+
+
+def emit_dir(location, emit: str | None) -> Path:
+    """Where ``--emit`` writes: DIR, or the job folder's ``backend/``; a job in a bucket needs a DIR (nothing is
+    written into the current folder unasked). Checked before any planning."""
+    if emit:
+        out = Path(emit).expanduser().absolute()
+    elif isinstance(location, S3Url):
+        raise UserError("give --emit DIR: the manifest of a job in a bucket is written there")
+    else:
+        out = Path(location) / BACKEND_DIR
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--emit {out} is a file; give a folder")
+    return out
 
 
 def _write(path: Path, obj) -> Path:
+    """An emitted file replaces only one we emitted before (same name: the same Job)."""
     from ..core.files import write_json_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_json_atomic(path, obj)
+    if path.exists() and not _emitted_by_us(path):
+        raise UserError(f"{path} exists and is not a manifest this tool wrote; not replacing it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_json_atomic(path, obj)
+    except OSError as exc:
+        raise UserError(f"--emit {path.parent}: {exc.strerror or exc}") from None
 
 
 def cancel(location, s3: S3Options | None = None) -> str:
@@ -187,7 +221,7 @@ def cancel(location, s3: S3Options | None = None) -> str:
         from .remote import read_spec
 
         spec = read_spec(store)
-        store = store_of(location, s3, spec)
+        store = store_of(location, s3)
     else:
         from .job import read_job
 

@@ -130,7 +130,11 @@ def named(opts: KubernetesOptions, digest: str) -> KubernetesOptions:
     return replace(opts, name=f"nerf-dataset-{digest[:10]}")
 
 
-def manifest(worker_args: list[str], shards: int, opts: KubernetesOptions) -> dict:
+JOB_LABEL = "nerf-dataset/job"
+"""Every Job of one job location (the first and its reruns) carries its first Job's name: cancel finds all."""
+
+
+def manifest(worker_args: list[str], shards: int, opts: KubernetesOptions, family: str | None = None) -> dict:
     """The ``batch/v1`` Indexed Job running ``worker_args`` once per shard; ``opts.name`` must be set
     (``named``)."""
     args = check_args(worker_args)
@@ -163,7 +167,11 @@ def manifest(worker_args: list[str], shards: int, opts: KubernetesOptions) -> di
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": opts.name, "namespace": opts.namespace, "labels": dict(APP_LABEL)},
+        "metadata": {
+            "name": opts.name,
+            "namespace": opts.namespace,
+            "labels": {**APP_LABEL, JOB_LABEL: family or opts.name},
+        },  # fmt: skip
         "spec": {
             "completionMode": "Indexed",
             "completions": shards,
@@ -194,13 +202,17 @@ def apply(path: Path) -> str:
 
 
 def cancel(opts: KubernetesOptions) -> str:
-    """Delete the Job and, first, its pods (``--cascade=foreground``); kubectl's one-line answer."""
+    """Delete the job's Jobs (the first and its reruns) and, first, their pods (``--cascade=foreground``);
+    kubectl's one-line answer."""
     if opts.name is None:
         raise ValueError("the Job has no name yet: pass the options through named(opts, digest)")
     kubectl = shutil.which("kubectl")
     if not kubectl:
-        raise UserError(f"kubectl is not on PATH: kubectl delete job {opts.name} -n {opts.namespace} yourself")
-    code, out, err = _run([kubectl, "delete", "job", opts.name, "-n", opts.namespace, "--cascade=foreground"])
+        raise UserError(
+            f"kubectl is not on PATH: kubectl delete job -l {JOB_LABEL}={opts.name} -n {opts.namespace} yourself"
+        )
+    selector = f"{JOB_LABEL}={opts.name}"
+    code, out, err = _run([kubectl, "delete", "job", "-n", opts.namespace, "-l", selector, "--cascade=foreground"])
     if code != 0:
         raise UserError(f"kubectl delete failed: {_last_line(err, code)}")
     return _last_line(out, code)

@@ -37,8 +37,8 @@ def parse_location(text: str) -> Path | S3Url:
         raise UserError(f"{text}: {bucket!r} is not an S3 bucket name")
     if not prefix:
         raise UserError(f"{text}: give a prefix for the job (s3://{bucket}/jobs/NAME), not the whole bucket")
-    if len(prefix) > MAX_PREFIX or any(p in ("", ".", "..") for p in parts):
-        raise UserError(f"{text}: the prefix must be plain path words, at most {MAX_PREFIX} characters")
+    if len(prefix.encode()) > MAX_PREFIX or any(p in ("", ".", "..", ".nerf_dataset") or p != p.strip() for p in parts):
+        raise UserError(f"{text}: the prefix must be plain path words, at most {MAX_PREFIX} bytes")
     if not prefix.isprintable() or "\\" in prefix:
         raise UserError(f"{text}: the prefix has characters S3 keys should not have")
     return S3Url(bucket, "/".join(parts))

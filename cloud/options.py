@@ -59,6 +59,31 @@ def add_backend_options(p) -> None:
     gcp.add_argument("--gcs-bucket", metavar="BUCKET", help="a Cloud Storage bucket holding the job folder")
 
 
+# Each back-end's own flags (attribute, default): a flag typed for another back-end is refused, not ignored.
+OWN_FLAGS = {
+    "slurm": {"partition": None, "time": None, "cpus_per_task": None, "mem": None, "max_running": None,
+              "sbatch_arg": [], "worker_command": None},
+    "aws-batch": {"job_queue": None, "job_definition": None, "attempts": 1, "vcpus": None, "job_name": "nerf-dataset"},
+    "kubernetes": {"namespace": "default", "k8s_name": None, "backoff_limit_per_index": 2, "cpu": None,
+                   "secret": None, "pvc": None, "service_account": None, "apply": False},
+    "gcp-batch": {"cpu_milli": None, "memory_mib": None, "max_retry_count": 2, "max_run_duration": None,
+                  "secret_env": [], "gcs_bucket": None},
+}  # fmt: skip
+SHARED_FLAGS = {"memory": ("aws-batch", "kubernetes"), "image": ("kubernetes", "gcp-batch"),
+                "parallelism": ("kubernetes", "gcp-batch"), "mount_path": ("kubernetes", "gcp-batch")}  # fmt: skip
+
+
+def check_applicable(a, backend: str) -> None:
+    """Every back-end option typed belongs to ``backend``."""
+    for owner, flags in OWN_FLAGS.items():
+        for name, default in flags.items():
+            if owner != backend and getattr(a, name) != default:
+                raise UserError(f"--{name.replace('_', '-')} is a {owner} option, not one of --backend {backend}")
+    for name, owners in SHARED_FLAGS.items():
+        if backend not in owners and getattr(a, name) is not None:
+            raise UserError(f"--{name.replace('_', '-')} is an option of {' and '.join(owners)}, not of {backend}")
+
+
 def slurm_options(a, saved: dict | None = None):
     """The Slurm options typed now; on --retry-missing, the job's own unless any is typed."""
     from .slurm import SlurmOptions
@@ -85,7 +110,7 @@ def backend_options(a, backend: str, s3: S3Options, location=None) -> dict:
     if backend == "slurm":
         return asdict(slurm_options(a))
     if backend == "aws-batch":
-        from .aws_batch import BatchOptions, job_options
+        from .aws_batch import MAX_ARRAY, BatchOptions, job_options
 
         if not a.job_queue or not a.job_definition:
             raise UserError("--backend aws-batch needs --job-queue and --job-definition")
@@ -94,6 +119,8 @@ def backend_options(a, backend: str, s3: S3Options, location=None) -> dict:
             raise UserError(f"--memory {memory!r}: AWS Batch takes MiB, a whole number (4096)")
         memory = None if memory is None else int(memory)
         batch = BatchOptions(a.job_queue, a.job_definition, a.attempts, a.vcpus, memory, a.job_name)
+        if a.shards > MAX_ARRAY:
+            raise UserError(f"AWS Batch arrays have at most {MAX_ARRAY} children; give --shards {MAX_ARRAY} or fewer")
         return job_options(batch, s3)
     if backend == "kubernetes":
         from .kubernetes import KubernetesOptions
@@ -122,3 +149,13 @@ def backend_options(a, backend: str, s3: S3Options, location=None) -> dict:
                             mount_path=a.mount_path or "/mnt/disks/job")  # fmt: skip
         return {"gcp-batch": asdict(g), "s3": s3.to_dict()}
     return {}
+
+
+def typed_batch_options(a, saved):
+    """The AWS Batch options of a retry: the job's own, with any typed now in their place (this retry only)."""
+    from dataclasses import replace
+
+    typed = {k: getattr(a, k) for k, d in OWN_FLAGS["aws-batch"].items() if getattr(a, k) != d}
+    if a.memory is not None:
+        typed["memory"] = int(a.memory) if a.memory.isascii() and a.memory.isdigit() and len(a.memory) < 9 else -1
+    return replace(saved, **typed) if typed else None

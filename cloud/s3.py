@@ -16,6 +16,10 @@ from ..core.errors import UserError
 from .location import S3Url
 
 RETRIES = 5
+"""Attempts per request of a worker (an unattended task rides out a store's bad minute)."""
+QUICK_RETRIES = 2
+"""Attempts per request of a command a user waits on (status, collect, submit): an endpoint that never answers
+is reported within a minute, not after five read timeouts."""
 CONCURRENCY = 8
 ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?")
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}|[a-z0-9-]{1,40}")
@@ -64,13 +68,17 @@ def session(options: S3Options):
         raise UserError(f"--profile {options.profile}: no such AWS profile in ~/.aws/config") from None
 
 
-def client(options: S3Options, service: str = "s3"):
+def client(options: S3Options, service: str = "s3", patient: bool = False):
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": RETRIES, "mode": "standard"}, max_pool_connections=CONCURRENCY * 2,
-                    connect_timeout=10, read_timeout=60)  # fmt: skip
+    attempts, read_timeout = (RETRIES, 60) if patient else (QUICK_RETRIES, 20)
+    config = Config(retries={"max_attempts": attempts, "mode": "standard"}, max_pool_connections=CONCURRENCY * 2,
+                    connect_timeout=5, read_timeout=read_timeout)  # fmt: skip
     with errors(f"the {service} endpoint"):
-        return session(options).client(service, endpoint_url=options.endpoint_url, config=config)
+        try:
+            return session(options).client(service, endpoint_url=options.endpoint_url, config=config)
+        except ValueError as exc:  # botocore's own check of the URL, or of the region
+            raise UserError(f"--endpoint-url or --region: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -84,7 +92,7 @@ def errors(what: str):
     except (S3UploadFailedError, S3TransferFailedError) as exc:  # the transfer manager's wrapping of a ClientError
         text = str(exc)
         denied = any(w in text for w in ("(403)", "AccessDenied", "Forbidden"))
-        reason = "access denied (the credentials may not read or write this prefix)" if denied else text
+        reason = "access denied (the credentials may not read or write this prefix)" if denied else text[:200]
         raise StorageError(f"{what}: {reason}") from None
     except bx.ClientError as exc:
         err = exc.response.get("Error", {})
@@ -93,23 +101,23 @@ def errors(what: str):
         words = {"AccessDenied": denied, "403": denied, "404": "not found", "NoSuchKey": "not found",
                  "NoSuchBucket": "no such bucket", "InvalidAccessKeyId": "the access key is not known",
                  "SignatureDoesNotMatch": "the secret key does not match the access key"}  # fmt: skip
-        raise StorageError(f"{what}: {words.get(code, f'{code} {message}'.strip())}") from None
+        raise StorageError(f"{what}: {words.get(code, f'{code} {message}'.strip())[:200]}") from None
     except bx.NoCredentialsError:
         raise StorageError(f"{what}: no AWS credentials (environment, profile, or instance/task role)") from None
     except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
         raise StorageError(f"{what}: cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'S3')}") from None
     except bx.BotoCoreError as exc:
-        raise StorageError(f"{what}: {exc}") from None
+        raise StorageError(f"{what}: {str(exc)[:200]}") from None
 
 
 class S3Store:
     """A job's prefix in a bucket, read and written by the job's relative paths (``.nerf_dataset/plan.json``)."""
 
-    def __init__(self, url: S3Url, options: S3Options):
+    def __init__(self, url: S3Url, options: S3Options, patient: bool = False):
         from boto3.s3.transfer import TransferConfig
 
         self.url, self.options = url, options
-        self.client = client(options)
+        self.client = client(options, patient=patient)
         self.transfer = TransferConfig(max_concurrency=CONCURRENCY, use_threads=True)
 
     def __str__(self) -> str:

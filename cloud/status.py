@@ -78,7 +78,7 @@ def _remote_status(url: S3Url, s3) -> JobStatus:
     store = S3Store(url, s3 or S3Options())
     with tempfile.TemporaryDirectory() as tmp:
         spec, plan = read_remote_job(store, Path(tmp), with_scene=False)
-    done = done_frames(store, plan)
+    done = done_frames(store, spec, plan)
     engine: list[str] = []
     states: dict[int, dict] = {}
     if spec.backend == "aws-batch":

@@ -14,9 +14,10 @@ from .job import SCENE_FILE, read_job, shard_from_environment
 
 
 def run_worker(job_dir: Path, shard=None, threads: int = 0, quiet=True, progress=None, under_parent=False,
-               done_elsewhere=frozenset(), on_view=None):  # fmt: skip
+               done_elsewhere=frozenset(), on_view=None, between_chunks=None, chunk=None):  # fmt: skip
     """Render shard ``shard`` (default: the engine's) of the job in ``job_dir``, leaving out the frames
-    ``done_elsewhere``; ``on_view(view)`` follows each finished view (a bucket's upload)."""
+    ``done_elsewhere``; ``on_view(view)`` follows each finished view (a bucket's upload), ``between_chunks()``
+    each render call of at most ``chunk`` frames (it may raise to stop)."""
     spec, plan = read_job(job_dir)
     if shard is None:
         shard = shard_from_environment(spec)
@@ -32,7 +33,9 @@ def run_worker(job_dir: Path, shard=None, threads: int = 0, quiet=True, progress
         if on_view is not None:
             recorded = job.render.on_view or (lambda view: None)
             job.render.on_view = lambda view: (recorded(view), on_view(view))
-        job.render.run(progress)
+        if chunk:
+            job.render.chunk(chunk)
+        job.render.run(progress, between_chunks)
         job.planned.ensure_tracks()  # only when they are missing or damaged: collect needs them
     finally:
         job.planned.release()

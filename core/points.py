@@ -50,12 +50,30 @@ def load_points(out_dir: Path, views: int | None = None, name: str = POINTS_FILE
     if not path.is_file():
         return None
     try:
+        if not _sizes_honest(path):
+            return None
         with np.load(path, allow_pickle=False) as d:
             points = ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile):
         return None
     fits = views is None or not len(points.track_view) or points.track_view.max() < views
     return points if _consistent(points) and fits else None
+
+
+def _sizes_honest(path: Path) -> bool:
+    """Every array's header claims no more bytes than its member holds: a hostile header (a 3 KB file
+    claiming 10^10 points) would otherwise make numpy allocate what it claims before reading a byte."""
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+                if version not in read:
+                    return False
+                shape, _, dtype = read[version](f)
+            if dtype.hasobject or int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+                return False
+    return True
 
 
 def _consistent(p: ScenePoints) -> bool:

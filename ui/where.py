@@ -121,6 +121,7 @@ def cli_namespace(props) -> argparse.Namespace:
     a.attempts = props.batch_attempts
     a.image, a.namespace = props.k8s_image.strip(), props.k8s_namespace.strip() or a.namespace
     a.secret, a.pvc = props.k8s_secret.strip() or None, props.k8s_pvc.strip() or None
+    a.shards = props.shards
     return a
 
 
@@ -155,12 +156,7 @@ def _request(props, out_dir) -> Request:
             raise UserError("Kubernetes with a bucket needs an Emit Folder for the manifest")
     if isinstance(location, S3Url) and importlib.util.find_spec("boto3") is None:
         raise UserError("a job in S3 needs boto3, which this Blender's Python lacks (the extension brings it)")
-    try:
-        options = backend_options(cli_namespace(props), backend, s3)
-    except ImportError:  # the add-on's cloud/ has no such back-end (yet)
-        if backend != "kubernetes":
-            raise
-        raise UserError(f"this version of the add-on cannot make {engine} jobs yet") from None
+    options = backend_options(cli_namespace(props), backend, s3, location)
     return Request(location, backend, options, s3, props.shards, emit, props.overwrite)
 
 

@@ -53,9 +53,12 @@ if len(sys.argv) > 3:  # the AWS Batch flow, as a user of the installed extensio
     status = jobs.STATUS[props.job_location].status
     report["before_children"] = [status.done, status.total]
     boto3 = import_module("boto3")
-    record = boto3.client("s3", endpoint_url=endpoint).get_object(
-        Bucket=bucket, Key=f"{prefix}/.nerf_dataset/backend/aws-batch.json")["Body"].read()  # fmt: skip
-    [run] = json.loads(record)
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    [key] = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/.nerf_dataset/backend/aws-batch/")["Contents"]
+    ]
+    run = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     [array] = boto3.client("batch", endpoint_url=endpoint).describe_jobs(jobs=[run["id"]])["jobs"]
     report["array_size"] = array["arrayProperties"]["size"]
     for index in range(array["arrayProperties"]["size"]):  # the test's children: AWS Batch's, run here

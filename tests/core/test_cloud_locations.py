@@ -27,6 +27,8 @@ def test_s3_urls_and_folders():
 @pytest.mark.parametrize(
     "text",
     ["s3://nerf-jobs", "s3://nerf-jobs/", "s3://Nerf/jobs", "s3://a/jobs", "s3://nerf-jobs/a/../b", "s3://nerf-jobs/a//b",
+     "s3://nerf-jobs/x ", "s3://nerf-jobs/ x",
+     "s3://nerf-jobs/.nerf_dataset", "s3://nerf-jobs/" + "é" * 300,
      "s3://nerf-jobs/./a", "s3://192.168.0.1/x", "s3://nerf..jobs/x", "s3://nerf-jobs/a\nb", "s3://nerf-jobs/a\\b",
      "s3://nerf-jobs/" + "x" * 600],
 )  # fmt: skip

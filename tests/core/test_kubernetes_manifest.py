@@ -69,7 +69,8 @@ def test_the_manifest_is_an_indexed_job_that_kubernetes_reads_back_whole():
     assert volume.persistent_volume_claim.claim_name == "nerf-jobs"
     assert (mount.name, mount.mount_path) == (volume.name, "/job")
     assert pod.security_context.run_as_non_root and pod.security_context.fs_group == pod.security_context.run_as_user
-    assert job.metadata.labels == spec.template.metadata.labels == {"app.kubernetes.io/name": "nerf-dataset"}
+    assert spec.template.metadata.labels == {"app.kubernetes.io/name": "nerf-dataset"}
+    assert job.metadata.labels == {"app.kubernetes.io/name": "nerf-dataset", "nerf-dataset/job": job.metadata.name}
 
 
 def test_a_plain_job_has_no_resources_secret_or_volume_and_parallelism_never_exceeds_the_shards():
@@ -345,7 +346,8 @@ def test_a_child_kubectl_leaves_holding_its_output_is_stopped_with_it(kubectl, m
 def test_cancel_deletes_the_job_with_its_pods(kubectl):
     kubectl.answer("delete-job", f'job.batch "{NAME}" deleted\n')
     assert cancel(opts(namespace="render")) == f'job.batch "{NAME}" deleted'
-    assert kubectl.argv("delete-job") == ["delete", "job", NAME, "-n", "render", "--cascade=foreground"]
+    selector = f"nerf-dataset/job={NAME}"  # the Job and any rerun of some of its shards
+    assert kubectl.argv("delete-job") == ["delete", "job", "-n", "render", "-l", selector, "--cascade=foreground"]
     (kubectl.folder / "delete-job.out").unlink()
     (kubectl.folder / "delete-job.rc").unlink()
     with pytest.raises(UserError, match=r"^kubectl delete failed: Error from server \(NotFound\)"):
