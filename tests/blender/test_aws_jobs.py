@@ -187,3 +187,51 @@ def test_a_kubernetes_indexed_job_over_s3_renders_the_one_process_dataset(run, m
     assert r.returncode == 0, r.stderr
     assert dataset(tmp_path / "out") == one_process
     assert not any(s.encode() in path.read_bytes() for s in (ACCESS_KEY, SECRET_KEY))
+
+
+def test_objects_that_do_not_match_their_records_are_rendered_again(run, moto_aws, one_process, tmp_path):
+    url, prefix = f"s3://{BUCKET}/jobs/damaged", "jobs/damaged"
+    r = submit(run, moto_aws, url, shards=1)
+    assert r.returncode == 0, r.stderr
+    job_id = r.stdout.split()[-1]
+    [job] = moto_aws.batch.describe_jobs(jobs=[job_id])["jobs"]
+    assert "arrayProperties" not in job  # one child is a plain job: its shard comes from NERF_DATASET_SHARDS
+    assert {"name": "NERF_DATASET_SHARDS", "value": "0"} in job["container"]["environment"]
+    moto_aws.s3.delete_object(Bucket=BUCKET, Key=f"{prefix}/.nerf_dataset/tracks.npz")  # sampled again by the child
+    env = {e["name"]: e["value"] for e in job["container"]["environment"] if not e["name"].startswith("AWS_BATCH")}
+    assert run(*job["container"]["command"], extra_env=env).returncode == 0
+
+    s3 = moto_aws.s3
+    s3.delete_object(Bucket=BUCKET, Key=f"{prefix}/nerf/train/r_3.png")  # lost
+    cut = s3.get_object(Bucket=BUCKET, Key=f"{prefix}/nerf/val/r_1.png")["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/nerf/val/r_1.png", Body=cut[:-7] + bytes(7))  # same size, other bytes
+    r = run("status", "--job", url, "--endpoint-url", moto_aws.url)
+    assert r.returncode == 1 and "29/30 views" in r.stdout, r.stdout
+    r = run("collect", "--job", url, "--endpoint-url", moto_aws.url, "--out", tmp_path / "out")
+    assert r.returncode == 1 and "1 views have no complete image: train/r_3" in r.stderr, r.stderr
+    assert run("worker", "--job", url, "--endpoint-url", moto_aws.url, extra_env=env).returncode == 0
+    r = run("collect", "--job", url, "--endpoint-url", moto_aws.url, "--out", tmp_path / "out")
+    assert r.returncode == 1 and "1 views have no complete image: val/r_1" in r.stderr, r.stderr  # its hash
+    r = run("worker", "--job", url, "--endpoint-url", moto_aws.url, extra_env=env)
+    assert r.returncode == 0 and "uploaded 1 views" in r.stdout, r.stdout + r.stderr
+    r = run("collect", "--job", url, "--endpoint-url", moto_aws.url, "--out", tmp_path / "out", "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert dataset(tmp_path / "out") == one_process
+
+
+def test_a_submit_refused_after_planning_leaves_the_prefix_empty(run, moto_aws):
+    for extra, words in ((["--shards", "10001"], "at most 10000 children"), (["--emit", "x"], "--emit writes"),
+                         (["--cpu", "2"], "--cpu is a kubernetes option")):  # fmt: skip
+        r = run("submit", "--backend", "aws-batch", "--job", f"s3://{BUCKET}/jobs/refused", "--job-queue", QUEUE,
+                "--job-definition", DEFINITION, "--endpoint-url", moto_aws.url, *extra, *SETTINGS)  # fmt: skip
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    denied = f"arn:aws:s3:::{BUCKET}/jobs/half/*/plan.json"
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": denied}
+    policy = {"Version": "2012-10-17", "Statement": [deny]}
+    moto_aws.s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    try:
+        r = submit(run, moto_aws, f"s3://{BUCKET}/jobs/half", shards=2)
+    finally:
+        moto_aws.s3.delete_bucket_policy(Bucket=BUCKET)
+    assert r.returncode == 1 and "plan.json: access denied" in r.stderr, r.stderr
+    assert moto_aws.objects("jobs/refused") == {} == moto_aws.objects("jobs/half")  # what it had put is gone
