@@ -33,7 +33,8 @@ class ShardStatus:
         if self.exit_code:
             text += f" (exit {self.exit_code})"
         if self.state not in QUIET_STATES:
-            last = self.last_log_line or self.reason  # the task's own words first, else the engine's
+            reason = "" if self.reason in ("None", "NonZeroExitCode") else self.reason  # Slurm's words for no news
+            last = self.last_log_line or reason  # the task's own words first, else the engine's
             text += f": {last}" if last else ""
         return text
 
