@@ -39,11 +39,17 @@ def submit_made_job(location, made: Path, s3: S3Options | None = None, overwrite
     from .job import read_job
 
     spec, plan = read_job(made)
-    if isinstance(location, S3Url):
-        from .remote import upload_job
+    if not isinstance(location, S3Url):
+        return hand_over(location, spec, plan, list(range(spec.shards)), s3, emit, apply, retries, progress)
+    from .remote import remove_unsubmitted, upload_job
 
-        upload_job(made, store_of(location, s3), overwrite)
-    return hand_over(location, spec, plan, list(range(spec.shards)), s3, emit, apply, retries, progress)
+    store = store_of(location, s3)
+    upload_job(made, store, overwrite)
+    try:
+        return hand_over(location, spec, plan, list(range(spec.shards)), s3, emit, apply, retries, progress)
+    except BaseException:
+        remove_unsubmitted(store)  # a queue typo leaves no job behind that blocks the next try
+        raise
 
 
 def retry_missing(location, s3: S3Options | None = None, emit: str | None = None, apply: bool = False,

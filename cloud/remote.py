@@ -113,6 +113,18 @@ def upload_job(local: Path, store: S3Store, overwrite: bool) -> None:
         raise
 
 
+def remove_unsubmitted(store: S3Store) -> None:
+    """Take back a job just uploaded whose hand-over failed before anything was submitted (best effort)."""
+    from .aws_batch import SUBMISSIONS
+
+    try:
+        if not store.list(f"{SUBMISSIONS}/"):
+            store.delete([JOB_FILE])
+            store.delete([SCENE_FILE, TRACKS_FILE, PLAN_FILE])
+    except (OSError, UserError):
+        pass
+
+
 def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: bool | None = None):
     """Download the job's spec and plan (and the scene and tracks for a worker; the tracks for collect) into
     ``dest``; checked as ``read_job`` checks a folder, and named by its URL."""

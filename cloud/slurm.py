@@ -81,7 +81,11 @@ def default_worker_command() -> tuple[str, ...]:
 
 def array_script(job_dir: Path, opts: SlurmOptions) -> str:
     job_dir = Path(job_dir).absolute()
-    lines = ["#!/bin/bash", "#SBATCH --job-name=nerf_dataset", f"#SBATCH --output={job_dir / LOG_DIR}/shard-%a.log"]
+    if any(c.isspace() or not c.isprintable() for c in str(job_dir)):  # an #SBATCH line is not shell-quoted
+        raise UserError(f"{str(job_dir)!r}: a Slurm job's folder must have no spaces or control characters "
+                        "(sbatch reads it from the script's #SBATCH lines)")  # fmt: skip
+    log = str(job_dir / LOG_DIR).replace("%", "%%")  # sbatch expands %j, %a... in --output; %% is a plain %
+    lines = ["#!/bin/bash", "#SBATCH --job-name=nerf_dataset", f"#SBATCH --output={log}/shard-%a.log"]
     lines.append("#SBATCH --open-mode=append")  # a requeued or retried task adds to its log
     for flag, value in (("partition", opts.partition), ("time", opts.time), ("mem", opts.mem),
                         ("cpus-per-task", opts.cpus_per_task)):  # fmt: skip

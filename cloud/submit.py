@@ -73,15 +73,16 @@ def _save_packed_scene(path: Path) -> None:
     tmp.replace(path)
 
 
-# What Blender can pack into a .blend, each with its ``unpack`` (``save_packed_scene`` packs all of them).
-PACKABLE = ("images", "fonts", "sounds")
+# What Blender can pack into a .blend (``save_packed_scene`` packs all of them).
+PACKABLE = ("images", "fonts", "sounds", "volumes")
 
 
 @contextlib.contextmanager
 def files_stay_unpacked():
     """Packing writes every file the scene uses into the open .blend before the job's copy is saved: the CLI
     opens a copy, but in the panel it is the user's file. Afterwards, what was a plain file on disk and unchanged in
-    memory goes back to being that file (its packed copy dropped, nothing written); the rest stays packed."""
+    memory goes back to being that file (its packed copy dropped, nothing written). An image painted in memory
+    stays packed: its pixels exist nowhere else, and the job needs them."""
     import bpy
 
     before = []
@@ -95,7 +96,19 @@ def files_stay_unpacked():
         for block in before:
             with contextlib.suppress(ReferenceError, RuntimeError):
                 if block.packed_file is not None:
-                    block.unpack(method="USE_ORIGINAL")
+                    _unpack(block)
+
+
+def _unpack(block) -> None:
+    """Back to the file on disk it was packed from. Volumes have no ``unpack()``: the operator does it by name."""
+    import bpy
+
+    if hasattr(block, "unpack"):
+        block.unpack(method="USE_ORIGINAL")
+        return
+    code = bpy.types.ID.bl_rna.properties["id_type"].enum_items[block.id_type].value
+    with quiet_stdout():
+        bpy.ops.file.unpack_item(method="USE_ORIGINAL", id_name=block.name, id_type=code)
 
 
 def _on_disk(block) -> bool:

@@ -50,10 +50,32 @@ ACTIONS: dict[str, Task] = {}
 """The running, or last ended, action on each job (retry, download, cancel), by location."""
 SUBMISSIONS: dict[int, Task] = {}
 """Each scene's running, or last failed, submission, by ``scene.session_uid``."""
-FOLLOWED: set[str] = set()
+FOLLOWED: set[tuple] = set()
 """Jobs the timer asks by itself: submitted, refreshed or acted on in this session. A job named by a .blend
 just opened waits for Refresh: a file from elsewhere could name any endpoint, and every request carries a
-signature made with the user's credentials."""
+signature made with the user's credentials. Held as ``identity``: a job is its location *and* how it is
+reached, so a scene naming the same location with another endpoint is not asked on another's behalf."""
+
+
+def identity(location, s3) -> tuple:
+    """A job as the timer may ask it: where it is and the endpoint, region and profile that reach it."""
+    return (str(location), *((s3.endpoint_url, s3.region, s3.profile) if s3 is not None else ()))
+
+
+def job_of_or_none(props):
+    from .where import job_of
+
+    try:
+        return job_of(props)
+    except UserError:
+        return None
+
+
+def followed(props) -> bool:
+    found = job_of_or_none(props)
+    return found is not None and identity(*found) in FOLLOWED
+
+
 _FETCHES: dict[str, Task] = {}
 _shown: str | None = None
 """What the status bar says now (None: ours is not shown)."""
@@ -73,7 +95,7 @@ def fetch(location, s3) -> Task:
     from ..cloud.status import job_status
 
     key = str(location)
-    FOLLOWED.add(key)
+    FOLLOWED.add(identity(location, s3))
     running = _FETCHES.get(key)
     if running is not None and running.running:
         return running
@@ -89,7 +111,7 @@ def fetch(location, s3) -> Task:
     return task.start()
 
 
-def act(location, task: Task) -> Task:
+def act(location, s3, task: Task) -> Task:
     """Start an action on the job; one at a time per job. Its status is asked again once it ends."""
     key = str(location)
     if busy(key):
@@ -103,7 +125,7 @@ def act(location, task: Task) -> Task:
 
     task.then = refresh_after
     ACTIONS[key] = task
-    FOLLOWED.add(key)
+    FOLLOWED.add(identity(location, s3))
     return task.start()
 
 
@@ -154,8 +176,8 @@ def wait(task: Task | None = None, timeout: float | None = None) -> None:
     complete_ended()
 
 
-def _due(key: str) -> bool:
-    if key not in FOLLOWED:
+def _due(key: str, ident: tuple) -> bool:
+    if ident not in FOLLOWED:
         return False
     running = _FETCHES.get(key)
     if running is not None and running.running:
@@ -173,10 +195,12 @@ def _poll() -> None:
 
     for scene in bpy.data.scenes:
         props = getattr(scene, "nerf_dataset", None)
-        if props is None or not props.job_location or not _due(props.job_location):
+        if props is None or not props.job_location:
             continue
         try:
             location, s3 = job_of(props)
+            if not _due(props.job_location, identity(location, s3)):
+                continue
             check_online(location)
         except UserError as exc:
             STATUS[props.job_location] = Fetched(None, str(exc), time.monotonic())
@@ -220,11 +244,39 @@ def _tick() -> float:
     return TICK_S
 
 
+@bpy.app.handlers.persistent
+def _forget_session(*_args) -> None:
+    """Another file: what this session followed and fetched is not that file's (its jobs wait for Refresh).
+    A submission still under way is said in the console, since its scene is going."""
+    for task in SUBMISSIONS.values():
+        if task.running:
+            print(f"nerf_dataset: {task.text()} goes on while another file opens; its job is not remembered in a "
+                  "scene: follow it with cli.py status --job LOCATION")  # fmt: skip
+    FOLLOWED.clear()
+    STATUS.clear()
+    ACTIONS.clear()
+
+
 def register():
     if not bpy.app.timers.is_registered(_tick):
         bpy.app.timers.register(_tick, first_interval=TICK_S, persistent=True)
+    if _forget_session not in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.append(_forget_session)
 
 
 def unregister():
     if bpy.app.timers.is_registered(_tick):
         bpy.app.timers.unregister(_tick)
+    if _forget_session in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_forget_session)
+    _status_bar_clear()
+
+
+def _status_bar_clear() -> None:
+    global _shown
+    if _shown is not None:
+        for window in bpy.context.window_manager.windows:
+            with bpy.context.temp_override(window=window):
+                if bpy.context.workspace is not None:
+                    bpy.context.workspace.status_text_set(None)
+        _shown = None

@@ -234,4 +234,8 @@ def test_a_submit_refused_after_planning_leaves_the_prefix_empty(run, moto_aws):
     finally:
         moto_aws.s3.delete_bucket_policy(Bucket=BUCKET)
     assert r.returncode == 1 and "plan.json: access denied" in r.stderr, r.stderr
-    assert moto_aws.objects("jobs/refused") == {} == moto_aws.objects("jobs/half")  # what it had put is gone
+    r = run("submit", "--backend", "aws-batch", "--job", f"s3://{BUCKET}/jobs/typo", "--job-queue", "render-queeu",
+            "--job-definition", DEFINITION, "--endpoint-url", moto_aws.url, *SETTINGS)  # fmt: skip
+    assert r.returncode == 1 and "submitting to AWS Batch queue render-queeu" in r.stderr, r.stderr
+    for prefix in ("jobs/refused", "jobs/half", "jobs/typo"):  # what each had put is gone: the next try may go
+        assert moto_aws.objects(prefix) == {}, prefix

@@ -398,3 +398,56 @@ def test_the_installed_extension_zip_submits_to_aws_batch_and_downloads(tmp_path
     saved = blend_bytes(tmp_path / "saved.blend")
     assert location.encode() in saved
     assert ACCESS_KEY.encode() not in saved and SECRET_KEY.encode() not in saved
+
+
+class Listener:
+    """An endpoint that only counts what reaches it (a hostile file's own)."""
+
+    def __init__(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests = []
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                listener.requests.append(self.headers.get("Authorization", ""))
+                self.send_response(404)
+                self.end_headers()
+
+            do_HEAD = do_PUT = do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_job_is_asked_only_through_the_endpoint_its_own_scene_names(scene, fresh_bpy, moto_aws):
+    from nerf_dataset.ui import jobs
+
+    bpy, props = fresh_bpy, scene.nerf_dataset
+    assert bpy.ops.nerf_dataset.render() == {"FINISHED"}
+    hostile, listener = bpy.data.scenes.new("A hidden"), Listener()  # sorts first, same location
+    hostile.nerf_dataset.job_location, hostile.nerf_dataset.job_backend = props.job_location, "aws-batch"
+    hostile.nerf_dataset.job_endpoint_url = listener.url
+    assert bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}
+    for key in list(jobs.STATUS):
+        jobs.STATUS[key].at = 0.0  # every job due now
+    jobs._tick()
+    jobs.wait()
+    assert listener.requests == []  # the user followed the job through moto, not through the other scene
+    listener.server.shutdown()
+
+
+def test_opening_another_file_forgets_what_this_session_followed(scene, fresh_bpy, tmp_path):
+    from nerf_dataset.ui import jobs
+
+    bpy = fresh_bpy
+    assert bpy.ops.nerf_dataset.render() == {"FINISHED"}
+    assert jobs.FOLLOWED
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "a.blend"))
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "a.blend"))
+    assert not jobs.FOLLOWED and not jobs.STATUS  # the file's job waits for Refresh, even this same file's

@@ -61,7 +61,9 @@ def _has_job(context) -> bool:
 
 
 def _can_act(context) -> bool:
-    return _has_job(context) and not jobs.busy(context.scene.nerf_dataset.job_location)
+    running = jobs.submitting(context.scene)
+    submitting = running is not None and running.running  # the job is being replaced: wait for it
+    return _has_job(context) and not submitting and not jobs.busy(context.scene.nerf_dataset.job_location)
 
 
 class NERF_DATASET_OT_job_refresh(bpy.types.Operator):
@@ -100,7 +102,7 @@ class NERF_DATASET_OT_job_retry_missing(bpy.types.Operator):
         emitted = props.job_backend == "kubernetes" and props.k8s_emit_dir
         emit = bpy.path.abspath(props.k8s_emit_dir) if emitted else None
         work = lambda progress: retry_missing(location, s3, emit, False, 2, progress)  # noqa: E731
-        return outcome(self, jobs.act(location, Task(f"Resubmitting the missing shards of {location}", work)))
+        return outcome(self, jobs.act(location, s3, Task(f"Resubmitting the missing shards of {location}", work)))
 
 
 class NERF_DATASET_OT_job_download(bpy.types.Operator):
@@ -122,7 +124,7 @@ class NERF_DATASET_OT_job_download(bpy.types.Operator):
 
         props, location, s3 = _job(context)
         out = download_dir(location, lambda: output_dir(props, context))
-        return outcome(self, jobs.act(location, Task(f"Downloading {location}", _download(location, out, s3))))
+        return outcome(self, jobs.act(location, s3, Task(f"Downloading {location}", _download(location, out, s3))))
 
 
 def _download(location, out: Path, s3):
@@ -158,7 +160,7 @@ class NERF_DATASET_OT_job_cancel(bpy.types.Operator):
 
         _, location, s3 = _job(context)
         work = lambda _progress: cancel(location, s3)  # noqa: E731
-        return outcome(self, jobs.act(location, Task(f"Cancelling {location}", work)))
+        return outcome(self, jobs.act(location, s3, Task(f"Cancelling {location}", work)))
 
 
 class NERF_DATASET_OT_job_forget(bpy.types.Operator):
@@ -181,11 +183,14 @@ class NERF_DATASET_OT_job_forget(bpy.types.Operator):
         from ..where import forget_job
 
         props = context.scene.nerf_dataset
-        location = props.job_location
+        location, found = props.job_location, jobs.job_of_or_none(props)
         forget_job(props)
-        jobs.STATUS.pop(location, None)
-        jobs.ACTIONS.pop(location, None)
-        jobs.FOLLOWED.discard(location)
+        if not any(getattr(s, "nerf_dataset", None) and s.nerf_dataset.job_location == location
+                   for s in bpy.data.scenes):  # fmt: skip
+            jobs.STATUS.pop(location, None)  # another scene still follows it: keep what it shows
+            jobs.ACTIONS.pop(location, None)
+            if found is not None:
+                jobs.FOLLOWED.discard(jobs.identity(*found))
         self.report({"INFO"}, f"Forgot the job {location}")
         jobs.redraw()
         return {"FINISHED"}

@@ -14,7 +14,9 @@ def message(exc: Exception) -> str:
     if isinstance(exc, SettingError):
         text = exc.worded(label_of)
         return text[:1].upper() + text[1:]
-    if isinstance(exc, OSError):  # the disk said no: full, read-only, a folder in the way
+    from ...cloud.s3 import StorageError
+
+    if isinstance(exc, OSError) and not isinstance(exc, StorageError):  # the disk said no: full, read-only...
         return f"Stopped, the dataset can be resumed: {exc}"
     return str(exc)
 

@@ -35,6 +35,8 @@ def submit(context) -> Task:
     running = jobs.submitting(scene)
     if running is not None and running.running:
         raise UserError("a job of this scene is still being submitted; wait for it to end")
+    if any(t.running and getattr(t, "location", None) == str(request.location) for t in jobs.SUBMISSIONS.values()):
+        raise UserError(f"another scene is submitting a job to {request.location}; wait for it to end")
     settings, source = settings_from_props(props, context), source_from_props(props)
     remote = request.remote
     job_dir = staging_dir() if remote else request.location
@@ -65,12 +67,14 @@ def submit(context) -> Task:
             if not jobs.busy(key):
                 jobs.ACTIONS[key] = task  # its line shows as the job's latest news
             jobs.STATUS.pop(key, None)  # a replaced job's old status is not this one's
-            jobs.FOLLOWED.add(key)
+            jobs.FOLLOWED.add(jobs.identity(request.location, request.s3 if request.remote else None))
 
     engine = ENGINE_NAMES[request.backend]
     doing = f"Uploading job to {key}" if remote else f"Handing {key} to {engine}"
     try:
-        return jobs.submit(scene, Task(doing, work, cleanup, then))
+        task = Task(doing, work, cleanup, then)
+        task.location = key  # what another scene's submission must not race to
+        return jobs.submit(scene, task)
     except BaseException:
         cleanup()
         raise

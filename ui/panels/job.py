@@ -61,7 +61,7 @@ def job_lines(props) -> list[tuple[str, str]]:
             lines.append((f"and {len(failed) - MAX_FAILED_SHOWN} more failed tasks (cli.py status)", "ERROR"))
     if fetched is not None and fetched.error is not None:
         lines.append((fetched.error, "ERROR"))
-    elif st is None and location not in jobs.FOLLOWED:
+    elif st is None and not jobs.followed(props):
         lines.append(("Refresh to follow the job (a file's job is not asked unbidden)", "INFO"))
     elif st is None:
         lines.append(("Asking for the job's status…", "SORTTIME"))
