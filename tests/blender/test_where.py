@@ -149,8 +149,9 @@ def test_a_job_on_aws_batch_from_the_panel(scene, fresh_bpy, moto_aws, tmp_path,
     reopened = bpy.context.scene.nerf_dataset
     assert (reopened.job_location, reopened.job_endpoint_url) == (location, moto_aws.url)
     assert job_lines(reopened)[0] == (f"AWS Batch: {location}", "NETWORK_DRIVE")
+    assert job_lines(reopened)[1] == (f"via {moto_aws.url}, {REGION}", "URL")  # where Refresh would go
     jobs._tick()  # a job named by a file just opened is not asked until the user asks
-    assert location not in jobs.STATUS and "Refresh to follow" in job_lines(reopened)[1][0]
+    assert location not in jobs.STATUS and "Refresh to follow" in job_lines(reopened)[2][0]
     assert bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}
     assert ("8 / 8 views", "PROGRESS") in job_lines(reopened)
 

@@ -51,6 +51,10 @@ def job_lines(props) -> list[tuple[str, str]]:
     """What the job box says, as (text, icon); the icon ``PROGRESS`` stands for the progress bar."""
     location = props.job_location
     lines = [(f"{engine_name(props)}: {location}", "NETWORK_DRIVE")]
+    if props.job_endpoint_url or props.job_region or props.job_profile:  # where Refresh will send its requests
+        via = ", ".join(w for w in (props.job_endpoint_url, props.job_region,
+                                    props.job_profile and f"profile {props.job_profile}") if w)  # fmt: skip
+        lines.append((f"via {via}", "URL"))
     fetched = jobs.STATUS.get(location)
     st = fetched.status if fetched else None
     if st is not None:
