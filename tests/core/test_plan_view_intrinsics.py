@@ -170,3 +170,13 @@ def test_validate_reports_nerf_synthetic_camera_angle_y_against_square_pixels(tm
     path.write_text(json.dumps(d))
     problems = [p.message for p in validate(tmp_path).problems if "camera_angle_y" in p.message]
     assert problems and "contradicts square pixels" in problems[0]
+
+
+def test_the_test_views_camera_path_zooms_with_them(tmp_path):
+    from nerf_dataset.core.camera_path import fov_y_deg, write_camera_paths
+
+    plan = plan_of(zoom(), train=4, val=0, test=4)
+    (path,) = write_camera_paths(plan, tmp_path)
+    fovs = [c["fov"] for c in json.loads(path.read_text())["camera_path"]]
+    assert fovs == pytest.approx([fov_y_deg(plan.intrinsics_of(v).fl_y, 150) for v in plan.split("test")])
+    assert len(set(fovs)) == 4
