@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import write_text_atomic
-from ..core.plan import PLAN_FILE, Plan, build_plan
+from ..core.plan import PLAN_FILE, Plan, build_plan, check_formats_hold
 from ..core.points import TRACKS_FILE, load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
@@ -78,7 +78,9 @@ def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[
     scene, target, objs = load_scene(source, quiet)
     s = settings
     facts = scene_io.scene_facts(scene, target, objs, s.rig, s.camera_path_from, s.resolution, source_identity(source))
-    return scene, objs, build_plan(settings, facts, image_namer(settings.formats))
+    plan = build_plan(settings, facts, image_namer(settings.formats))
+    check_formats_hold(plan, FORMATS)  # refused here, before the output folder is touched
+    return scene, objs, plan
 
 
 def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs, worker: bool = False) -> Plan:

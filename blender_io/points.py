@@ -35,7 +35,7 @@ def point_tracks(scene, objs, plan: Plan, count: int) -> ScenePoints:
     bvh = _bvh(verts, tris)
     size = float(np.linalg.norm(np.ptp(xyz, axis=0))) or 1.0
     tolerance = 1e-4 * size
-    K, w, h = plan.intrinsics.matrix(), plan.intrinsics.w, plan.intrinsics.h
+    w, h = plan.intrinsics.w, plan.intrinsics.h
     obs_point, obs_view, obs_uv = [], [], []
     seen_by = np.zeros(count)
     stride = max(1, -(-len(plan.views) // TRACK_VIEWS))
@@ -43,7 +43,7 @@ def point_tracks(scene, objs, plan: Plan, count: int) -> ScenePoints:
     for k, view in enumerate(plan.views):
         c2w = view.c2w_array()
         eye = c2w[:3, 3]
-        uv, z = project(xyz, c2w, K)
+        uv, z = project(xyz, c2w, plan.intrinsics_of(view).matrix())
         to_eye = eye - xyz
         dist = np.linalg.norm(to_eye, axis=1)
         in_image = (z > 0) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)

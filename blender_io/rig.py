@@ -12,6 +12,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from ..core.camera import Optics, horizontal_optics
 from ..core.plan import Plan
 
 MARKER = "nerf_dataset_rig"
@@ -29,8 +30,7 @@ def find_rig(scene: bpy.types.Scene) -> tuple[bpy.types.Object | None, bpy.types
     return found["camera"], found["center"]
 
 
-def _apply_optics(cam_data: bpy.types.Camera, plan: Plan) -> None:
-    o = plan.scene.optics
+def _apply_optics(cam_data: bpy.types.Camera, plan: Plan, o: Optics) -> None:
     cam_data.type = "PERSP"
     cam_data.lens_unit = "MILLIMETERS"
     cam_data.lens = o.lens_mm
@@ -53,7 +53,17 @@ def _new_object(scene, name, data, role):
     return obj
 
 
-def _drop_animation(obj: bpy.types.Object) -> None:
+def _key_optics(cam_data: bpy.types.Camera, plan: Plan) -> None:
+    """Each view's own intrinsics on its frame, as a horizontally fitted sensor: only lens and shift vary."""
+    for view in plan.views:
+        o = horizontal_optics(plan.intrinsics_of(view), plan.scene.raster, plan.scene.optics)
+        cam_data.lens, cam_data.shift_x, cam_data.shift_y = o.lens_mm, o.shift_x, o.shift_y
+        for attr in ("lens", "shift_x", "shift_y"):
+            cam_data.keyframe_insert(attr, frame=view.frame)
+    _hold_keys(cam_data)
+
+
+def _drop_animation(obj) -> None:
     if obj.animation_data and obj.animation_data.action:
         old = obj.animation_data.action
         obj.animation_data.action = None
@@ -72,7 +82,13 @@ def build_rig_camera(scene, plan: Plan, camera=None, center=None) -> bpy.types.O
     if camera is None:
         camera = _new_object(scene, RIG_CAMERA_NAME, bpy.data.cameras.new(RIG_CAMERA_NAME), "camera")
     _drop_animation(camera)
-    _apply_optics(camera.data, plan)
+    _drop_animation(camera.data)
+    if plan.per_view_intrinsics:
+        first = plan.intrinsics_of(plan.views[0])
+        _apply_optics(camera.data, plan, horizontal_optics(first, plan.scene.raster, plan.scene.optics))
+        _key_optics(camera.data, plan)
+    else:
+        _apply_optics(camera.data, plan, plan.scene.optics)
     camera.parent = center
     camera.matrix_parent_inverse = Matrix.Identity(4)
     camera.rotation_mode = "QUATERNION"
@@ -88,9 +104,9 @@ def build_rig_camera(scene, plan: Plan, camera=None, center=None) -> bpy.types.O
     return camera
 
 
-def _hold_keys(camera: bpy.types.Object) -> None:
+def _hold_keys(owner) -> None:
     """CONSTANT interpolation: every frame between keys shows a real view, never a blend of two."""
-    for fcurve in fcurves(camera.animation_data.action, camera):
+    for fcurve in fcurves(owner.animation_data.action, owner):
         for key in fcurve.keyframe_points:
             key.interpolation = "CONSTANT"
 

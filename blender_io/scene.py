@@ -206,18 +206,24 @@ def read_raster(scene: bpy.types.Scene) -> Raster:
     )
 
 
-def read_camera_path(scene: bpy.types.Scene) -> tuple:
-    """(frame, camera-to-world rows) of the scene camera at every frame of the scene's range."""
+def read_camera_path(scene: bpy.types.Scene) -> tuple[tuple, tuple]:
+    """(frame, camera-to-world rows) of the scene camera at every frame of the scene's range, and its optics
+    on each of those frames (empty when every frame's are the current frame's: nothing animated)."""
     cam = scene.camera
     if cam is None:
         raise UserError("--rig camera needs a scene camera, and the scene has none")
-    path = []
+    path, optics, aspects = [], [], set()
     with restoring() as state:
         state.on_restore(lambda frame=scene.frame_current: scene.frame_set(frame))
+        now = read_optics(scene)
         for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
             scene.frame_set(frame)
             path.append((frame, tuple(float(x) for x in _pose(cam).reshape(-1))))
-    return tuple(path)
+            optics.append(read_optics(scene))
+            aspects.add((scene.render.pixel_aspect_x, scene.render.pixel_aspect_y))
+    if len(aspects) > 1:  # the rig renders its own frames, so a keyed pixel aspect would land on the wrong views
+        raise UserError("the render's pixel aspect is animated; a dataset has one pixel aspect: remove its keys")
+    return tuple(path), (tuple(optics) if any(o != now for o in optics) else ())
 
 
 def _pose(obj) -> np.ndarray:
@@ -287,6 +293,7 @@ def scene_facts(
     # The rest of the scene only widens the bounds (instant-ngp's aabb_scale); a stray NaN there must not.
     slo, shi = _bounds(np.vstack([verts, rest[0][np.isfinite(rest[0]).all(axis=1)]]))
     center = (np.array(lo) + np.array(hi)) / 2.0
+    path, path_optics = read_camera_path(scene) if rig == "camera" else ((), ())
     return SceneFacts(
         target=target,
         bounds_min=lo,
@@ -296,7 +303,8 @@ def scene_facts(
         optics=read_optics(scene),
         raster=read_raster(scene),
         target_radius=float(np.max(np.linalg.norm(verts - center, axis=1))),
-        camera_path=read_camera_path(scene) if rig == "camera" else (),
+        camera_path=path,
+        camera_optics=path_optics,
         engine=engine_name(scene.render.engine),
         unit=scene_unit(scene),
         fps=scene.render.fps / scene.render.fps_base,

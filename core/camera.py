@@ -92,6 +92,24 @@ def intrinsics_from_optics(optics: Optics, raster: Raster) -> Intrinsics:
     )
 
 
+def horizontal_optics(intr: Intrinsics, raster: Raster, like: Optics) -> Optics:
+    """Optics that make Blender render exactly ``intr`` on ``raster``: the sensor width fitted to the image
+    width, so only lens and shift change from view to view (three animatable values, whatever the user keyed:
+    lens, sensor size, sensor fit or shift). Clipping is kept from ``like``."""
+    ycor = raster.pixel_aspect_y / raster.pixel_aspect_x
+    sensor_mm = like.sensor_width_mm
+    return Optics(
+        lens_mm=intr.fl_x / intr.w * sensor_mm,
+        sensor_width_mm=sensor_mm,
+        sensor_height_mm=like.sensor_height_mm,
+        sensor_fit="HORIZONTAL",
+        shift_x=(intr.w / 2.0 - intr.cx) / intr.w,
+        shift_y=(intr.cy - intr.h / 2.0) * ycor / intr.w,
+        clip_start=like.clip_start,
+        clip_end=like.clip_end,
+    )
+
+
 def half_angles_to_edges(intr: Intrinsics) -> tuple[float, float, float, float]:
     """Angles (radians) from the optical axis to the left, right, top and bottom image edges."""
     return (

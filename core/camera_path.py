@@ -172,10 +172,9 @@ def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
     paths = {}
     if plan.split("test"):
         name = "test_frames" if plan.settings.rig == "camera" else "test_ring"
-        poses = [v.c2w_array() for v in plan.split("test")]
-        paths[name] = camera_path_json(
-            poses, [fov_y_deg(intr.fl_y, intr.h)] * len(poses), (intr.w, intr.h), plan.scene.fps, frame
-        )
+        test = plan.split("test")
+        fovs = [fov_y_deg(plan.intrinsics_of(v).fl_y, intr.h) for v in test]  # a zoomed camera's, per view
+        paths[name] = camera_path_json([v.c2w_array() for v in test], fovs, (intr.w, intr.h), plan.scene.fps, frame)
     if plan.scene.flythrough:
         poses = [np.array(m).reshape(4, 4) for _, m, _ in plan.scene.flythrough]
         fovs = [fov for _, _, fov in plan.scene.flythrough]

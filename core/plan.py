@@ -57,6 +57,9 @@ class SceneFacts:
     """(frame, row-major 4x4 camera-to-world, vertical field of view in degrees) per frame of it."""
     camera_path: tuple[tuple[int, tuple[float, ...]], ...] = ()
     """For the ``camera`` rig: (scene frame, row-major 4x4 camera-to-world) of each frame of the scene camera."""
+    camera_optics: tuple[Optics, ...] = ()
+    """For the ``camera`` rig: the scene camera's optics at each frame of ``camera_path``, where any frame's
+    differ from ``optics`` (the user animated the lens, sensor or shift); empty when every frame has ``optics``."""
     source: str = ""
     """What the scene was opened from (``app.pipeline.source_identity``): resume and shards must open the same."""
     geometry: str = ""
@@ -78,6 +81,8 @@ class View:
     """Camera-to-world, OpenGL camera axes (see ``core.conventions``), rows."""
     source_frame: int | None = None
     """For the ``camera`` rig, the frame of the user's camera this view copies."""
+    intrinsics: Intrinsics | None = None
+    """This view's own intrinsics, in a plan whose views differ (an animated lens); None: the plan's."""
 
     def c2w_array(self) -> np.ndarray:
         return np.array(self.c2w, dtype=float)
@@ -97,8 +102,24 @@ class Plan:
     def split(self, name: str) -> list[View]:
         return [v for v in self.views if v.split == name]
 
+    def intrinsics_of(self, view: View) -> Intrinsics:
+        return view.intrinsics or self.intrinsics
+
+    @property
+    def per_view_intrinsics(self) -> bool:
+        """Whether the views' intrinsics differ: only formats that hold them per view can take the dataset."""
+        return any(v.intrinsics is not None for v in self.views)
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True, allow_nan=False) + "\n"
+        d = asdict(self)
+        # Fields that are empty unless intrinsics vary are left out: a plan without them prints the bytes it
+        # printed before they existed, so older datasets still resume and compare equal.
+        if not d["scene"]["camera_optics"]:
+            del d["scene"]["camera_optics"]
+        for v in d["views"]:
+            if v["intrinsics"] is None:
+                del v["intrinsics"]
+        return json.dumps(d, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
     @staticmethod
     def from_json(text: str) -> Plan:
@@ -114,16 +135,18 @@ class Plan:
                 "raster": Raster(**sc["raster"]),
                 "camera_path": tuple((f, tuple(m)) for f, m in sc["camera_path"]),
                 "flythrough": tuple((f, tuple(m), fov) for f, m, fov in sc.get("flythrough", ())),
+                "camera_optics": tuple(Optics(**o) for o in sc.get("camera_optics", ())),
                 **{k: tuple(sc[k]) for k in ("bounds_min", "bounds_max", "scene_bounds_min", "scene_bounds_max")},
             }
         )
-        views = tuple(View(**{**v, "c2w": tuple(tuple(r) for r in v["c2w"])}) for v in d["views"])
+        views = tuple(View(**{**v, "c2w": tuple(tuple(r) for r in v["c2w"]), **_own(v)}) for v in d["views"])
+        intr = Intrinsics(**d["intrinsics"])
         for v in views:
-            _check_view(v)
+            _check_view(v, intr)
         return Plan(
             settings=settings,
             scene=scene,
-            intrinsics=Intrinsics(**d["intrinsics"]),
+            intrinsics=intr,
             center=tuple(d["center"]),
             radius=d["radius"],
             views=views,
@@ -139,7 +162,11 @@ def geometry_fingerprint(vertices: np.ndarray, triangles: np.ndarray) -> str:
     return hashlib.sha256(v.tobytes() + t.tobytes()).hexdigest()[:16]
 
 
-def _check_view(v: View) -> None:
+def _own(v: dict) -> dict:
+    return {"intrinsics": Intrinsics(**v["intrinsics"])} if v.get("intrinsics") is not None else {}
+
+
+def _check_view(v: View, intr: Intrinsics) -> None:
     """A saved view must be one this tool could have planned: an edited plan must not steer a render or a
     write anywhere else (an image path out of the folder, a pose that is not a matrix)."""
     image = PurePosixPath(v.image)
@@ -150,6 +177,13 @@ def _check_view(v: View) -> None:
         raise ValueError(f"view {v.split}/{v.index} has no finite 4x4 pose")
     if v.split not in SPLITS or not all(isinstance(x, int) and x >= 0 for x in (v.index, v.frame)):
         raise ValueError(f"view {v.split}/{v.index} has a bad split, index or frame")
+    own = v.intrinsics
+    if own is not None and not (
+        (own.w, own.h) == (intr.w, intr.h)
+        and np.isfinite([own.fl_x, own.fl_y, own.cx, own.cy]).all()
+        and min(own.fl_x, own.fl_y) > 0
+    ):
+        raise ValueError(f"view {v.split}/{v.index} has intrinsics no render of this plan could have")
 
 
 def _clean(x: float) -> float:
@@ -183,7 +217,8 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
     optics, raster = dataset_optics(settings, scene.optics, scene.raster)
     check_size((raster.width, raster.height), "the scene's resolution at its percentage")
     check_downscales((raster.width, raster.height), settings.downscales)
-    scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster})
+    own = tuple(dataset_optics(settings, o, raster)[0] for o in scene.camera_optics)
+    scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster, "camera_optics": own})
     intr = intrinsics_from_optics(optics, raster)
     engine = settings.engine or scene.engine
     missing = passes_missing(settings.passes, engine)
@@ -195,8 +230,13 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
     if scene.target_radius > 0:
         sphere_r = min(sphere_r, scene.target_radius)
     notes: list[str] = []
+    per_frame: dict[int, Intrinsics] = {}
     if settings.rig == "camera":
         poses = _camera_rig_poses(settings, scene)
+        per_frame = _frame_intrinsics(scene)
+        if len(set(per_frame.values())) == 1:  # animated, yet the same on every frame: one camera after all
+            intr, per_frame = next(iter(per_frame.values())), {}
+            scene = SceneFacts(**{**_shallow(scene), "optics": scene.camera_optics[0], "camera_optics": ()})
         radius = float(np.median([np.linalg.norm(m[:3, 3] - center) for _, m in sum(poses.values(), [])] or [0.0]))
     else:
         radius = orbit_radius(settings, intr, sphere_r)
@@ -209,8 +249,10 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
     for split in SPLITS:
         for index, (source_frame, c2w) in enumerate(poses[split]):
             image = str(image_for(split, index))
-            views.append(View(split, index, frame, image, _rows(c2w), source_frame))
+            views.append(View(split, index, frame, image, _rows(c2w), source_frame, per_frame.get(source_frame)))
             frame += 1
+    if per_frame:  # the plan-wide intrinsics are the first view's (its size is every view's)
+        intr = views[0].intrinsics if views else intr
     if not views:
         raise SettingError("train", "the plan has no views: give {} or the other splits a positive count")
     if not all(np.isfinite(v.c2w).all() for v in views) or not np.isfinite([intr.fl_x, intr.fl_y, radius]).all():
@@ -228,6 +270,15 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
 
 def _shallow(obj) -> dict:
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def _frame_intrinsics(scene: SceneFacts) -> dict[int, Intrinsics]:
+    """{source frame: intrinsics} of the scene camera's frames (the settings' lens already applied); empty
+    when the user's camera keeps ``scene.optics`` on every frame."""
+    if not scene.camera_optics:
+        return {}
+    frames = [f for f, _ in scene.camera_path]
+    return {f: intrinsics_from_optics(o, scene.raster) for f, o in zip(frames, scene.camera_optics, strict=True)}
 
 
 def _camera_rig_poses(settings: Settings, scene: SceneFacts) -> dict[str, list]:
@@ -268,6 +319,28 @@ def _evenly(items: list[int], k: int) -> list[int]:
         return []
     idx = np.linspace(0, len(items) - 1, k) if k > 1 else np.array([0])
     return [items[int(round(i))] for i in idx]
+
+
+def check_formats_hold(plan: Plan, formats: dict) -> None:
+    """Refuse, before anything renders, a format whose loaders would misread these cameras: one that holds
+    one intrinsics for all views (``Format.holds_view_intrinsics``) when the views' differ or pixels are
+    not square."""
+    r = plan.scene.raster
+    why = (
+        "its views' intrinsics differ (the camera's lens, sensor or shift is animated)"
+        if plan.per_view_intrinsics
+        else f"its pixels are not square (pixel aspect {r.pixel_aspect_x:g}:{r.pixel_aspect_y:g})"
+        if r.pixel_aspect_x != r.pixel_aspect_y
+        else None
+    )
+    cannot = [n for n in plan.settings.formats if not formats[n].holds_view_intrinsics]
+    if why and cannot:
+        can = [n for n, f in formats.items() if f.holds_view_intrinsics]
+        raise SettingError(
+            "formats",
+            f"{{}} {cannot[0]} cannot hold this dataset: {why}, and its loaders read one camera_angle_x with "
+            f"square pixels; use {', '.join(can)}",
+        )
 
 
 def save_plan(plan: Plan, out_dir: Path) -> Path:

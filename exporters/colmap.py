@@ -33,17 +33,27 @@ STAGED_SPARSE, OLD_SPARSE = ".sparse.tmp", ".sparse.old"
 MODEL_FILES = tuple(f"{name}.{ext}" for ext in ("txt", "bin") for name in ("cameras", "images", "points3D"))
 
 
+def _camera_ids(plan: Plan) -> dict:
+    """{(w, h, (fx, fy, cx, cy)): camera id}: one camera per distinct intrinsics, numbered as first seen."""
+    ids: dict = {}
+    for view in plan.views:
+        i = plan.intrinsics_of(view)
+        ids.setdefault((i.w, i.h, (i.fl_x, i.fl_y, i.cx, i.cy)), len(ids) + 1)
+    return ids
+
+
 def _cameras(plan: Plan) -> list[tuple[int, tuple]]:
-    i = plan.intrinsics
-    return [(1, (i.w, i.h, (i.fl_x, i.fl_y, i.cx, i.cy)))]
+    return [(cid, key) for key, cid in _camera_ids(plan).items()]
 
 
 def _images(plan: Plan) -> list[tuple]:
-    rows = []
+    rows, ids = [], _camera_ids(plan)
     for image_id, view in enumerate(plan.views, start=1):
         w2c = c2w_opengl_to_w2c_opencv(view.c2w_array())
         q = rotation_to_quaternion_wxyz(w2c[:3, :3])
-        rows.append((image_id, tuple(q), tuple(w2c[:3, 3]), 1, image_relpath(view.split, view.index).name))
+        i = plan.intrinsics_of(view)
+        cid = ids[(i.w, i.h, (i.fl_x, i.fl_y, i.cx, i.cy))]
+        rows.append((image_id, tuple(q), tuple(w2c[:3, 3]), cid, image_relpath(view.split, view.index).name))
     return rows
 
 

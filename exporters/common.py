@@ -41,6 +41,28 @@ def intrinsics_keys(intr: Intrinsics) -> dict:
     }
 
 
+# What a frame holds of its own intrinsics, where the plan's views differ; the header keeps only w and h, so
+# a reader that knows no per-frame intrinsics fails loudly instead of training every view with one lens.
+# nerfstudio reads fl_x, fl_y, cx, cy per frame when the header lacks them; instant-ngp reads them per frame
+# too, but divides a frame's cx, cy by that frame's w, h (src/nerf_loader.cu, read_lens).
+FRAME_INTRINSICS = ("fl_x", "fl_y", "cx", "cy")
+
+
+def header_intrinsics(plan: Plan, keys=None) -> dict:
+    """The intrinsics keys for a file's header: all of them, or only w and h when every view has its own."""
+    intr = intrinsics_keys(plan.intrinsics)
+    keys = keys or intr.keys()
+    return {k: intr[k] for k in keys if k in ("w", "h") or not plan.per_view_intrinsics}
+
+
+def frame_intrinsics(plan: Plan, view, keys=FRAME_INTRINSICS) -> dict:
+    """``keys`` of ``view``'s own intrinsics, where the plan's views differ; nothing otherwise."""
+    if not plan.per_view_intrinsics:
+        return {}
+    intr = intrinsics_keys(plan.intrinsics_of(view))
+    return {k: intr[k] for k in keys}
+
+
 # Per-frame keys of the pass files: nerfstudio's names, used by the NeRF-synthetic output too.
 PASS_KEYS = {"depth": "depth_file_path", "normal": "normal_file_path", "mask": "mask_path"}
 
@@ -89,6 +111,11 @@ def read_transforms(ds: Dataset, nerfstudio: bool) -> None:
         if unknown:
             ds.problem(path, f"{split}_filenames names {len(unknown)} files no frame has, e.g. {shown(unknown[0])}")
         splits.update(dict.fromkeys(listed, split))
+    if nerfstudio and any("fl_x" in f for f in frames):  # its dataparser takes what the header lacks per frame
+        for key in (k for k in (*FRAME_INTRINSICS, "w", "h") if k not in meta):
+            lacking = sum(key not in f for f in frames)
+            if lacking:
+                ds.problem(path, f"{key} is in neither the header nor {lacking} frames: nerfstudio needs it")
     for key in ("mask_path", "depth_file_path"):
         have = sum(key in f for f in frames)
         if 0 < have < len(frames):
@@ -105,7 +132,7 @@ def read_transforms(ds: Dataset, nerfstudio: bool) -> None:
             image = next((image.with_suffix(e) for e in IMAGE_EXTS if present(image.with_suffix(e))), image)
         elif nerfstudio and not Path(fp).suffix:
             ds.problem(path, f"file_path {shown(fp)} has no extension: nerfstudio opens it as written")
-        own = intrinsics(ds, path, {**meta, **frame}, need_fl=False) if "fl_x" in frame else (K, size)
+        own = _frame_camera(ds, path, meta, frame, nerfstudio) if "fl_x" in frame else (K, size)
         if c2w is not None:
             split = splits.get(fp, "train")
             label = f"{ds.folder.name}/{fp}"
@@ -117,6 +144,12 @@ def read_transforms(ds: Dataset, nerfstudio: bool) -> None:
                 _read_ngp_eval(ds, eval_dir / f"transforms_{split}.json", split)
 
 
+def _frame_camera(ds: Dataset, path: Path, meta: dict, frame: dict, nerfstudio: bool):
+    """A frame's own K and size: nerfstudio takes a key from the header when the header has it, instant-ngp
+    lets the frame's override the header's."""
+    return intrinsics(ds, path, {**frame, **meta} if nerfstudio else {**meta, **frame}, need_fl=False)
+
+
 def _read_ngp_eval(ds: Dataset, path: Path, split: str) -> None:
     meta = load_json(ds, path)
     if meta is None:
@@ -126,5 +159,6 @@ def _read_ngp_eval(ds: Dataset, path: Path, split: str) -> None:
         c2w = c2w_of(ds, path, frame)
         files = frame_files(ds, path, frame)
         if c2w is not None and files is not None:
+            own = _frame_camera(ds, path, meta, frame, nerfstudio=False) if "fl_x" in frame else (K, size)
             label = f"{ds.folder.name}/eval/{files.file_path}"
-            ds.cameras.append(Camera(label, split, files.image, c2w, K, size))
+            ds.cameras.append(Camera(label, split, files.image, c2w, *own))

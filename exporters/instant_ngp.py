@@ -23,7 +23,15 @@ from ..core.files import write_json_atomic
 from ..core.passes import DEPTH_PNG_UNIT
 from ..core.plan import Plan
 from ..core.points import ScenePoints
-from .common import depth_keys, intrinsics_keys, matrix_rows, read_transforms, transforms_json_kind
+from .common import (
+    FRAME_INTRINSICS,
+    depth_keys,
+    frame_intrinsics,
+    header_intrinsics,
+    matrix_rows,
+    read_transforms,
+    transforms_json_kind,
+)
 from .record import Format
 
 TARGET_HALF_EXTENT = 0.4
@@ -59,7 +67,7 @@ def aabb_scale(plan: Plan, scale: float, offset: list[float]) -> int:
 
 def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
     scale, offset = scale_offset(plan)
-    header = {**intrinsics_keys(plan.intrinsics), "aabb_scale": aabb_scale(plan, scale, offset)}
+    header = {**header_intrinsics(plan), "aabb_scale": aabb_scale(plan, scale, offset)}
     header.update(scale=scale, offset=offset)
     depth = "depth" in plan.settings.passes
     if depth:  # instant-ngp multiplies the 16-bit values by this, then by ``scale`` like the poses
@@ -72,6 +80,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": str(image_relpath(v.split, v.index).relative_to(rel_to.as_posix())),
                 "transform_matrix": matrix_rows(v.c2w),
+                **frame_intrinsics(plan, v, (*FRAME_INTRINSICS, "w", "h")),
                 **(
                     {"depth_path": str(pass_relpath(v.split, v.index, "depth", ".png").relative_to(rel_to.as_posix()))}
                     if depth

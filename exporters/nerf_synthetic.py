@@ -8,6 +8,7 @@ append ``.png``. Images are ``{split}/r_<i>.png``; the surface points, when samp
 
 from __future__ import annotations
 
+import math
 from pathlib import Path, PurePosixPath
 
 from ..core.files import link_or_copy, write_json_atomic
@@ -96,6 +97,7 @@ def read(ds: Dataset) -> None:
                 "off-centre principal point or non-square pixels: 3DGS's Blender loader and nerfstudio's "
                 "blender-data ignore cx, cy, fl_y (use the nerfstudio or colmap output for them)",
             )
+        _check_square_pixels(ds, path, meta, size or found)
         for frame, files in frames:
             c2w = c2w_of(ds, path, frame)
             if files is None:
@@ -109,6 +111,22 @@ def read(ds: Dataset) -> None:
             if c2w is not None:
                 label = f"{folder.name}/{fp.lstrip('./')}"
                 ds.cameras.append(Camera(label, split, files.image, c2w, K, size, files.mask))
+
+
+def _check_square_pixels(ds: Dataset, path, meta: dict, size) -> None:
+    """3DGS, blender-data and ngp_pl derive the vertical field of view from camera_angle_x and the image's
+    aspect (square pixels); a camera_angle_y that says otherwise means they train every view stretched."""
+    ax, ay = meta.get("camera_angle_x"), meta.get("camera_angle_y")
+    numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a < math.pi for a in (ax, ay))
+    if not (numbers and size and min(size) > 0):
+        return
+    fl_x, fl_y = size[0] / (2 * math.tan(ax / 2)), size[1] / (2 * math.tan(ay / 2))
+    if abs(fl_y / fl_x - 1.0) > 1e-3:
+        ds.problem(
+            path,
+            f"camera_angle_y {ay:.6g} contradicts square pixels (pixel aspect {fl_x / fl_y:.4g}): its loaders "
+            "assume square pixels (use the nerfstudio, ngp or colmap output)",
+        )
 
 
 def _first_size(ds: Dataset, files: list) -> tuple[int, int] | None:
@@ -130,4 +148,5 @@ FORMAT = Format(
     claims=claims,
     files=(PLY_NAME, ALIAS_PLY_NAME, *(f"transforms_{s}.json" for s in WRITE_ORDER)),
     uses_points=True,
+    holds_view_intrinsics=False,
 )

@@ -18,7 +18,15 @@ from ..core.files import write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
 from ..core.rigs import SPLITS
-from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows, read_transforms, transforms_json_kind
+from .common import (
+    PASS_KEYS,
+    depth_keys,
+    frame_intrinsics,
+    header_intrinsics,
+    matrix_rows,
+    read_transforms,
+    transforms_json_kind,
+)
 from .record import Format
 
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
@@ -39,11 +47,10 @@ def pass_relpath(split: str, index: int, name: str, ext: str) -> PurePosixPath:
 
 
 def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> list[Path]:
-    intr = intrinsics_keys(plan.intrinsics)
     meta = {
         "camera_model": "OPENCV",
         **depth_keys(plan),
-        **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
+        **header_intrinsics(plan, ("fl_x", "fl_y", "cx", "cy", "w", "h")),
         **dict.fromkeys(DISTORTION_KEYS, 0.0),
         # Blender's world is Z-up already; "up" would tilt it by the cameras' mean up vector (core.camera_path)
         "orientation_override": ORIENTATION,
@@ -52,6 +59,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": str(image_relpath(v.split, v.index)),
                 "transform_matrix": matrix_rows(v.c2w),
+                **frame_intrinsics(plan, v),
                 **{PASS_KEYS[p]: str(pass_relpath(v.split, v.index, p, ".png")) for p in plan.settings.passes},
             }
             for v in plan.views

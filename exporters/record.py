@@ -36,3 +36,6 @@ class Format:
     """Writes the surface points (``core.points``)."""
     takes_downscales: bool = False
     """Its consumers read ``images_<k>/`` copies (nerfstudio's downscale_factor, 3DGS's ``-i images_4``)."""
+    holds_view_intrinsics: bool = True
+    """Its consumers take each view's own intrinsics and non-square pixels; NeRF-synthetic's loaders read one
+    ``camera_angle_x`` for every frame and assume square pixels (``core.plan.check_formats_hold``)."""

@@ -81,3 +81,31 @@ def test_each_frame_is_published_as_soon_as_blender_writes_it(fresh_bpy, tmp_pat
     job.on_view = lambda view: waiting_in_staging.append(len(list((tmp_path / STAGING).glob("*.png"))))
     job.run()
     assert waiting_in_staging == [0] * 6
+
+
+def test_the_rig_keys_each_views_own_intrinsics_and_rebuilds_cleanly(fresh_bpy, tmp_path):
+    """A zoomed scene camera (issue 15): on each view's frame the rig camera has that view's intrinsics, and a
+    rebuild (resume) re-keys them without adding actions."""
+    from blend_scenes import save_zoom_blend
+
+    from nerf_dataset.blender_io.rig import build_rig_camera, find_rig
+    from nerf_dataset.blender_io.scene import pick_target, read_optics, read_raster, scene_facts
+    from nerf_dataset.core.camera import intrinsics_from_optics
+    from nerf_dataset.core.plan import build_plan
+
+    bpy = fresh_bpy
+    save_zoom_blend(tmp_path / "zoom.blend", 8)
+    scene = bpy.context.scene
+    target, objs = pick_target(scene, "NeRF Demo Object")
+    settings = Settings(rig="camera", formats=("nerfstudio",))
+    plan = build_plan(settings, scene_facts(scene, target, objs, "camera"), image_namer(settings.formats))
+    assert plan.per_view_intrinsics
+    build_rig_camera(scene, plan)
+    actions = len(bpy.data.actions)
+    camera = build_rig_camera(scene, plan, *find_rig(scene))
+    assert len(bpy.data.actions) == actions
+    scene.camera = camera
+    for view in plan.views:
+        scene.frame_set(view.frame)
+        got, want = intrinsics_from_optics(read_optics(scene), read_raster(scene)), plan.intrinsics_of(view)
+        assert np.allclose([got.fl_x, got.fl_y, got.cx, got.cy], [want.fl_x, want.fl_y, want.cx, want.cy])
