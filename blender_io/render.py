@@ -53,6 +53,9 @@ def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan)
     state.set(scene.cycles, "seed", s.seed)
     state.set(scene.cycles, "use_animated_seed", False)
     state.set(r, "film_transparent", s.transparent)
+    for marker in scene.timeline_markers:  # a marker bound to a camera would switch the render away from the rig
+        if marker.camera is not None:
+            state.set(marker, "camera", None)
     for attr, value in (("use_file_extension", True), ("use_overwrite", True), ("use_placeholder", False)):
         state.set(r, attr, value)
     state.set(r, "use_persistent_data", True)

@@ -8,6 +8,8 @@ again after a rename and the user's own cameras are never touched.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import bpy
 import numpy as np
 from mathutils import Matrix
@@ -53,10 +55,22 @@ def _new_object(scene, name, data, role):
     return obj
 
 
-def _key_optics(cam_data: bpy.types.Camera, plan: Plan) -> None:
+MIN_LENS_MM = 1.0
+"""Blender's floor for a camera's focal length: a smaller value is silently rendered at 1 mm."""
+
+
+def _rig_sensor(plan: Plan) -> Optics:
+    """The scene's optics with a sensor wide enough that every view's lens on it is at least Blender's 1 mm
+    (lens and sensor scale together: the projection is the same)."""
+    smallest = min(plan.intrinsics_of(v).fl_x / plan.intrinsics_of(v).w for v in plan.views)
+    like = plan.scene.optics
+    return replace(like, sensor_width_mm=max(like.sensor_width_mm, MIN_LENS_MM * 1.01 / smallest))
+
+
+def _key_optics(cam_data: bpy.types.Camera, plan: Plan, like: Optics) -> None:
     """Each view's own intrinsics on its frame, as a horizontally fitted sensor: only lens and shift vary."""
     for view in plan.views:
-        o = horizontal_optics(plan.intrinsics_of(view), plan.scene.raster, plan.scene.optics)
+        o = horizontal_optics(plan.intrinsics_of(view), plan.scene.raster, like)
         cam_data.lens, cam_data.shift_x, cam_data.shift_y = o.lens_mm, o.shift_x, o.shift_y
         for attr in ("lens", "shift_x", "shift_y"):
             cam_data.keyframe_insert(attr, frame=view.frame)
@@ -84,9 +98,10 @@ def build_rig_camera(scene, plan: Plan, camera=None, center=None) -> bpy.types.O
     _drop_animation(camera)
     _drop_animation(camera.data)
     if plan.per_view_intrinsics:
+        like = _rig_sensor(plan)
         first = plan.intrinsics_of(plan.views[0])
-        _apply_optics(camera.data, plan, horizontal_optics(first, plan.scene.raster, plan.scene.optics))
-        _key_optics(camera.data, plan)
+        _apply_optics(camera.data, plan, horizontal_optics(first, plan.scene.raster, like))
+        _key_optics(camera.data, plan, like)
     else:
         _apply_optics(camera.data, plan, plan.scene.optics)
     camera.parent = center

@@ -174,9 +174,9 @@ def _bounds(verts: np.ndarray):
     return tuple(float(v) for v in verts.min(axis=0)), tuple(float(v) for v in verts.max(axis=0))
 
 
-def read_optics(scene: bpy.types.Scene) -> Optics:
-    """Optics of the active camera, or Blender's defaults when the scene has none."""
-    cam = scene.camera
+def read_optics(scene: bpy.types.Scene, cam=None) -> Optics:
+    """Optics of ``cam`` (default: the active camera), or Blender's defaults when the scene has none."""
+    cam = cam or scene.camera
     if cam is None:
         return Optics()
     data = cam.data
@@ -218,12 +218,25 @@ def read_camera_path(scene: bpy.types.Scene) -> tuple[tuple, tuple]:
         now = read_optics(scene)
         for frame in range(scene.frame_start, scene.frame_end + 1, scene.frame_step):
             scene.frame_set(frame)
+            cam = scene.camera  # as Blender renders it: timeline markers may bind another camera to a frame
+            _check_drivers(cam)
             path.append((frame, tuple(float(x) for x in _pose(cam).reshape(-1))))
-            optics.append(read_optics(scene))
+            optics.append(read_optics(scene, cam))
             aspects.add((scene.render.pixel_aspect_x, scene.render.pixel_aspect_y))
     if len(aspects) > 1:  # the rig renders its own frames, so a keyed pixel aspect would land on the wrong views
         raise UserError("the render's pixel aspect is animated; a dataset has one pixel aspect: remove its keys")
     return tuple(path), (tuple(optics) if any(o != now for o in optics) else ())
+
+
+def _check_drivers(cam) -> None:
+    """A driver Blender could not run (a Python expression with auto-run off) evaluates to 0: refuse it rather
+    than plan a dataset from that 0."""
+    for owner in (cam, cam.data):
+        anim = owner.animation_data
+        for fc in anim.drivers if anim is not None else ():
+            if not fc.driver.is_valid:
+                raise UserError(f"camera '{cam.name}': the driver of {fc.data_path} could not run (a Python "
+                                "expression needs auto-run scripts allowed); fix or bake it")  # fmt: skip
 
 
 def _pose(obj) -> np.ndarray:

@@ -116,6 +116,17 @@ def read_transforms(ds: Dataset, nerfstudio: bool) -> None:
             lacking = sum(key not in f for f in frames)
             if lacking:
                 ds.problem(path, f"{key} is in neither the header nor {lacking} frames: nerfstudio needs it")
+    if nerfstudio:  # a frame's own value under a header key is never read: that view trains with the header's
+        for key in (k for k in FRAME_INTRINSICS if k in meta):
+            differing = sum(key in f and f[key] != meta[key] for f in frames)
+            if differing:
+                ds.problem(
+                    path, f"{differing} frames have their own {key}, which nerfstudio ignores: the header has one"
+                )
+    elif frames and not any(k in meta for k in ("fl_x", "camera_angle_x")):
+        lacking = sum(not any(k in f for k in ("fl_x", "camera_angle_x")) for f in frames)
+        if lacking:  # instant-ngp throws "Couldn't read fov." (nerf_loader.cu): the header nor the frame has one
+            ds.problem(path, f"{lacking} frames have no fl_x (nor camera_angle_x), and neither has the header")
     for key in ("mask_path", "depth_file_path"):
         have = sum(key in f for f in frames)
         if 0 < have < len(frames):

@@ -180,3 +180,21 @@ def test_the_test_views_camera_path_zooms_with_them(tmp_path):
     fovs = [c["fov"] for c in json.loads(path.read_text())["camera_path"]]
     assert fovs == pytest.approx([fov_y_deg(plan.intrinsics_of(v).fl_y, 150) for v in plan.split("test")])
     assert len(set(fovs)) == 4
+
+
+def test_validate_reports_frames_their_consumer_would_read_wrongly(tmp_path):
+    """nerfstudio ignores a frame's fl_x under a header fl_x; instant-ngp throws without any fl_x."""
+    rendered(tmp_path / "ns", plan_of(zoom(), formats=("nerfstudio",)))
+    path = tmp_path / "ns" / "transforms.json"
+    d = json.loads(path.read_text())
+    d.update({k: d["frames"][0][k] for k in ("fl_x", "fl_y", "cx", "cy")})
+    path.write_text(json.dumps(d))
+    problems = [p.message for p in validate(tmp_path / "ns").problems]
+    assert any("which nerfstudio ignores" in m for m in problems), problems
+    rendered(tmp_path / "ngp", plan_of(zoom(), formats=("ngp",)))
+    path = tmp_path / "ngp" / "transforms.json"
+    d = json.loads(path.read_text())
+    del d["frames"][0]["fl_x"]
+    path.write_text(json.dumps(d))
+    problems = [p.message for p in validate(tmp_path / "ngp").problems]
+    assert any("1 frames have no fl_x" in m for m in problems), problems
