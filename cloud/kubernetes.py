@@ -23,7 +23,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..core.errors import UserError
@@ -120,16 +120,6 @@ _NAMES = (
 )
 
 
-def named(opts: KubernetesOptions, digest: str) -> KubernetesOptions:
-    """``opts`` with its Job name: the one given, or ``nerf-dataset-`` and the plan digest's first 10 hex
-    digits (one Job per plan). Store these in the job, so status and cancel find the same Job."""
-    if opts.name is not None:
-        return opts
-    if not is_word(r"[0-9a-f]{64}", digest):
-        raise UserError("the job's plan digest is damaged")
-    return replace(opts, name=f"nerf-dataset-{digest[:10]}")
-
-
 JOB_LABEL = "nerf-dataset/job"
 """Every Job of one job location (the first and its reruns) carries its first Job's name: cancel finds all."""
 
@@ -141,7 +131,7 @@ def manifest(worker_args: list[str], shards: int, opts: KubernetesOptions, famil
     if not is_count(shards, 1, 100_000):
         raise UserError("--shards must be 1 to 100000")
     if opts.name is None:
-        raise ValueError("the Job has no name yet: pass the options through named(opts, digest)")
+        raise ValueError("the Job has no name yet (cloud.options.default_name gives one per job location)")
     container: dict = {"name": "worker", "image": opts.image, "args": args}
     quantities = {k: v for k, v in (("cpu", opts.cpu), ("memory", opts.memory)) if v is not None}
     if quantities:
@@ -205,7 +195,7 @@ def cancel(opts: KubernetesOptions) -> str:
     """Delete the job's Jobs (the first and its reruns) and, first, their pods (``--cascade=foreground``);
     kubectl's one-line answer."""
     if opts.name is None:
-        raise ValueError("the Job has no name yet: pass the options through named(opts, digest)")
+        raise ValueError("the Job has no name yet (cloud.options.default_name gives one per job location)")
     kubectl = shutil.which("kubectl")
     if not kubectl:
         raise UserError(

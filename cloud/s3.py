@@ -199,7 +199,3 @@ class S3Store:
             for i in range(0, len(rels), 1000):
                 batch = [{"Key": self.url.key(r)} for r in rels[i : i + 1000]]
                 self.client.delete_objects(Bucket=self.url.bucket, Delete={"Objects": batch, "Quiet": True})
-
-    def check_writable(self, rel: str, data: bytes) -> None:
-        """Fail before any work when the credentials may not write here (one small object, ours)."""
-        self.put(rel, data)

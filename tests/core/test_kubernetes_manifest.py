@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +19,6 @@ from nerf_dataset.cloud.kubernetes import (
     cancel,
     emit,
     manifest,
-    named,
     parse_indexes,
     task_states,
 )
@@ -34,7 +34,7 @@ NAME = "nerf-dataset-0123456789"
 
 
 def opts(**kw) -> KubernetesOptions:
-    return named(KubernetesOptions(IMAGE, **kw), DIGEST)
+    return KubernetesOptions(IMAGE, **{"name": NAME, **kw})
 
 
 def read_back(data: dict):
@@ -150,11 +150,12 @@ def test_options_round_trip_through_a_job_file_and_damage_is_refused():
             KubernetesOptions.from_dict(bad)
 
 
-def test_the_default_name_comes_from_the_plan_digest_and_a_given_name_is_kept():
-    assert opts().name == NAME
-    assert named(KubernetesOptions(IMAGE, name="chair"), DIGEST).name == "chair"
-    with pytest.raises(UserError, match="digest is damaged"):
-        named(KubernetesOptions(IMAGE), "../" * 21 + "x")
+def test_the_default_name_is_one_per_job_location_and_a_given_name_is_kept():
+    from nerf_dataset.cloud.options import default_name
+
+    a, b = default_name("s3://nerf-jobs/jobs/a"), default_name("s3://nerf-jobs/jobs/b")
+    assert a != b and a == default_name("s3://nerf-jobs/jobs/a") and re.fullmatch(r"nerf-dataset-[0-9a-f]{10}", a)
+    assert KubernetesOptions(IMAGE, name="chair").name == "chair"
 
 
 @pytest.mark.parametrize(
