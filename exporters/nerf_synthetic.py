@@ -120,7 +120,10 @@ def _check_square_pixels(ds: Dataset, path, meta: dict, size) -> None:
     numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a < math.pi for a in (ax, ay))
     if not (numbers and size and min(size) > 0):
         return
-    fl_x, fl_y = size[0] / (2 * math.tan(ax / 2)), size[1] / (2 * math.tan(ay / 2))
+    tx, ty = math.tan(ax / 2), math.tan(ay / 2)
+    if not (tx > 0 and ty > 0):  # an angle so small its tangent underflows: the camera checks report it
+        return
+    fl_x, fl_y = size[0] / (2 * tx), size[1] / (2 * ty)
     if abs(fl_y / fl_x - 1.0) > 1e-3:
         ds.problem(
             path,

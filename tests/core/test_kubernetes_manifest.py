@@ -28,7 +28,6 @@ kubernetes = pytest.importorskip("kubernetes")
 yaml = pytest.importorskip("yaml")
 
 IMAGE = "ghcr.io/example/nerf-dataset:0.1.0"
-DIGEST = "0123456789abcdef" * 4
 ARGS = ["worker", "--job", "/job"]
 NAME = "nerf-dataset-0123456789"
 

@@ -198,3 +198,13 @@ def test_validate_reports_frames_their_consumer_would_read_wrongly(tmp_path):
     path.write_text(json.dumps(d))
     problems = [p.message for p in validate(tmp_path / "ngp").problems]
     assert any("1 frames have no fl_x" in m for m in problems), problems
+
+
+def test_an_angle_whose_tangent_underflows_is_never_fatal(tmp_path):
+    """hypothesis found it: camera_angle_x = 5e-324 made the square-pixel check divide by zero."""
+    rendered(tmp_path, plan_of((), formats=("nerf",)))
+    path = tmp_path / "transforms_train.json"
+    d = json.loads(path.read_text())
+    d["camera_angle_x"] = 5e-324
+    path.write_text(json.dumps(d))
+    validate(tmp_path)  # runs to its end: a report, not a traceback
