@@ -4,6 +4,7 @@ from ``core.settings``), the progress line, and the check that Blender is there.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
 
@@ -94,8 +95,12 @@ def settings_from_args(a: argparse.Namespace) -> Settings:
             raise SettingError(name, "{} is empty; leave the option out instead")
         elif kind_of(name) == "str" and meta.choices:
             values[name] = next((c for c in choice_ids(name) if c.lower() == raw.lower()), raw)
+        elif meta.panel == "file":  # saved in the plan: a resume from another folder must mean the same file
+            values[name] = str(Path(raw).expanduser().absolute())
         else:
             values[name] = raw
+    if values.get("cameras_from") and getattr(a, "rig", None) is None:
+        values["rig"] = "dataset"  # the only rig it belongs to
     settings = Settings(**values)
     settings.validate(FORMATS)
     return settings

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.dataset_rig import load_rig_cameras
 from ..core.errors import UserError
 from ..core.files import write_text_atomic
 from ..core.plan import PLAN_FILE, Plan, build_plan, check_formats_hold
@@ -75,10 +76,11 @@ def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[
     from ..blender_io import scene as scene_io
 
     settings.validate(FORMATS)
+    cameras = load_rig_cameras(settings) if settings.rig == "dataset" else None  # refused before Blender loads
     scene, target, objs = load_scene(source, quiet)
     s = settings
     facts = scene_io.scene_facts(scene, target, objs, s.rig, s.camera_path_from, s.resolution, source_identity(source))
-    plan = build_plan(settings, facts, image_namer(settings.formats))
+    plan = build_plan(settings, facts, image_namer(settings.formats), cameras)
     check_formats_hold(plan, FORMATS)  # refused here, before the output folder is touched
     return scene, objs, plan
 

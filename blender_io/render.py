@@ -43,6 +43,8 @@ def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan)
     state.set(r, "resolution_x", plan.intrinsics.w)
     state.set(r, "resolution_y", plan.intrinsics.h)
     state.set(r, "resolution_percentage", 100)
+    state.set(r, "pixel_aspect_x", plan.scene.raster.pixel_aspect_x)
+    state.set(r, "pixel_aspect_y", plan.scene.raster.pixel_aspect_y)
     if s.engine:
         state.set(r, "engine", engine_id(s.engine))
     if s.samples:

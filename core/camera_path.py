@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import UserError
 from .files import write_json_atomic
+from .rigs import GIVEN_RIGS
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -171,7 +172,7 @@ def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
     frame = dataparser_transform(np.array([v.c2w_array() for v in plan.views]))
     paths = {}
     if plan.split("test"):
-        name = "test_frames" if plan.settings.rig == "camera" else "test_ring"
+        name = "test_frames" if plan.settings.rig in GIVEN_RIGS else "test_ring"
         test = plan.split("test")
         fovs = [fov_y_deg(plan.intrinsics_of(v).fl_y, intr.h) for v in test]  # a zoomed camera's, per view
         paths[name] = camera_path_json([v.c2w_array() for v in test], fovs, (intr.w, intr.h), plan.scene.fps, frame)
@@ -184,7 +185,7 @@ def write_camera_paths(plan: Plan, out_dir: Path) -> list[Path]:
 
 def camera_path_files(plan: Plan) -> list[str]:
     """The files ``write_camera_paths`` may write, relative to the output folder."""
-    names = ["test_frames" if plan.settings.rig == "camera" else "test_ring"]
+    names = ["test_frames" if plan.settings.rig in GIVEN_RIGS else "test_ring"]
     return [_path_file(n) for n in names + ([plan.scene.flythrough_name] if plan.scene.flythrough_name else [])]
 
 

@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .camera import Intrinsics, Optics, Raster, intrinsics_from_optics
+from .camera import Intrinsics, Optics, Raster, horizontal_optics, intrinsics_from_optics
+from .dataset_rig import RigCameras
 from .errors import UserError
 from .framing import bounding_sphere, fit_radius
 from .passes import passes_missing
@@ -83,6 +84,8 @@ class View:
     """For the ``camera`` rig, the frame of the user's camera this view copies."""
     intrinsics: Intrinsics | None = None
     """This view's own intrinsics, in a plan whose views differ (an animated lens); None: the plan's."""
+    source_name: str | None = None
+    """For the ``dataset`` rig, the image name the source dataset gives this view."""
 
     def c2w_array(self) -> np.ndarray:
         return np.array(self.c2w, dtype=float)
@@ -117,8 +120,9 @@ class Plan:
         if not d["scene"]["camera_optics"]:
             del d["scene"]["camera_optics"]
         for v in d["views"]:
-            if v["intrinsics"] is None:
-                del v["intrinsics"]
+            for key in ("intrinsics", "source_name"):
+                if v[key] is None:
+                    del v[key]
         return json.dumps(d, indent=1, sort_keys=True, allow_nan=False) + "\n"
 
     @staticmethod
@@ -178,6 +182,8 @@ def _check_view(v: View, intr: Intrinsics) -> None:
     if v.split not in SPLITS or not all(isinstance(x, int) and x >= 0 for x in (v.index, v.frame)):
         raise ValueError(f"view {v.split}/{v.index} has a bad split, index or frame")
     own = v.intrinsics
+    if v.source_name is not None and not isinstance(v.source_name, str):
+        raise ValueError(f"view {v.split}/{v.index} has a source name that is no text")
     if own is not None and not (
         (own.w, own.h) == (intr.w, intr.h)
         and np.isfinite([own.fl_x, own.fl_y, own.cx, own.cy]).all()
@@ -212,20 +218,19 @@ def orbit_radius(settings: Settings, intr: Intrinsics, sphere_radius: float) -> 
     return settings.radius if settings.radius is not None else fit_radius(intr, sphere_radius)
 
 
-def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> Plan:
-    """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file."""
+def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, cameras: RigCameras | None = None) -> Plan:
+    """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file.
+    ``cameras``: the ``dataset`` rig's (``core.dataset_rig.load_rig_cameras``)."""
+    if settings.rig == "dataset":
+        _check_passes(settings, scene)
+        return _dataset_plan(settings, scene, image_for, cameras)
     optics, raster = dataset_optics(settings, scene.optics, scene.raster)
     check_size((raster.width, raster.height), "the scene's resolution at its percentage")
     check_downscales((raster.width, raster.height), settings.downscales)
     own = tuple(dataset_optics(settings, o, raster)[0] for o in scene.camera_optics)
     scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster, "camera_optics": own})
     intr = intrinsics_from_optics(optics, raster)
-    engine = settings.engine or scene.engine
-    missing = passes_missing(settings.passes, engine)
-    if missing:
-        raise SettingError(
-            "engine", f"the {missing[0]} pass needs Cycles; {engine} does not render it (set {{}} to CYCLES)"
-        )
+    _check_passes(settings, scene)
     center, sphere_r = bounding_sphere(scene.bounds_min, scene.bounds_max)
     if scene.target_radius > 0:
         sphere_r = min(sphere_r, scene.target_radius)
@@ -265,6 +270,56 @@ def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer) -> 
         radius=_clean(radius),
         views=tuple(views),
         notes=tuple(notes),
+    )
+
+
+def _renders(optics: Optics, raster: Raster, intr: Intrinsics) -> bool:
+    """Whether ``optics`` already render ``intr``: the scene camera of a dataset rendered again keeps its own
+    sensor fit, so Blender forms the very same view plane, to the last bit, as it did the first time."""
+    mine = intrinsics_from_optics(optics, raster)
+    tol = 1e-9 * max(intr.w, intr.h)
+    return all(abs(getattr(mine, k) - getattr(intr, k)) <= tol for k in ("fl_x", "fl_y", "cx", "cy"))
+
+
+def _check_passes(settings: Settings, scene: SceneFacts) -> None:
+    engine = settings.engine or scene.engine
+    missing = passes_missing(settings.passes, engine)
+    if missing:
+        raise SettingError(
+            "engine", f"the {missing[0]} pass needs Cycles; {engine} does not render it (set {{}} to CYCLES)"
+        )
+
+
+def _dataset_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, cameras: RigCameras | None) -> Plan:
+    """The source's views as they are: its splits and order, poses and intrinsics; the scene's camera gives only
+    its clipping (and a sensor wide enough for the shortest focal length, see ``horizontal_optics``)."""
+    if cameras is None:
+        raise SettingError("cameras_from", "{rig} dataset needs the cameras of {}")
+    raster = cameras.raster
+    check_size((raster.width, raster.height), "the source's image size")
+    check_downscales((raster.width, raster.height), settings.downscales)
+    intrs = [v.intrinsics for v in cameras.views]
+    first = intrs[0]
+    narrowest = min(i.fl_x / i.w for i in intrs)
+    like = Optics(**{**asdict(scene.optics), "sensor_width_mm": max(scene.optics.sensor_width_mm, 1.01 / narrowest)})
+    own = len(set(intrs)) > 1
+    optics = scene.optics if not own and _renders(scene.optics, raster, first) else horizontal_optics(first, raster, like)
+    scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster, "camera_optics": ()})
+    center, _ = bounding_sphere(scene.bounds_min, scene.bounds_max)
+    views, frame = [], FIRST_FRAME
+    for split in SPLITS:
+        for index, v in enumerate(s for s in cameras.views if s.split == split):
+            image = str(image_for(split, index))
+            views.append(View(split, index, frame, image, _rows(v.c2w), None, v.intrinsics if own else None, v.name))
+            frame += 1
+    radius = float(np.median([np.linalg.norm(v.c2w_array()[:3, 3] - center) for v in views]))
+    return Plan(
+        settings=settings,
+        scene=scene,
+        intrinsics=first,
+        center=tuple(_clean(c) for c in center),
+        radius=_clean(radius),
+        views=tuple(views),
     )
 
 

@@ -15,14 +15,18 @@ import numpy as np
 from .conventions import look_at_c2w_opengl
 from .errors import UserError
 
-RigKind = Literal["hemisphere", "sphere", "rings", "spiral", "camera"]
+RigKind = Literal["hemisphere", "sphere", "rings", "spiral", "camera", "dataset"]
 RIG_DESCRIPTIONS = {
     "hemisphere": "Even coverage of the upper hemisphere; test views on a ring",
     "sphere": "Even coverage of the whole sphere; test views on a ring",
     "rings": "Orbit rings at evenly spaced elevations",
     "spiral": "A spiral rising from the lowest to the highest elevation",
     "camera": "The scene camera's own animation, one view per frame",
+    "dataset": "The cameras of an existing dataset (NeRF, instant-ngp, nerfstudio or COLMAP), exactly",
 }
+RIG_LABELS = {"dataset": "Cameras from Dataset"}
+# Rigs whose views are given (one per frame or camera), not placed around the target by the settings.
+GIVEN_RIGS = ("camera", "dataset")
 RIG_KINDS: tuple[str, ...] = tuple(RIG_DESCRIPTIONS)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .errors import UserError
 from .passes import ENGINE_PASSES, PASS_DESCRIPTIONS, PASSES
-from .rigs import RIG_DESCRIPTIONS, RIG_KINDS, SPLITS, RigSpec, default_elevation_range
+from .rigs import RIG_DESCRIPTIONS, RIG_KINDS, RIG_LABELS, SPLITS, RigSpec, default_elevation_range
 
 ENGINES: dict[str, str] = {"CYCLES": "Cycles", "BLENDER_EEVEE": "EEVEE", "BLENDER_WORKBENCH": "Workbench"}
 assert set(ENGINES) == set(ENGINE_PASSES)
@@ -106,7 +106,14 @@ class Settings:
     test: int | None = setting(None, _views("test"))
     rig: str = setting(
         "hemisphere",
-        Meta("--rig", "Rig", "where the cameras go", "KIND", choices=_choices(RIG_KINDS, RIG_DESCRIPTIONS), noun="rig"),
+        Meta(
+            "--rig",
+            "Rig",
+            "where the cameras go",
+            "KIND",
+            choices=_choices(RIG_KINDS, RIG_DESCRIPTIONS, RIG_LABELS),
+            noun="rig",
+        ),
     )
     radius: float | None = setting(
         None,
@@ -202,6 +209,39 @@ class Settings:
             panel="camera",
         ),
     )
+    cameras_from: str | None = setting(
+        None,
+        Meta(
+            "--cameras-from",
+            "Cameras From",
+            "a dataset (NeRF-synthetic, instant-ngp, nerfstudio or COLMAP; a folder or its file) whose views "
+            "to render again: sets the dataset rig",
+            "PATH",
+            panel="file",
+        ),
+    )
+    cameras_transform: str | None = setting(
+        None,
+        Meta(
+            "--cameras-transform",
+            "Cameras Transform",
+            "a 4x4 matrix, or nerfstudio's dataparser_transforms.json, mapping those cameras into the scene",
+            "FILE",
+            none_means="identity: the cameras are in the scene's frame",
+            panel="file",
+        ),
+    )
+    holdout: int = setting(
+        0,
+        Meta(
+            "--holdout",
+            "Hold Out Every",
+            "cameras from a dataset without splits: every Nth is a test view (8 as 3DGS's --eval; 0: all train)",
+            "N",
+            0,
+            1000,
+        ),
+    )
     downscales: tuple[int, ...] = setting(
         (),
         Meta(
@@ -226,6 +266,19 @@ class Settings:
             turns=self.turns,
             test_elevation_deg=self.test_elevation,
         )
+
+    def _check_dataset_rig(self) -> None:
+        if self.rig == "dataset" and not self.cameras_from:
+            raise SettingError("cameras_from", "{rig} dataset renders the views of another dataset: give {}")
+        if self.rig != "dataset":
+            for name in ("cameras_from", "cameras_transform", "holdout"):
+                if getattr(self, name):
+                    raise SettingError(name, f"{{}} belongs to {{rig}} dataset, not {{rig}} {self.rig}")
+            return
+        kept = {"lens": "the source's intrinsics", **dict.fromkeys(SPLITS, "the source's splits")}
+        given = next((n for n in kept if getattr(self, n) is not None), None)
+        if given:
+            raise SettingError(given, f"{{rig}} dataset keeps {kept[given]}; leave {{}} out")
 
     def orbit_counts(self) -> dict[str, int]:
         given = {"train": self.train, "val": self.val, "test": self.test}
@@ -257,6 +310,7 @@ class Settings:
                                " formats; add one")  # fmt: skip
         if self.resolution is not None and self.downscales:
             check_downscales(self.resolution, self.downscales)
+        self._check_dataset_rig()
         if self.elevation_min is not None and self.elevation_max is not None:
             if self.elevation_min > self.elevation_max:
                 raise SettingError("elevation_min", "{} must go from the lower to the higher elevation")

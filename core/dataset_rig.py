@@ -1,0 +1,90 @@
+"""The ``dataset`` rig: another dataset's cameras, moved into the scene, as the views of a new one.
+
+``core.source_cameras`` reads them in the source's world frame; ``--cameras-transform`` (``core.world_transform``)
+maps that frame into the scene; ``--resolution`` rescales every view's intrinsics. The image size and the pixel
+aspect (``fl_y / fl_x``) are the source's, so Blender renders each view's own projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .camera import Intrinsics, Raster
+from .errors import UserError
+from .source_cameras import SourceCameras, SourceView, read_source_cameras
+from .world_transform import IDENTITY, Similarity, WorldTransform, read_world_transform
+
+# Relative spread of fl_y / fl_x over the views that still counts as one pixel aspect (float32 sources).
+PIXEL_ASPECT_TOLERANCE = 1e-6
+# Blender's pixel aspect lies in [1, 200] on each axis.
+MAX_PIXEL_ASPECT = 200.0
+
+
+@dataclass(frozen=True)
+class RigCameras:
+    source: SourceCameras
+    views: tuple[SourceView, ...]
+    """In the scene's frame, at the dataset's resolution."""
+    raster: Raster
+
+
+def load_rig_cameras(settings) -> RigCameras:
+    """The dataset rig's cameras for ``settings`` (``cameras_from``, ``cameras_transform``, ``holdout``,
+    ``resolution``); ``UserError`` for a source or transform that cannot be rendered."""
+    source = read_source_cameras(settings.cameras_from, settings.holdout)
+    transform = read_world_transform(settings.cameras_transform) if settings.cameras_transform else None
+    return rig_cameras(source, transform, settings.resolution)
+
+
+def rig_cameras(source: SourceCameras, transform: WorldTransform | None, resolution=None) -> RigCameras:
+    move = scene_map(source, transform)
+    views = tuple(
+        SourceView(v.split, v.name, _clean(move.apply(v.c2w)), _resized(v.intrinsics, resolution))
+        for v in source.views
+    )
+    return RigCameras(source, views, _raster(views))
+
+
+def scene_map(source: SourceCameras, transform: WorldTransform | None) -> Similarity:
+    """The map from the source's world into the scene. A nerfstudio dataparser transform starts from the frame
+    before the file's ``applied_transform`` (and ``applied_scale``), as nerfstudio saves it: undo those first."""
+    if transform is None:
+        return IDENTITY
+    if transform.dataparser and (source.applied is not None or source.applied_scale != 1.0):
+        applied = Similarity(source.applied if source.applied is not None else np.eye(4))
+        undo = Similarity.scaling(1.0 / source.applied_scale).then(applied.inverse())
+        return undo.then(transform.map)
+    return transform.map
+
+
+def _clean(c2w: np.ndarray) -> np.ndarray:
+    if not np.isfinite(c2w).all():
+        raise UserError("the cameras transform moves a camera to a point of non-finite coordinates")
+    return c2w
+
+
+def _resized(intr: Intrinsics, resolution) -> Intrinsics:
+    if resolution is None or tuple(resolution) == (intr.w, intr.h):
+        return intr
+    w, h = resolution
+    sx, sy = w / intr.w, h / intr.h
+    return Intrinsics(int(w), int(h), intr.fl_x * sx, intr.fl_y * sy, intr.cx * sx, intr.cy * sy)
+
+
+def _raster(views) -> Raster:
+    """The render's size and pixel aspect: Blender's ``pixel_aspect_y / pixel_aspect_x`` is ``fl_x / fl_y``."""
+    first = views[0].intrinsics
+    ratios = np.array([v.intrinsics.fl_x / v.intrinsics.fl_y for v in views])
+    ratio = float(ratios[0])
+    if np.max(np.abs(ratios / ratio - 1.0)) > PIXEL_ASPECT_TOLERANCE:
+        raise UserError(
+            f"the cameras' fl_y / fl_x differs between views ({1 / ratios.max():.6g} to {1 / ratios.min():.6g}): "
+            "Blender renders one pixel aspect per dataset"
+        )
+    if abs(ratio - 1.0) <= PIXEL_ASPECT_TOLERANCE:
+        return Raster(first.w, first.h)
+    if not 1 / MAX_PIXEL_ASPECT <= ratio <= MAX_PIXEL_ASPECT:
+        raise UserError(f"the cameras' fl_x / fl_y is {ratio:.6g}: Blender's pixel aspect reaches {MAX_PIXEL_ASPECT:g}")
+    return Raster(first.w, first.h, 1.0, ratio) if ratio > 1 else Raster(first.w, first.h, 1.0 / ratio, 1.0)
