@@ -133,7 +133,7 @@ def _locate(path: Path) -> tuple[Path, str, Path | None]:
         from ..exporters.common import transforms_json_kind
 
         return path, transforms_json_kind(path), None
-    for model in (path, path / "sparse" / "0", path / "sparse", path / "colmap" / "sparse" / "0"):
+    for model in (path, path / "sparse" / "0", path / "sparse"):
         if any(present(model / f) for f in ("cameras.bin", "cameras.txt")):
             return path, "colmap", model
     inner = sorted(p.name for p in _subfolders(path) if _locatable(p))
@@ -223,14 +223,14 @@ def _frames(ds: Dataset, path: Path, meta: dict, split_of, frame_first: bool) ->
 
 
 def _rotation_checked(ds: Dataset, path, name: str, c2w: np.ndarray) -> np.ndarray:
-    """The pose with its rotation made exactly orthonormal when float noise bent it; a problem when it is no
+    """The pose with its rotation made orthonormal when more than float32 noise bent it; a problem when it is no
     rotation (a scaled or mirrored camera renders differently from what the source's consumers assume)."""
     rot = c2w[:3, :3]
     err = float(np.max(np.abs(rot.T @ rot - np.eye(3))))
     if err > 1e-3 or np.linalg.det(rot) <= 0:
         ds.problem(path, f"frame {shown(name)} has a transform_matrix whose rotation is scaled or mirrored")
         return c2w
-    if err > 1e-12:
+    if err > 1e-6:  # float32 noise is left as it is, so a dataset read back keeps its bytes
         u, _, vt = np.linalg.svd(rot)
         c2w = c2w.copy()
         c2w[:3, :3] = u @ vt

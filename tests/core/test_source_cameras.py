@@ -1,0 +1,320 @@
+"""Issue 16, without Blender: every layout read back as the dataset rig's cameras, foreign files as other tools
+write them, the world transform, and the refusals (one sentence each)."""
+
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_scenes import facts
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from PIL import Image
+from test_formats_offline import make
+
+from nerf_dataset.app.dataset import image_namer
+from nerf_dataset.core.camera import Intrinsics, Optics, Raster
+from nerf_dataset.core.conventions import c2w_opengl_to_w2c_opencv, look_at_c2w_opengl, rotation_to_quaternion_wxyz
+from nerf_dataset.core.dataset_rig import rig_cameras
+from nerf_dataset.core.errors import UserError
+from nerf_dataset.core.plan import build_plan
+from nerf_dataset.core.settings import SettingError, Settings
+from nerf_dataset.core.source_cameras import read_source_cameras
+from nerf_dataset.core.world_transform import read_world_transform
+from nerf_dataset.exporters import FORMATS
+
+
+def _plan_from(source: Path, formats=("nerfstudio",), **kw):
+    settings = Settings(formats=formats, rig="dataset", cameras_from=str(source), points=0, **kw)
+    cams = rig_cameras(read_source_cameras(source, settings.holdout), None, settings.resolution)
+    return build_plan(settings, facts(), image_namer(formats), cams)
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_every_layout_we_write_reads_back_as_the_same_views(tmp_path, fmt):
+    plan = make(tmp_path, tuple(FORMATS))
+    again = _plan_from(tmp_path / fmt)
+    assert [(v.split, v.index, v.frame) for v in again.views] == [(v.split, v.index, v.frame) for v in plan.views]
+    for a, b in zip(plan.views, again.views, strict=True):
+        assert np.allclose(a.c2w_array(), b.c2w_array(), atol=1e-9)
+    assert np.allclose(
+        [getattr(plan.intrinsics, k) for k in ("fl_x", "fl_y", "cx", "cy")],
+        [getattr(again.intrinsics, k) for k in ("fl_x", "fl_y", "cx", "cy")],
+        atol=1e-9,
+    )
+    assert (again.intrinsics.w, again.intrinsics.h) == (plan.intrinsics.w, plan.intrinsics.h)
+    assert not again.per_view_intrinsics
+
+
+def test_a_multi_format_folder_names_its_format_folders(tmp_path):
+    make(tmp_path, tuple(FORMATS))
+    with pytest.raises(UserError, match="give one of its format folders .*colmap.*nerf"):
+        read_source_cameras(tmp_path)
+
+
+def _per_view_source(tmp_path: Path, fmt: str, raster=Raster(40, 30)):
+    """A dataset of ``fmt`` whose 5 views each have their own intrinsics, exported from a dataset rig plan."""
+    views = []
+    for i in range(5):
+        c2w = look_at_c2w_opengl([4 * math.cos(i), 4 * math.sin(i), 1.0 + 0.2 * i], [1.0, -0.4, 1.0])
+        intr = Intrinsics(raster.width, raster.height, 30.0 + 4 * i, (30.0 + 4 * i) * 1.25, 19.0 + i, 16.5 - i)
+        views.append(({0: "train", 1: "train", 2: "val"}.get(i, "test"), f"v{i}", c2w, intr))
+    from nerf_dataset.core.source_cameras import SourceCameras, SourceView
+
+    source = SourceCameras("test", tmp_path, tuple(SourceView(*v) for v in views))
+    settings = Settings(formats=(fmt,), rig="dataset", cameras_from="x", points=0)
+    plan = build_plan(settings, facts(), image_namer((fmt,)), rig_cameras(source, None))
+    FORMATS[fmt].write(plan, tmp_path / fmt, None)
+    return plan
+
+
+@pytest.mark.parametrize("fmt", ["ngp", "nerfstudio", "colmap"])
+def test_per_view_intrinsics_and_tall_pixels_survive_the_round_trip(tmp_path, fmt):
+    plan = _per_view_source(tmp_path, fmt)
+    assert plan.per_view_intrinsics and plan.scene.raster.pixel_aspect_y / plan.scene.raster.pixel_aspect_x == 0.8
+    again = _plan_from(tmp_path / fmt)
+    assert again.scene.raster == plan.scene.raster
+    for a, b in zip(plan.views, again.views, strict=True):
+        assert (a.split, a.index) == (b.split, b.index)
+        assert np.allclose(a.c2w_array(), b.c2w_array(), atol=1e-9)
+        ia, ib = plan.intrinsics_of(a), again.intrinsics_of(b)
+        assert np.allclose([ia.fl_x, ia.fl_y, ia.cx, ia.cy], [ib.fl_x, ib.fl_y, ib.cx, ib.cy], atol=1e-9)
+
+
+def _png(path: Path, size=(40, 30)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size).save(path)
+
+
+def test_a_foreign_nerf_synthetic_folder_with_only_camera_angle_x(tmp_path):
+    """Paths with and without ``.png``; the size from the first image, as NeRF-synthetic loaders take it."""
+    angle = 0.6911112070083618
+    poses = [look_at_c2w_opengl([3, 0, 1 + i], [0, 0, 0]).tolist() for i in range(3)]
+    for split, name in (("train", "./train/r_0"), ("test", "./test/r_0.png")):
+        _png(tmp_path / split / "r_0.png")
+        frames = [{"file_path": name, "rotation": 0.0, "transform_matrix": poses[i]} for i in range(2 if split == "train" else 1)]
+        (tmp_path / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
+    cams = read_source_cameras(tmp_path)
+    assert cams.layout == "nerf" and [v.split for v in cams.views] == ["train", "train", "test"]
+    fl = 0.5 * 40 / math.tan(0.5 * angle)
+    assert all(v.intrinsics == Intrinsics(40, 30, fl, fl, 20.0, 15.0) for v in cams.views)
+    assert np.allclose(cams.views[2].c2w, poses[0])
+
+
+def test_no_size_anywhere_is_one_sentence(tmp_path):
+    frames = [{"file_path": "./train/r_0", "transform_matrix": np.eye(4).tolist()}]
+    (tmp_path / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 0.7, "frames": frames}))
+    with pytest.raises(UserError, match="no w and h, and its first image cannot be read"):
+        read_source_cameras(tmp_path)
+
+
+def test_instant_ngp_frames_override_the_header_and_scale_offset_stay_out(tmp_path):
+    c2w = look_at_c2w_opengl([2, 2, 2], [0, 0, 0])
+    meta = {
+        "fl_x": 50.0, "cx": 20.0, "cy": 15.0, "w": 40, "h": 30, "scale": 0.33, "offset": [0.5, 0.5, 0.5],
+        "frames": [
+            {"file_path": "a.png", "transform_matrix": c2w.tolist()},
+            {"file_path": "b.png", "transform_matrix": c2w.tolist(), "fl_x": 60.0, "fl_y": 61.0},
+        ],
+    }  # fmt: skip
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    cams = read_source_cameras(tmp_path)
+    assert cams.layout == "ngp"
+    assert cams.views[0].intrinsics == Intrinsics(40, 30, 50.0, 50.0, 20.0, 15.0)
+    assert cams.views[1].intrinsics == Intrinsics(40, 30, 60.0, 61.0, 20.0, 15.0)
+    assert np.allclose(cams.views[0].c2w, c2w)
+
+
+def _nerfstudio(tmp_path: Path, **extra) -> dict:
+    meta = {
+        "camera_model": "OPENCV", "fl_x": 50.0, "fl_y": 50.0, "cx": 20.0, "cy": 15.0, "w": 40, "h": 30,
+        "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0,
+        "frames": [
+            {"file_path": f"images/f{i}.jpg", "transform_matrix": look_at_c2w_opengl([3, i, 1], [0, 0, 0]).tolist()}
+            for i in range(4)
+        ],
+        "test_filenames": ["images/f1.jpg"],
+        **extra,
+    }  # fmt: skip
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_nerfstudio_lists_make_the_splits_and_the_header_wins(tmp_path):
+    meta = _nerfstudio(tmp_path)
+    meta["frames"][0]["fl_x"] = 99.0  # nerfstudio reads the header's
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    cams = read_source_cameras(tmp_path)
+    assert cams.layout == "nerfstudio" and [v.split for v in cams.views] == ["train", "test", "train", "train"]
+    assert {v.intrinsics.fl_x for v in cams.views} == {50.0}
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        ({"k1": 0.1}, "lens distortion \\(k1 = 0.1\\)"),
+        ({"camera_model": "OPENCV_FISHEYE"}, "camera_model 'OPENCV_FISHEYE'"),
+        ({"camera_model": "EQUIRECTANGULAR"}, "renders pinholes only"),
+    ],
+)
+def test_distortion_and_other_models_are_refused(tmp_path, extra, words):
+    _nerfstudio(tmp_path, **extra)
+    with pytest.raises(UserError, match=words):
+        read_source_cameras(tmp_path)
+
+
+def test_holdout_every_eighth_of_a_source_without_splits(tmp_path):
+    meta = _nerfstudio(tmp_path)
+    meta["frames"] = meta["frames"] * 5  # 20 frames, file order kept
+    del meta["test_filenames"]
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    assert [v.split for v in read_source_cameras(tmp_path).views] == ["train"] * 20
+    splits = [v.split for v in read_source_cameras(tmp_path, holdout=8).views]
+    assert [i for i, s in enumerate(splits) if s == "test"] == [0, 8, 16]
+
+
+def write_colmap_bin(folder: Path, cameras: dict, images: list) -> None:
+    """cameras: {id: (model_id, w, h, params)}; images: [(name, camera_id, c2w_opengl)]: COLMAP's binary layout,
+    written here with struct (not with this project's writer)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "cameras.bin", "wb") as f:
+        f.write(struct.pack("<Q", len(cameras)))
+        for cid, (model, w, h, params) in cameras.items():
+            f.write(struct.pack("<iiQQ", cid, model, w, h) + struct.pack(f"<{len(params)}d", *params))
+    with open(folder / "images.bin", "wb") as f:
+        f.write(struct.pack("<Q", len(images)))
+        for image_id, (name, cid, c2w) in enumerate(images, start=1):
+            w2c = c2w_opengl_to_w2c_opencv(c2w)
+            q = rotation_to_quaternion_wxyz(w2c[:3, :3])
+            f.write(struct.pack("<i4d3di", image_id, *q, *w2c[:3, 3], cid) + name.encode() + b"\0")
+            f.write(struct.pack("<Q", 0))
+    (folder / "points3D.bin").write_bytes(struct.pack("<Q", 0))
+
+
+def test_a_colmap_binary_model_with_simple_pinhole_and_pinhole_cameras(tmp_path):
+    poses = [look_at_c2w_opengl([3 * math.cos(i), 3 * math.sin(i), 1], [0, 0, 0]) for i in range(3)]
+    write_colmap_bin(
+        tmp_path / "sparse" / "0",
+        {1: (0, 40, 30, (45.0, 20.5, 14.0)), 2: (1, 40, 30, (45.0, 45.0, 20.0, 15.0))},
+        [("c.jpg", 1, poses[2]), ("a.jpg", 2, poses[0]), ("b.jpg", 1, poses[1])],
+    )
+    cams = read_source_cameras(tmp_path)
+    assert [v.name for v in cams.views] == ["a.jpg", "b.jpg", "c.jpg"]  # by name, as 3DGS orders them
+    assert cams.views[0].intrinsics == Intrinsics(40, 30, 45.0, 45.0, 20.0, 15.0)
+    assert cams.views[1].intrinsics == Intrinsics(40, 30, 45.0, 45.0, 20.5, 14.0)
+    for v, pose in zip(cams.views, poses, strict=True):
+        assert np.allclose(v.c2w, pose, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "model, params, words",
+    [
+        (4, (45.0, 45.0, 20.0, 15.0, 0.01, 0.0, 0.0, 0.0), "OPENCV with lens distortion"),
+        (5, (45.0, 45.0, 20.0, 15.0, 0.0, 0.0, 0.0, 0.0), "OPENCV_FISHEYE"),
+    ],
+)
+def test_colmap_distortion_is_refused_and_zero_distortion_is_a_pinhole(tmp_path, model, params, words):
+    pose = look_at_c2w_opengl([3, 0, 1], [0, 0, 0])
+    write_colmap_bin(tmp_path / "sparse" / "0", {1: (model, 40, 30, params)}, [("a.jpg", 1, pose)])
+    with pytest.raises(UserError, match=words):
+        read_source_cameras(tmp_path)
+    write_colmap_bin(tmp_path / "m", {1: (4, 40, 30, (45.0, 45.0, 20.0, 15.0, 0, 0, 0, 0))}, [("a.jpg", 1, pose)])
+    assert read_source_cameras(tmp_path / "m" / "cameras.bin").views[0].intrinsics.fl_x == 45.0
+
+
+def test_images_of_two_sizes_are_refused(tmp_path):
+    pose = look_at_c2w_opengl([3, 0, 1], [0, 0, 0])
+    cams = {1: (1, 40, 30, (45.0, 45.0, 20.0, 15.0)), 2: (1, 80, 60, (90.0, 90.0, 40.0, 30.0))}
+    write_colmap_bin(tmp_path, cams, [("a.jpg", 1, pose), ("b.jpg", 2, pose)])
+    with pytest.raises(UserError, match="40x30 and 80x60 pixels; one dataset renders one size"):
+        read_source_cameras(tmp_path)
+
+
+def test_missing_or_unreadable_sources(tmp_path):
+    with pytest.raises(UserError, match="is missing"):
+        read_source_cameras(tmp_path / "nothing")
+    (tmp_path / "transforms.json").write_text("{not json")
+    with pytest.raises(UserError, match="is not readable JSON"):
+        read_source_cameras(tmp_path)
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(UserError, match="no dataset file this tool reads"):
+        read_source_cameras(tmp_path / "notes.txt")
+
+
+def test_a_dataparser_transform_maps_the_capture_frame_into_the_model(tmp_path):
+    """nerfstudio saves its dataparser transform from the frame *before* applied_transform: undo that first."""
+    applied = np.array([[0.0, 1.0, 0.0, 0.3], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.1]])
+    meta = _nerfstudio(tmp_path, applied_transform=applied.tolist())
+    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    (tmp_path / "dataparser_transforms.json").write_text(
+        json.dumps({"transform": np.hstack([rot, [[0.5], [-0.2], [0.0]]]).tolist(), "scale": 0.25})
+    )
+    source = read_source_cameras(tmp_path)
+    cams = rig_cameras(source, read_world_transform(tmp_path / "dataparser_transforms.json"))
+    file_c2w = np.array(meta["frames"][0]["transform_matrix"])
+    a4 = np.vstack([applied, [0, 0, 0, 1]])
+    original = np.linalg.inv(a4) @ file_c2w
+    want = np.eye(4)
+    want[:3, :3] = rot @ original[:3, :3]
+    want[:3, 3] = 0.25 * (rot @ original[:3, 3] + [0.5, -0.2, 0.0])
+    assert np.allclose(cams.views[0].c2w, want, atol=1e-12)
+    plain = rig_cameras(source, None)  # no transform: the file's own frame
+    assert np.allclose(plain.views[0].c2w, file_c2w)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("1 0 0 0  0 1 0 0  0 0 1 0  0 0 0 1", None),
+        (json.dumps([[2, 0, 0, 1], [0, 2, 0, 0], [0, 0, 2, 0]]), None),
+        (json.dumps([[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), "shears or stretches"),
+        (json.dumps([[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), "mirrors the world"),
+        (json.dumps([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]]), "not \\[0, 0, 0, 1\\]"),
+        (json.dumps([[1, 0, 0], [0, 1, 0]]), "not a 4x4 or 3x4 matrix"),
+        ("1 2 3", "has 3 numbers"),
+        ("hello", "neither JSON nor 12 or 16 numbers"),
+        (json.dumps({"transform": np.eye(4)[:3].tolist(), "scale": -1}), "scale -1"),
+        (json.dumps({"matrix": 1}), "without nerfstudio's 'transform' and 'scale'"),
+    ],
+)
+def test_a_transform_must_be_a_rotation_translation_and_scale(tmp_path, text, words):
+    path = tmp_path / "t.txt"
+    path.write_text(text)
+    if words is None:
+        assert read_world_transform(path).map.scale > 0
+    else:
+        with pytest.raises(UserError, match=words):
+            read_world_transform(path)
+
+
+def test_settings_of_the_dataset_rig():
+    with pytest.raises(SettingError, match="--rig dataset renders the views of another dataset: give --cameras-from"):
+        Settings(rig="dataset").validate(FORMATS)
+    with pytest.raises(SettingError, match="--holdout belongs to --rig dataset, not --rig hemisphere"):
+        Settings(holdout=8).validate(FORMATS)
+    with pytest.raises(SettingError, match="--rig dataset keeps the source's splits; leave --train out"):
+        Settings(rig="dataset", cameras_from="x", train=3).validate(FORMATS)
+    with pytest.raises(SettingError, match="leave --lens out"):
+        Settings(rig="dataset", cameras_from="x", lens=35.0).validate(FORMATS)
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    size=st.tuples(st.integers(8, 300), st.integers(8, 300)),
+    lens=st.floats(10, 200),
+    fit=st.sampled_from(["AUTO", "HORIZONTAL", "VERTICAL"]),
+    shift=st.tuples(st.floats(-0.4, 0.4), st.floats(-0.4, 0.4)),
+    fmt=st.sampled_from(["nerfstudio", "ngp", "colmap"]),
+)
+def test_any_camera_reads_back_as_itself(tmp_path_factory, size, lens, fit, shift, fmt):
+    tmp = tmp_path_factory.mktemp("rt")
+    optics = Optics(lens_mm=lens, sensor_fit=fit, shift_x=shift[0], shift_y=shift[1])
+    settings = Settings(formats=(fmt,), points=0, train=3, val=1, test=1)
+    plan = build_plan(settings, facts(raster=Raster(*size), optics=optics), image_namer((fmt,)))
+    FORMATS[fmt].write(plan, tmp, None)
+    again = _plan_from(tmp, (fmt,))
+    a, b = plan.intrinsics, again.intrinsics
+    assert np.allclose([a.fl_x, a.fl_y, a.cx, a.cy], [b.fl_x, b.fl_y, b.cx, b.cy], rtol=1e-9, atol=1e-9)
+    for u, v in zip(plan.views, again.views, strict=True):
+        assert (u.split, u.index) == (v.split, v.index) and np.allclose(u.c2w_array(), v.c2w_array(), atol=1e-9)
