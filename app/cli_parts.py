@@ -4,9 +4,9 @@ from ``core.settings``), the progress line, and the check that Blender is there.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import sys
 import time
+from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.settings import (

@@ -41,8 +41,7 @@ def load_rig_cameras(settings) -> RigCameras:
 def rig_cameras(source: SourceCameras, transform: WorldTransform | None, resolution=None) -> RigCameras:
     move = scene_map(source, transform)
     views = tuple(
-        SourceView(v.split, v.name, _clean(move.apply(v.c2w)), _resized(v.intrinsics, resolution))
-        for v in source.views
+        SourceView(v.split, v.name, _clean(move.apply(v.c2w)), _resized(v.intrinsics, resolution)) for v in source.views
     )
     return RigCameras(source, views, _raster(views))
 

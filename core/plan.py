@@ -303,7 +303,9 @@ def _dataset_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, 
     narrowest = min(i.fl_x / i.w for i in intrs)
     like = Optics(**{**asdict(scene.optics), "sensor_width_mm": max(scene.optics.sensor_width_mm, 1.01 / narrowest)})
     own = len(set(intrs)) > 1
-    optics = scene.optics if not own and _renders(scene.optics, raster, first) else horizontal_optics(first, raster, like)
+    optics = (
+        scene.optics if not own and _renders(scene.optics, raster, first) else horizontal_optics(first, raster, like)
+    )
     scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster, "camera_optics": ()})
     center, _ = bounding_sphere(scene.bounds_min, scene.bounds_max)
     views, frame = [], FIRST_FRAME

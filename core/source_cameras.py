@@ -138,9 +138,7 @@ def _locate(path: Path) -> tuple[Path, str, Path | None]:
             return path, "colmap", model
     inner = sorted(p.name for p in _subfolders(path) if _locatable(p))
     hint = f": give one of its format folders ({', '.join(inner)})" if inner else ""
-    raise UserError(
-        f"{path} holds no transforms_*.json, transforms.json or COLMAP model (sparse/0/cameras.bin){hint}"
-    )
+    raise UserError(f"{path} holds no transforms_*.json, transforms.json or COLMAP model (sparse/0/cameras.bin){hint}")
 
 
 def _subfolders(path: Path) -> list[Path]:
@@ -266,7 +264,7 @@ def _read_transforms(ds: Dataset, layout: str):
                 other = load_json(ds, held)
                 if other is not None:
                     views += _frames(ds, held, other, lambda _name, s=split: s, frame_first=True)
-    applied, scale = (_applied(ds, path, meta) if nerfstudio else (None, 1.0))
+    applied, scale = _applied(ds, path, meta) if nerfstudio else (None, 1.0)
     return views, applied, scale
 
 

@@ -74,6 +74,12 @@ def depth_keys(plan: Plan) -> dict:
     return {"depth_kind": DEPTH_KIND, "depth_unit": plan.scene.unit, "depth_png_unit": DEPTH_PNG_UNIT}
 
 
+def source_keys(view) -> dict:
+    """The name a re-rendered view's image has in the dataset its camera came from (``--cameras-from``); no
+    consumer reads the key, so nothing changes for them."""
+    return {"source_image": view.source_name} if view.source_name is not None else {}
+
+
 def matrix_rows(c2w) -> list[list[float]]:
     return [list(row) for row in c2w]
 

@@ -30,6 +30,7 @@ from .common import (
     header_intrinsics,
     matrix_rows,
     read_transforms,
+    source_keys,
     transforms_json_kind,
 )
 from .record import Format
@@ -80,6 +81,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": str(image_relpath(v.split, v.index).relative_to(rel_to.as_posix())),
                 "transform_matrix": matrix_rows(v.c2w),
+                **source_keys(v),
                 **frame_intrinsics(plan, v, (*FRAME_INTRINSICS, "w", "h")),
                 **(
                     {"depth_path": str(pass_relpath(v.split, v.index, "depth", ".png").relative_to(rel_to.as_posix()))}

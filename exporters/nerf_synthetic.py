@@ -29,7 +29,7 @@ from ..core.reader_kit import (
 )
 from ..core.rigs import SPLITS
 from ..core.untrusted import Unreadable, present
-from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows
+from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows, source_keys
 from .record import Format
 
 # The exact name 3D Gaussian Splatting's Blender loader opens (it makes random points when it is missing).
@@ -61,6 +61,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": f"./{image_relpath(v.split, v.index).with_suffix('')}",
                 "transform_matrix": matrix_rows(v.c2w),
+                **source_keys(v),
                 **{PASS_KEYS[p]: f"./{pass_relpath(v.split, v.index, p, '.png')}" for p in plan.settings.passes},
             }
             for v in plan.split(split)

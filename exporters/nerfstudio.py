@@ -25,6 +25,7 @@ from .common import (
     header_intrinsics,
     matrix_rows,
     read_transforms,
+    source_keys,
     transforms_json_kind,
 )
 from .record import Format
@@ -59,6 +60,7 @@ def write(plan: Plan, format_dir: Path, points: ScenePoints | None = None) -> li
             {
                 "file_path": str(image_relpath(v.split, v.index)),
                 "transform_matrix": matrix_rows(v.c2w),
+                **source_keys(v),
                 **frame_intrinsics(plan, v),
                 **{PASS_KEYS[p]: str(pass_relpath(v.split, v.index, p, ".png")) for p in plan.settings.passes},
             }

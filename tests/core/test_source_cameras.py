@@ -3,19 +3,21 @@ write them, the world transform, and the refusals (one sentence each)."""
 
 import json
 import math
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fake_scenes import facts
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from foreign_datasets import write_colmap_bin
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from PIL import Image
 from test_formats_offline import make
 
 from nerf_dataset.app.dataset import image_namer
 from nerf_dataset.core.camera import Intrinsics, Optics, Raster
-from nerf_dataset.core.conventions import c2w_opengl_to_w2c_opencv, look_at_c2w_opengl, rotation_to_quaternion_wxyz
+from nerf_dataset.core.conventions import look_at_c2w_opengl
 from nerf_dataset.core.dataset_rig import rig_cameras
 from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.plan import build_plan
@@ -53,9 +55,9 @@ def test_a_multi_format_folder_names_its_format_folders(tmp_path):
         read_source_cameras(tmp_path)
 
 
-def _per_view_source(tmp_path: Path, fmt: str, raster=Raster(40, 30)):
+def _per_view_source(tmp_path: Path, fmt: str):
     """A dataset of ``fmt`` whose 5 views each have their own intrinsics, exported from a dataset rig plan."""
-    views = []
+    raster, views = Raster(40, 30), []
     for i in range(5):
         c2w = look_at_c2w_opengl([4 * math.cos(i), 4 * math.sin(i), 1.0 + 0.2 * i], [1.0, -0.4, 1.0])
         intr = Intrinsics(raster.width, raster.height, 30.0 + 4 * i, (30.0 + 4 * i) * 1.25, 19.0 + i, 16.5 - i)
@@ -93,7 +95,10 @@ def test_a_foreign_nerf_synthetic_folder_with_only_camera_angle_x(tmp_path):
     poses = [look_at_c2w_opengl([3, 0, 1 + i], [0, 0, 0]).tolist() for i in range(3)]
     for split, name in (("train", "./train/r_0"), ("test", "./test/r_0.png")):
         _png(tmp_path / split / "r_0.png")
-        frames = [{"file_path": name, "rotation": 0.0, "transform_matrix": poses[i]} for i in range(2 if split == "train" else 1)]
+        frames = [
+            {"file_path": name, "rotation": 0.0, "transform_matrix": poses[i]}
+            for i in range(2 if split == "train" else 1)
+        ]
         (tmp_path / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": angle, "frames": frames}))
     cams = read_source_cameras(tmp_path)
     assert cams.layout == "nerf" and [v.split for v in cams.views] == ["train", "train", "test"]
@@ -172,24 +177,6 @@ def test_holdout_every_eighth_of_a_source_without_splits(tmp_path):
     assert [v.split for v in read_source_cameras(tmp_path).views] == ["train"] * 20
     splits = [v.split for v in read_source_cameras(tmp_path, holdout=8).views]
     assert [i for i, s in enumerate(splits) if s == "test"] == [0, 8, 16]
-
-
-def write_colmap_bin(folder: Path, cameras: dict, images: list) -> None:
-    """cameras: {id: (model_id, w, h, params)}; images: [(name, camera_id, c2w_opengl)]: COLMAP's binary layout,
-    written here with struct (not with this project's writer)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "cameras.bin", "wb") as f:
-        f.write(struct.pack("<Q", len(cameras)))
-        for cid, (model, w, h, params) in cameras.items():
-            f.write(struct.pack("<iiQQ", cid, model, w, h) + struct.pack(f"<{len(params)}d", *params))
-    with open(folder / "images.bin", "wb") as f:
-        f.write(struct.pack("<Q", len(images)))
-        for image_id, (name, cid, c2w) in enumerate(images, start=1):
-            w2c = c2w_opengl_to_w2c_opencv(c2w)
-            q = rotation_to_quaternion_wxyz(w2c[:3, :3])
-            f.write(struct.pack("<i4d3di", image_id, *q, *w2c[:3, 3], cid) + name.encode() + b"\0")
-            f.write(struct.pack("<Q", 0))
-    (folder / "points3D.bin").write_bytes(struct.pack("<Q", 0))
 
 
 def test_a_colmap_binary_model_with_simple_pinhole_and_pinhole_cameras(tmp_path):
