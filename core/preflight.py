@@ -47,6 +47,11 @@ def estimate(
     return result
 
 
+def given_views(settings: Settings, intr: Intrinsics, views: int) -> Preflight:
+    """The estimate for views given one by one (the dataset rig): no orbit to fit."""
+    return preflight(intr, 0.0, 1.0, views, 4 if settings.transparent else 3, settings.passes)
+
+
 def preflight(
     intr: Intrinsics, sphere_radius: float, orbit_radius: float, views: int, channels: int, passes=()
 ) -> Preflight:

@@ -73,6 +73,8 @@ def _property(name: str):
         return EnumProperty(**base, items=_items(name), options={"ENUM_FLAG"}, default={str(x) for x in default})
     if meta.panel == "camera":
         return PointerProperty(**base, type=bpy.types.Object, poll=_is_camera)
+    if meta.panel == "file":
+        return StringProperty(**base, subtype="FILE_PATH", options=BLEND_RELATIVE, default="")
     items = _items(name)
     if default is None:
         return EnumProperty(
@@ -150,6 +152,8 @@ def settings_from_props(props, context) -> Settings:
             values[name] = tuple(value)
         elif meta_of(name).panel == "camera":
             values[name] = value.name if value else None
+        elif meta_of(name).panel == "file":
+            values[name] = bpy.path.abspath(value) if value else None
         elif value == UNSET:
             values[name] = None
         else:

@@ -3,7 +3,10 @@
 import bpy
 
 from .build_rig import NERF_DATASET_OT_build_rig
-from .import_camera_path import NERF_DATASET_OT_import_camera_path, menu_entry
+from .import_camera_path import NERF_DATASET_OT_import_camera_path
+from .import_camera_path import menu_entry as camera_path_entry
+from .import_cameras import NERF_DATASET_OT_import_cameras
+from .import_cameras import menu_entry as cameras_entry
 from .jobs import classes as job_classes
 from .render import NERF_DATASET_OT_render
 from .validate import NERF_DATASET_OT_validate
@@ -12,6 +15,7 @@ classes = (
     NERF_DATASET_OT_build_rig,
     NERF_DATASET_OT_render,
     NERF_DATASET_OT_import_camera_path,
+    NERF_DATASET_OT_import_cameras,
     NERF_DATASET_OT_validate,
     *job_classes,
 )
@@ -21,9 +25,11 @@ _register_classes, _unregister_classes = bpy.utils.register_classes_factory(clas
 
 def register():
     _register_classes()
-    bpy.types.TOPBAR_MT_file_import.append(menu_entry)
+    bpy.types.TOPBAR_MT_file_import.append(cameras_entry)
+    bpy.types.TOPBAR_MT_file_import.append(camera_path_entry)
 
 
 def unregister():
-    bpy.types.TOPBAR_MT_file_import.remove(menu_entry)
+    bpy.types.TOPBAR_MT_file_import.remove(camera_path_entry)
+    bpy.types.TOPBAR_MT_file_import.remove(cameras_entry)
     _unregister_classes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import bpy
@@ -32,7 +33,7 @@ ARRANGED = {
     "test",
 }
 ARRANGED |= {"seed", "resolution", "samples", "lens", "engine", "transparent", "formats", "points", "passes"}
-ARRANGED |= {"downscales", "camera_path_from"}
+ARRANGED |= {"downscales", "camera_path_from", "cameras_from", "cameras_transform", "holdout"}
 
 
 def feedback(context, props):
@@ -43,6 +44,8 @@ def feedback(context, props):
     from ..properties import settings_from_props
 
     settings = settings_from_props(props, context)
+    if settings.rig == "dataset":
+        return _dataset_feedback(settings, context)
     obj = props.target or context.active_object
     if obj is None or obj.type not in GEOMETRY_TYPES:
         return None
@@ -71,6 +74,44 @@ def setting_row(layout, props, name: str, text: str | None = None) -> None:
     sub.prop(props, name, text="")
 
 
+_SOURCE_CACHE: dict = {}
+
+
+def _dataset_feedback(settings, context):
+    """The source's view count and size, or why it cannot be rendered: read again only when the paths, the
+    options or the files' times change (the panel redraws often)."""
+    from ...core.dataset_rig import load_rig_cameras
+    from ...core.preflight import Preflight, given_views
+
+    def stamp(p):  # a folder's files are rewritten in place: their times, not the folder's, tell
+        if not p:
+            return None
+        found = []
+        for where in (Path(p), Path(p) / "eval", Path(p) / "sparse", Path(p) / "sparse" / "0"):
+            try:
+                with os.scandir(where) as entries:
+                    found += [(e.path, e.stat().st_mtime_ns) for _, e in zip(range(64), entries)]
+            except OSError:
+                pass
+        try:
+            return Path(p).stat().st_mtime_ns, tuple(found)
+        except OSError:
+            return None
+
+    key = (settings.cameras_from, settings.cameras_transform, settings.holdout, settings.resolution)
+    key += (stamp(settings.cameras_from), stamp(settings.cameras_transform))
+    if key not in _SOURCE_CACHE:
+        _SOURCE_CACHE.clear()
+        try:
+            _SOURCE_CACHE[key] = load_rig_cameras(settings)
+        except UserError as exc:
+            _SOURCE_CACHE[key] = exc
+    found = _SOURCE_CACHE[key]
+    if isinstance(found, UserError):
+        return Preflight(0, 0, (str(found),))
+    return given_views(settings, found.views[0].intrinsics, len(found.views))
+
+
 class NERF_DATASET_PT_main(bpy.types.Panel):
     bl_label = "NeRF Dataset"
     bl_idname = "NERF_DATASET_PT_main"
@@ -94,7 +135,10 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
 
         box = layout.box()
         box.prop(props, "rig")
-        if props.rig != "camera":
+        if props.rig == "dataset":
+            for name in ("cameras_from", "cameras_transform", "holdout"):
+                box.prop(props, name)
+        elif props.rig != "camera":
             setting_row(box, props, "radius")
             box.prop(props, use_switch("elevation_min"), text="Elevations")
             if getattr(props, use_switch("elevation_min")):
@@ -108,6 +152,7 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
 
         box = layout.box()
         col = box.column(align=True, heading="Views")
+        col.active = props.rig != "dataset"  # the source's splits are kept
         for name in ("train", "val", "test"):
             setting_row(col, props, name)
         box.prop(props, "seed")
