@@ -300,3 +300,19 @@ def frame_files(ds: Dataset, path: Path, frame: dict, suffix: str = "") -> Frame
     image = relative_path(ds, path, frame["file_path"], "file_path", path.parent, suffix)
     passes = {k: relative_path(ds, path, frame[k], k, path.parent) for k in PASS_PATH_KEYS if k in frame}
     return None if image is None else FrameFiles(frame["file_path"], image, passes.get("mask_path"))
+
+
+# Keys only nerfstudio's transforms.json has: with any of them the file is nerfstudio's, else instant-ngp's.
+NERFSTUDIO_ONLY_KEYS = {"camera_model", "train_filenames", "val_filenames", "test_filenames", "applied_transform"}
+
+
+def transforms_json_kind(folder: Path) -> str | None:
+    """ "nerfstudio" or "ngp" for a folder with a ``transforms.json`` (an unreadable one counts as ngp's, whose
+    reader then reports it), else None."""
+    from .untrusted import present
+
+    path = Path(folder) / "transforms.json"
+    if not present(path):
+        return None
+    meta = load_json(Dataset(Path(folder)), path)
+    return "nerfstudio" if meta is not None and NERFSTUDIO_ONLY_KEYS & meta.keys() else "ngp"

@@ -25,7 +25,17 @@ from .colmap_model import ModelError, read_model
 from .conventions import OPENGL_FROM_OPENCV
 from .errors import UserError
 from .images import read_image_size
-from .reader_kit import IMAGE_EXTS, Dataset, c2w_of, frames_of, intrinsics, load_json, names_list, shown
+from .reader_kit import (
+    IMAGE_EXTS,
+    Dataset,
+    c2w_of,
+    frames_of,
+    intrinsics,
+    load_json,
+    names_list,
+    shown,
+    transforms_json_kind,
+)
 from .rigs import SPLITS
 from .untrusted import Unreadable, is_dir, present
 
@@ -130,8 +140,6 @@ def _locate(path: Path) -> tuple[Path, str, Path | None]:
     if any(present(path / f"transforms_{s}.json") for s in SPLITS):
         return path, "nerf", None
     if present(path / "transforms.json"):
-        from ..exporters.common import transforms_json_kind
-
         return path, transforms_json_kind(path), None
     for model in (path, path / "sparse" / "0", path / "sparse"):
         if any(present(model / f) for f in ("cameras.bin", "cameras.txt")):

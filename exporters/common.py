@@ -23,9 +23,6 @@ from ..core.reader_kit import (
 from ..core.rigs import SPLITS
 from ..core.untrusted import is_dir, present
 
-# Keys only nerfstudio's transforms.json has: with any of them the file is nerfstudio's, else instant-ngp's.
-NERFSTUDIO_ONLY_KEYS = {"camera_model", "train_filenames", "val_filenames", "test_filenames", "applied_transform"}
-
 
 def intrinsics_keys(intr: Intrinsics) -> dict:
     """The keys instant-ngp, nerfstudio and torch-ngp read; ``w``/``h`` are integers as strict parsers want."""
@@ -82,16 +79,6 @@ def source_keys(view) -> dict:
 
 def matrix_rows(c2w) -> list[list[float]]:
     return [list(row) for row in c2w]
-
-
-def transforms_json_kind(folder: Path) -> str | None:
-    """ "nerfstudio" or "ngp" for a folder with a ``transforms.json`` (an unreadable one counts as ngp's, whose
-    reader then reports it), else None."""
-    path = Path(folder) / "transforms.json"
-    if not present(path):
-        return None
-    meta = load_json(Dataset(Path(folder)), path)
-    return "nerfstudio" if meta is not None and NERFSTUDIO_ONLY_KEYS & meta.keys() else "ngp"
 
 
 def read_transforms(ds: Dataset, nerfstudio: bool) -> None:

@@ -23,6 +23,7 @@ from ..core.files import write_json_atomic
 from ..core.passes import DEPTH_PNG_UNIT
 from ..core.plan import Plan
 from ..core.points import ScenePoints
+from ..core.reader_kit import transforms_json_kind
 from .common import (
     FRAME_INTRINSICS,
     depth_keys,
@@ -31,7 +32,6 @@ from .common import (
     matrix_rows,
     read_transforms,
     source_keys,
-    transforms_json_kind,
 )
 from .record import Format
 

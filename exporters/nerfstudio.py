@@ -17,6 +17,7 @@ from ..core.camera_path import ORIENTATION
 from ..core.files import write_json_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints, write_ply
+from ..core.reader_kit import transforms_json_kind
 from ..core.rigs import SPLITS
 from .common import (
     PASS_KEYS,
@@ -26,7 +27,6 @@ from .common import (
     matrix_rows,
     read_transforms,
     source_keys,
-    transforms_json_kind,
 )
 from .record import Format
 
