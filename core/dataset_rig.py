@@ -14,6 +14,7 @@ import numpy as np
 from .camera import Intrinsics, Raster
 from .errors import UserError
 from .source_cameras import SourceCameras, SourceView, read_source_cameras
+from .untrusted import present
 from .world_transform import IDENTITY, Similarity, WorldTransform, read_world_transform
 
 # Relative spread of fl_y / fl_x over the views that still counts as one pixel aspect (float32 sources).
@@ -28,6 +29,7 @@ class RigCameras:
     views: tuple[SourceView, ...]
     """In the scene's frame, at the dataset's resolution."""
     raster: Raster
+    notes: tuple[str, ...] = ()
 
 
 def load_rig_cameras(settings) -> RigCameras:
@@ -35,7 +37,13 @@ def load_rig_cameras(settings) -> RigCameras:
     ``resolution``); ``UserError`` for a source or transform that cannot be rendered."""
     source = read_source_cameras(settings.cameras_from, settings.holdout)
     transform = read_world_transform(settings.cameras_transform) if settings.cameras_transform else None
-    return rig_cameras(source, transform, settings.resolution)
+    cams = rig_cameras(source, transform, settings.resolution)
+    beside = source.folder / "dataparser_transforms.json"
+    if transform is None and present(beside):  # a trained model's: its frame is not the file's
+        note = f"{beside} is not applied: the cameras stay in the file's frame (give it to --cameras-transform "
+        note += "to render in the trained model's frame)"
+        cams = RigCameras(cams.source, cams.views, cams.raster, (note,))
+    return cams
 
 
 def rig_cameras(source: SourceCameras, transform: WorldTransform | None, resolution=None) -> RigCameras:

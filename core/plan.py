@@ -322,6 +322,7 @@ def _dataset_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, 
         center=tuple(_clean(c) for c in center),
         radius=_clean(radius),
         views=tuple(views),
+        notes=cameras.notes,
     )
 
 

@@ -215,10 +215,14 @@ def test_nerfstudio_with_applied_transform_and_a_trained_models_dataparser_trans
     (src / "transforms.json").write_text(json.dumps(meta))
     (src / "dataparser_transforms.json").write_text(json.dumps({"transform": dataparser.tolist(), "scale": scale}))
     out = tmp / "from_ns"
-    _cli("--blend", tmp / "d.blend", "--out", out, "--cameras-from", src / "transforms.json",
-         "--cameras-transform", src / "dataparser_transforms.json", "--format", "nerfstudio,colmap", *FOREIGN,
-         user_resources=user_resources)  # fmt: skip
+    r = _cli("--blend", tmp / "d.blend", "--out", out, "--cameras-from", src / "transforms.json",
+             "--cameras-transform", src / "dataparser_transforms.json", "--format", "nerfstudio,colmap", *FOREIGN,
+             "--passes", "depth,mask", "--downscales", "2", user_resources=user_resources)  # fmt: skip
     _silhouettes_match(out, [(f["file_path"], p, K) for f, p in zip(frames, poses, strict=True)], mesh)
+    assert "0 problems" in r.stdout + r.stderr
+    written = json.loads((out / "nerfstudio" / "transforms.json").read_text())
+    assert all((out / "nerfstudio" / f["depth_file_path"]).is_file() for f in written["frames"])
+    assert len(list((out / "colmap" / "images_2").glob("*.png"))) == len(poses)
 
 
 def test_a_colmap_binary_model_with_simple_pinhole_and_pinhole_cameras(demo, user_resources):

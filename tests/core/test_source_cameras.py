@@ -305,3 +305,16 @@ def test_any_camera_reads_back_as_itself(tmp_path_factory, size, lens, fit, shif
     assert np.allclose([a.fl_x, a.fl_y, a.cx, a.cy], [b.fl_x, b.fl_y, b.cx, b.cy], rtol=1e-9, atol=1e-9)
     for u, v in zip(plan.views, again.views, strict=True):
         assert (u.split, u.index) == (v.split, v.index) and np.allclose(u.c2w_array(), v.c2w_array(), atol=1e-9)
+
+
+def test_a_trained_models_transform_beside_the_source_is_named_not_applied(tmp_path):
+    from nerf_dataset.core.dataset_rig import load_rig_cameras
+
+    _nerfstudio(tmp_path)
+    (tmp_path / "dataparser_transforms.json").write_text(json.dumps({"transform": np.eye(4)[:3].tolist(), "scale": 2}))
+    settings = Settings(rig="dataset", cameras_from=str(tmp_path))
+    assert "is not applied" in load_rig_cameras(settings).notes[0]
+    given = Settings(
+        rig="dataset", cameras_from=str(tmp_path), cameras_transform=str(tmp_path / "dataparser_transforms.json")
+    )
+    assert load_rig_cameras(given).notes == ()
