@@ -14,7 +14,7 @@ from pathlib import Path
 from ..core.dataset_rig import load_rig_cameras
 from ..core.errors import UserError
 from ..core.files import write_text_atomic
-from ..core.plan import PLAN_FILE, Plan, build_plan, check_formats_hold
+from ..core.plan import PLAN_FILE, Plan, build_plan, cameras_digest, check_formats_hold
 from ..core.points import TRACKS_FILE, load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
@@ -98,6 +98,12 @@ def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs
         raise SettingError(
             diff, f"{{resume}} continues the dataset in {{out}}, planned with {{}} {saved[diff]!r}, not {asked[diff]!r}"
         )
+    if plan.scene.cameras and not worker and settings is not None:  # the dataset rig's source must be unchanged
+        if cameras_digest(load_rig_cameras(settings)) != plan.scene.cameras:
+            raise SettingError(
+                "cameras_from", "the cameras in {} have changed since the dataset in {out} was planned: its new "
+                "views would not match the others; start again in another folder"
+            )  # fmt: skip
     opened = source_identity(source)
     if plan.scene.source and plan.scene.source != opened and not worker:  # a job's worker opens the job's copy
         raise SettingError("out", f"the dataset in {{}} was made from {plan.scene.source}, not from {opened}")

@@ -119,13 +119,19 @@ def _cameras_txt(text: str) -> dict[int, ColmapCamera]:
 
 
 def _images_txt(text: str) -> dict[int, ColmapImage]:
-    lines = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    # COLMAP's own reader splits on "\n" only; str.splitlines would also split inside a name or comment
+    lines = [(n, ln.rstrip("\r")) for n, ln in enumerate(text.split("\n"), start=1) if not ln.startswith("#")]
+    while lines and not lines[-1][1].strip():
+        lines.pop()
     images = {}
-    for header in lines[0::2]:  # each image is a pose line followed by its 2D points line
-        f = header.split()
-        if len(f) >= 10:
-            q, t = tuple(map(float, f[1:5])), tuple(map(float, f[5:8]))
-            images[int(f[0])] = ColmapImage(" ".join(f[9:]), int(f[8]), q, t)
+    for (number, header), (_, points) in zip(lines[0::2], lines[1::2] + [(0, "")]):
+        f = header.split()  # each image is a pose line followed by its 2D points line (empty when it has none)
+        if len(f) < 10:
+            raise ValueError(f"line {number} has {len(f)} fields, not IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME")
+        if len(points.split()) % 3:
+            raise ValueError(f"line {number + 1} is no list of 2D points (X Y POINT3D_ID): is a line missing?")
+        q, t = tuple(map(float, f[1:5])), tuple(map(float, f[5:8]))
+        images[int(f[0])] = ColmapImage(" ".join(f[9:]), int(f[8]), q, t)
     return images
 
 

@@ -7,13 +7,14 @@ aspect (``fl_y / fl_x``) are the source's, so Blender renders each view's own pr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from .camera import Intrinsics, Raster
 from .errors import UserError
-from .source_cameras import SourceCameras, SourceView, read_source_cameras
+from .source_cameras import MAX_COORDINATE, SourceCameras, SourceView, read_source_cameras
 from .untrusted import present
 from .world_transform import IDENTITY, Similarity, WorldTransform, read_world_transform
 
@@ -48,10 +49,43 @@ def load_rig_cameras(settings) -> RigCameras:
 
 def rig_cameras(source: SourceCameras, transform: WorldTransform | None, resolution=None) -> RigCameras:
     move = scene_map(source, transform)
+    if resolution is not None:
+        _check_aspect(source.size, tuple(resolution))
     views = tuple(
-        SourceView(v.split, v.name, _clean(move.apply(v.c2w)), _resized(v.intrinsics, resolution)) for v in source.views
+        SourceView(
+            v.split, v.name, _placed(move.apply(v.c2w), v.name), _checked(_resized(v.intrinsics, resolution), v.name)
+        )
+        for v in source.views
     )
     return RigCameras(source, views, _raster(views))
+
+
+def _check_aspect(size: tuple[int, int], resolution: tuple[int, int]) -> None:
+    (w, h), (rw, rh) = size, resolution
+    if abs((rw / rh) / (w / h) - 1.0) > 0.01:
+        raise UserError(
+            f"--resolution {rw}x{rh} does not keep the cameras' {w}x{h} aspect: their views would be stretched; "
+            "scale both sides alike"
+        )
+
+
+# A field of view of at most 179 degrees (Blender's perspective camera; wider is a fisheye), at least a
+# 10 000th of the image's width in focal length units; a principal point within 10 image sides (Blender's shift).
+MIN_FOCAL_PER_SIDE = 0.5 / math.tan(math.radians(89.5))
+MAX_FOCAL_PER_SIDE = 1e4
+MAX_SHIFT = 10.0
+
+
+def _checked(intr: Intrinsics, name: str) -> Intrinsics:
+    fx, fy = intr.fl_x / intr.w, intr.fl_y / intr.h
+    shift = max(abs(intr.cx / intr.w - 0.5), abs(intr.cy / intr.h - 0.5))
+    if not (MIN_FOCAL_PER_SIDE <= min(fx, fy) and max(fx, fy) <= MAX_FOCAL_PER_SIDE and shift <= MAX_SHIFT):
+        raise UserError(
+            f"view {name!r} has fl_x {intr.fl_x:g}, fl_y {intr.fl_y:g}, cx {intr.cx:g}, cy {intr.cy:g} for a "
+            f"{intr.w}x{intr.h} image: beyond a 179 degree field of view, a 10 000th of one, or a principal point "
+            "10 image widths away, none of which Blender's perspective camera renders"
+        )
+    return intr
 
 
 def scene_map(source: SourceCameras, transform: WorldTransform | None) -> Similarity:
@@ -66,9 +100,9 @@ def scene_map(source: SourceCameras, transform: WorldTransform | None) -> Simila
     return transform.map
 
 
-def _clean(c2w: np.ndarray) -> np.ndarray:
-    if not np.isfinite(c2w).all():
-        raise UserError("the cameras transform moves a camera to a point of non-finite coordinates")
+def _placed(c2w: np.ndarray, name: str) -> np.ndarray:
+    if not (np.isfinite(c2w).all() and np.max(np.abs(c2w[:3, 3])) <= MAX_COORDINATE):
+        raise UserError(f"the cameras transform moves view {name!r} beyond what Blender can place")
     return c2w
 
 

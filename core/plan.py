@@ -67,6 +67,8 @@ class SceneFacts:
     """``geometry_fingerprint`` of the target as planned: resume and shards must find the same object."""
     surroundings: str = ""
     """A digest of the rest of what the renders see (other meshes, lights, the world): it must not change either."""
+    cameras: str = ""
+    """For the ``dataset`` rig, ``cameras_digest`` of the source's cameras: a resume must find the same ones."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,9 @@ class Plan:
         d = asdict(self)
         # Fields that are empty unless intrinsics vary are left out: a plan without them prints the bytes it
         # printed before they existed, so older datasets still resume and compare equal.
-        if not d["scene"]["camera_optics"]:
-            del d["scene"]["camera_optics"]
+        for key in ("camera_optics", "cameras"):
+            if not d["scene"][key]:
+                del d["scene"][key]
         for v in d["views"]:
             for key in ("intrinsics", "source_name"):
                 if v[key] is None:
@@ -281,6 +284,16 @@ def _renders(optics: Optics, raster: Raster, intr: Intrinsics) -> bool:
     return all(abs(getattr(mine, k) - getattr(intr, k)) <= tol for k in ("fl_x", "fl_y", "cx", "cy"))
 
 
+def cameras_digest(cameras: RigCameras) -> str:
+    """A short digest of the dataset rig's cameras as planned (splits, names, poses, intrinsics to 1e-9)."""
+    h = hashlib.sha256()
+    for v in cameras.views:
+        i = v.intrinsics
+        numbers = np.round(np.r_[v.c2w.ravel(), i.w, i.h, i.fl_x, i.fl_y, i.cx, i.cy], 9) + 0.0
+        h.update(f"{v.split}\0{v.name}\0".encode("utf-8", "surrogateescape") + numbers.tobytes())
+    return h.hexdigest()[:16]
+
+
 def _check_passes(settings: Settings, scene: SceneFacts) -> None:
     engine = settings.engine or scene.engine
     missing = passes_missing(settings.passes, engine)
@@ -306,7 +319,10 @@ def _dataset_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, 
     optics = (
         scene.optics if not own and _renders(scene.optics, raster, first) else horizontal_optics(first, raster, like)
     )
-    scene = SceneFacts(**{**_shallow(scene), "optics": optics, "raster": raster, "camera_optics": ()})
+    digest = cameras_digest(cameras)
+    scene = SceneFacts(
+        **{**_shallow(scene), "optics": optics, "raster": raster, "camera_optics": (), "cameras": digest}
+    )
     center, _ = bounding_sphere(scene.bounds_min, scene.bounds_max)
     views, frame = [], FIRST_FRAME
     for split in SPLITS:
@@ -315,6 +331,8 @@ def _dataset_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, 
             views.append(View(split, index, frame, image, _rows(v.c2w), None, v.intrinsics if own else None, v.name))
             frame += 1
     radius = float(np.median([np.linalg.norm(v.c2w_array()[:3, 3] - center) for v in views]))
+    if not np.isfinite(radius):
+        raise SettingError("cameras_from", "{} places cameras at distances no render can have")
     return Plan(
         settings=settings,
         scene=scene,
@@ -385,7 +403,9 @@ def check_formats_hold(plan: Plan, formats: dict) -> None:
     not square."""
     r = plan.scene.raster
     why = (
-        "its views' intrinsics differ (the camera's lens, sensor or shift is animated)"
+        "its views' intrinsics differ (the source's cameras do)"
+        if plan.per_view_intrinsics and plan.settings.rig == "dataset"
+        else "its views' intrinsics differ (the camera's lens, sensor or shift is animated)"
         if plan.per_view_intrinsics
         else f"its pixels are not square (pixel aspect {r.pixel_aspect_x:g}:{r.pixel_aspect_y:g})"
         if r.pixel_aspect_x != r.pixel_aspect_y

@@ -268,6 +268,8 @@ class Settings:
         )
 
     def _check_dataset_rig(self) -> None:
+        if self.holdout == 1:
+            raise SettingError("holdout", "{} 1 would make every view a test view: give 0 (none) or at least 2")
         if self.rig == "dataset" and not self.cameras_from:
             raise SettingError("cameras_from", "{rig} dataset renders the views of another dataset: give {}")
         if self.rig != "dataset":

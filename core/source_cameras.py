@@ -27,6 +27,7 @@ from .errors import UserError
 from .images import read_image_size
 from .reader_kit import (
     IMAGE_EXTS,
+    MAX_SIDE,
     Dataset,
     c2w_of,
     frames_of,
@@ -40,7 +41,10 @@ from .rigs import SPLITS
 from .untrusted import Unreadable, is_dir, present
 
 # Lens distortion keys of the JSON layouts (instant-ngp's and nerfstudio's names); any non-zero one is refused.
-DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "k5", "k6", "p1", "p2", "distortion_params")
+# Any of these in a frame makes its camera its own (instant-ngp and nerfstudio read each of them per frame).
+CAMERA_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "camera_angle_x", "camera_angle_y", "camera_model")
+CAMERA_KEYS += DISTORTION_KEYS
 PINHOLE_MODELS = ("PINHOLE", "SIMPLE_PINHOLE", "OPENCV")
 """nerfstudio camera models that are a pinhole when their distortion is zero."""
 # COLMAP models: where the focal lengths and principal point sit in the parameters; the rest is distortion.
@@ -52,8 +56,12 @@ COLMAP_PINHOLE = {
     "OPENCV": (0, 1, 2, 3),
     "FULL_OPENCV": (0, 1, 2, 3),
 }
-# Blender renders one image size per dataset; so many views are plenty for any one source.
 MAX_SOURCE_VIEWS = 100_000
+BACKSLASH = chr(92)
+# How far from orthonormal a written rotation may be: float32 noise (1e-7) passes, a scaled camera does not.
+ROTATION_TOLERANCE = 1e-5
+# Blender keeps object positions in single precision: beyond this, a camera is no longer where it says.
+MAX_COORDINATE = 1e9
 OUR_COLMAP_NAME = re.compile(r"(train|val|test)_\d+\.png")
 
 
@@ -103,6 +111,8 @@ def read_source_cameras(path, holdout: int = 0) -> SourceCameras:
     if problems:
         raise UserError(f"{problems[0].where} {problems[0].message}; the cameras cannot be rendered as it says")
     views, applied, scale = read
+    if holdout and any(v.split != "train" for v in views):
+        raise UserError(f"{folder} has its own splits; --holdout is for a source without them")
     if not views:
         raise UserError(f"{folder} has no cameras in its {layout} files")
     if len(views) > MAX_SOURCE_VIEWS:
@@ -144,24 +154,23 @@ def _locate(path: Path) -> tuple[Path, str, Path | None]:
     for model in (path, path / "sparse" / "0", path / "sparse"):
         if any(present(model / f) for f in ("cameras.bin", "cameras.txt")):
             return path, "colmap", model
-    inner = sorted(p.name for p in _subfolders(path) if _locatable(p))
+    inner = sorted(p.name for p in _subfolders(path) if _holds_layout(p))
     hint = f": give one of its format folders ({', '.join(inner)})" if inner else ""
     raise UserError(f"{path} holds no transforms_*.json, transforms.json or COLMAP model (sparse/0/cameras.bin){hint}")
 
 
 def _subfolders(path: Path) -> list[Path]:
     try:
-        return [p for p in path.iterdir() if is_dir(p)][:64]
+        return [p for _, p in zip(range(256), path.iterdir()) if is_dir(p)]
     except OSError:
         return []
 
 
-def _locatable(folder: Path) -> bool:
-    try:
-        _locate(folder)
-    except UserError:
-        return False
-    return True
+def _holds_layout(folder: Path) -> bool:
+    """Whether a folder itself holds one of the layouts (never its own subfolders: links may loop)."""
+    names = [f"transforms_{s}.json" for s in SPLITS] + ["transforms.json"]
+    models = (folder, folder / "sparse" / "0", folder / "sparse")
+    return any(present(folder / n) for n in names) or any(present(m / "cameras.bin") for m in models)
 
 
 def _pinhole(ds: Dataset, where, meta: dict, size_hint=None) -> Intrinsics | None:
@@ -170,7 +179,7 @@ def _pinhole(ds: Dataset, where, meta: dict, size_hint=None) -> Intrinsics | Non
     if model not in PINHOLE_MODELS:
         ds.problem(where, f"has camera_model {shown(model)}: Blender's perspective camera renders pinholes only")
         return None
-    bent = [k for k in DISTORTION_KEYS if meta.get(k) not in (None, 0, 0.0)]
+    bent = [k for k in DISTORTION_KEYS if not _zero(meta.get(k))]
     if bent:
         ds.problem(
             where,
@@ -193,6 +202,13 @@ def _pinhole(ds: Dataset, where, meta: dict, size_hint=None) -> Intrinsics | Non
     return Intrinsics(int(size[0]), int(size[1]), float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]))
 
 
+def _zero(value) -> bool:
+    """No distortion: absent, 0, or a list of zeros (nerfstudio's ``distortion_params``)."""
+    if isinstance(value, list):
+        return len(value) <= 16 and all(_zero(v) for v in value)
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+
+
 def _image_size(ds: Dataset, json_path: Path, name) -> tuple[int, int] | None:
     """The size of a frame's image, as written or with a NeRF-synthetic loader's ``.png`` (or another) added."""
     if not isinstance(name, str) or "\0" in name:
@@ -201,46 +217,65 @@ def _image_size(ds: Dataset, json_path: Path, name) -> tuple[int, int] | None:
     for candidate in [base, *(base.with_name(base.name + e) for e in sorted(IMAGE_EXTS))]:
         if present(candidate):
             try:
-                return read_image_size(candidate, ds.folder)
+                w, h = read_image_size(candidate, ds.folder)
             except Unreadable:
                 return None
+            if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+                ds.problem(candidate, f"says it is {w}x{h} pixels")
+                return None
+            return w, h
     return None
 
 
 def _frames(ds: Dataset, path: Path, meta: dict, split_of, frame_first: bool) -> list[SourceView]:
     """The views of one transforms file; a frame's own camera keys override the header's (instant-ngp) or
-    fill in what it lacks (``frame_first`` False: nerfstudio)."""
+    fill in what it lacks (``frame_first`` False: nerfstudio). Without ``w`` and ``h`` each frame's size is its
+    image's, as NeRF-synthetic loaders take it."""
     frames = frames_of(ds, path, meta)
-    needs_size = not all(k in meta for k in ("w", "h")) and not all(("w" in f and "h" in f) for f in frames)
-    hint = _image_size(ds, path, frames[0].get("file_path")) if frames and needs_size else None
-    header = _pinhole(ds, path, meta, hint) if frames and not all("fl_x" in f for f in frames) else None
+    if len(frames) > MAX_SOURCE_VIEWS:
+        ds.problem(path, f"has {len(frames)} frames, more than the {MAX_SOURCE_VIEWS} one dataset may have")
+        return []
+    sized = all(k in meta for k in ("w", "h"))
+    header = None
+    if frames and not all(any(k in f for k in CAMERA_KEYS) for f in frames):
+        header = _pinhole(ds, path, meta, None if sized else _image_size(ds, path, frames[0].get("file_path")))
     views = []
     for frame in frames:
-        c2w = c2w_of(ds, path, frame)
-        own = {**meta, **frame} if frame_first else {**frame, **meta}
-        intr = _pinhole(ds, path, own, hint) if any(k in frame for k in ("fl_x", "w", "cx", "k1")) else header
         name = frame.get("file_path")
         if not isinstance(name, str):
             ds.problem(path, f"has a frame whose file_path is {shown(name)}, not a name")
             continue
-        if c2w is not None and intr is not None:
-            views.append(SourceView(split_of(name), name, _rotation_checked(ds, path, name, c2w), intr))
+        c2w = c2w_of(ds, path, frame)
+        own = {**meta, **frame} if frame_first else {**frame, **meta}
+        hint = None if sized or ("w" in frame and "h" in frame) else _image_size(ds, path, name)
+        mine = any(k in frame for k in CAMERA_KEYS) or (hint is not None and header and hint != (header.w, header.h))
+        intr = _pinhole(ds, path, own, hint) if mine or header is None else header
+        if c2w is not None and intr is not None and _rotation_ok(ds, path, name, c2w):
+            views.append(SourceView(split_of(name), name, c2w, intr))
+        if len(ds.findings) >= 3:  # the first problem is the sentence; a million more are not read
+            break
     return views
 
 
-def _rotation_checked(ds: Dataset, path, name: str, c2w: np.ndarray) -> np.ndarray:
-    """The pose with its rotation made orthonormal when more than float32 noise bent it; a problem when it is no
-    rotation (a scaled or mirrored camera renders differently from what the source's consumers assume)."""
+def _rotation_ok(ds: Dataset, path, name: str, c2w: np.ndarray) -> bool:
+    """A camera pose: a rotation (to float32 noise, kept as written so a dataset read back keeps its bytes), a
+    position Blender's single-precision scene can hold, and ``0 0 0 1`` below; a problem otherwise."""
     rot = c2w[:3, :3]
-    err = float(np.max(np.abs(rot.T @ rot - np.eye(3))))
-    if err > 1e-3 or np.linalg.det(rot) <= 0:
-        ds.problem(path, f"frame {shown(name)} has a transform_matrix whose rotation is scaled or mirrored")
-        return c2w
-    if err > 1e-6:  # float32 noise is left as it is, so a dataset read back keeps its bytes
-        u, _, vt = np.linalg.svd(rot)
-        c2w = c2w.copy()
-        c2w[:3, :3] = u @ vt
-    return c2w
+    with np.errstate(all="ignore"):
+        err = float(np.max(np.abs(rot.T @ rot - np.eye(3))))
+        det = float(np.linalg.det(rot))
+    why = (
+        "a last row other than 0 0 0 1"
+        if np.max(np.abs(c2w[3] - [0, 0, 0, 1])) > 1e-9
+        else "a rotation that is scaled, sheared or mirrored"
+        if not (err <= ROTATION_TOLERANCE and det > 0)
+        else "a position beyond what Blender can place"
+        if np.max(np.abs(c2w[:3, 3])) > MAX_COORDINATE
+        else None
+    )
+    if why:
+        ds.problem(path, f"frame {shown(name)} has a transform_matrix with {why}")
+    return why is None
 
 
 def _read_nerf(ds: Dataset):
@@ -260,11 +295,10 @@ def _read_transforms(ds: Dataset, layout: str):
     if meta is None:
         return [], None, 1.0
     nerfstudio = layout == "nerfstudio"
-    splits: dict[str, str] = {}
-    for split in SPLITS:
-        listed = names_list(ds, path, meta, f"{split}_filenames") if nerfstudio else None
-        splits.update(dict.fromkeys(listed or (), split))
-    views = _frames(ds, path, meta, lambda name: splits.get(name, "train"), frame_first=not nerfstudio)
+    splits = _listed_splits(ds, path, meta) if nerfstudio else None
+    views = _frames(ds, path, meta, lambda name: (splits or {}).get(_same_name(name), "train"), not nerfstudio)
+    if splits and "train_filenames" in meta:  # nerfstudio uses a frame only in the splits that list it
+        views = [v for v in views if _same_name(v.name) in splits]
     if not nerfstudio:  # instant-ngp's held-out views, as this tool writes them (``exporters.instant_ngp``)
         for split in ("val", "test"):
             held = ds.folder / "eval" / f"transforms_{split}.json"
@@ -276,17 +310,36 @@ def _read_transforms(ds: Dataset, layout: str):
     return views, applied, scale
 
 
+def _same_name(name: str) -> str:
+    """A file name as nerfstudio compares them (as paths: ``./images/a.png`` is ``images/a.png``)."""
+    return str(PurePosixPath(name.replace(BACKSLASH, "/")))
+
+
+def _listed_splits(ds: Dataset, path: Path, meta: dict) -> dict[str, str] | None:
+    """{name: split} of nerfstudio's ``*_filenames``; None when the file has none. A name in two lists, or one
+    no frame has, is a problem: nerfstudio would train on a test view, or stop."""
+    frames = {_same_name(f["file_path"]) for f in frames_of(ds, path, meta) if isinstance(f.get("file_path"), str)}
+    splits: dict[str, str] = {}
+    for split in SPLITS:
+        for name in map(_same_name, names_list(ds, path, meta, f"{split}_filenames") or ()):
+            if splits.get(name, split) != split:
+                ds.problem(path, f"lists {shown(name)} in both {splits[name]}_filenames and {split}_filenames")
+            elif name not in frames:
+                ds.problem(path, f"{split}_filenames names {shown(name)}, which no frame has")
+            splits[name] = split
+    return splits or None
+
+
 def _applied(ds: Dataset, path: Path, meta: dict) -> tuple[np.ndarray | None, float]:
+    from .world_transform import similarity
+
     raw, scale = meta.get("applied_transform"), meta.get("applied_scale", 1.0)
     m = None
     if raw is not None:
         try:
-            m = np.vstack([np.array(raw, dtype=float).reshape(3, 4), [0, 0, 0, 1]])
-        except (ValueError, TypeError, OverflowError):
-            m = None
-        if m is None or not np.isfinite(m).all() or abs(np.linalg.det(m)) < 1e-12:
-            ds.problem(path, f"has applied_transform {shown(raw)}, not an invertible 3x4 matrix")
-            m = None
+            m = similarity(raw, "its applied_transform").matrix
+        except UserError as exc:
+            ds.problem(path, str(exc))
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
         ds.problem(path, f"has applied_scale {shown(scale)}, not a positive number")
         scale = 1.0
@@ -310,8 +363,11 @@ def _read_colmap(ds: Dataset, model_dir: Path):
             continue
         intr = _colmap_pinhole(ds, model_dir, image.camera_id, cam)
         q, t = np.array(image.qvec, dtype=float), np.array(image.tvec, dtype=float)
-        if not (np.isfinite(q).all() and np.isfinite(t).all() and np.linalg.norm(q) > 0):
-            ds.problem(model_dir, f"image {shown(image.name)} has a pose of non-finite numbers or a zero quaternion")
+        with np.errstate(all="ignore"):
+            length = float(np.linalg.norm(q))
+        if not (np.isfinite(t).all() and np.max(np.abs(t)) <= MAX_COORDINATE and abs(length - 1.0) <= 1e-4):
+            # 3DGS turns an unnormalised quaternion into a matrix that is no rotation; COLMAP normalises it
+            ds.problem(model_dir, f"image {shown(image.name)} has no unit quaternion or a translation out of range")
             continue
         if intr is not None:
             c2w = np.linalg.inv(image.w2c()) @ OPENGL_FROM_OPENCV

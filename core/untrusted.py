@@ -94,9 +94,13 @@ def read_bounded(path, folder=None, limit: int = MAX_TEXT_BYTES) -> bytes:
         except OSError as exc:
             raise Unreadable(f"can't be read ({_reason(exc)})") from None
     if size > limit or len(data) > limit:  # the second: it grew while we read
-        mib = max(size, len(data)) / 2**20
-        raise Unreadable(f"is {mib:.0f} MiB, over the {limit >> 20} MiB a metadata file may have: not read")
+        found = _bytes(max(size, len(data)))
+        raise Unreadable(f"is {found}, over the {_bytes(limit)} a metadata file may have: not read")
     return data
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
 def _kind(mode: int) -> str:

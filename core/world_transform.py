@@ -11,7 +11,6 @@ A camera is moved whole: its position by the full map, its axes by the rotation 
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,9 @@ from .untrusted import Unreadable, read_bounded
 MAX_TRANSFORM_BYTES = 1 << 16
 # How far from a rotation times a scale a matrix may be: printed matrices carry 6 to 9 digits.
 RIGID_TOLERANCE = 1e-5
+# Entries and scales a single-precision scene can still place cameras with.
+MAX_ENTRY = 1e9
+MIN_SCALE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -33,11 +35,13 @@ class Similarity:
 
     @property
     def scale(self) -> float:
-        return float(np.cbrt(np.linalg.det(self.matrix[:3, :3])))
+        with np.errstate(all="ignore"):
+            return float(np.cbrt(np.linalg.det(self.matrix[:3, :3])))
 
     def apply(self, c2w: np.ndarray) -> np.ndarray:
-        out = self.matrix @ np.asarray(c2w, dtype=float)
-        out[:3, :3] /= self.scale
+        with np.errstate(all="ignore"):  # an overflow is a non-finite result, which the caller refuses
+            out = self.matrix @ np.asarray(c2w, dtype=float)
+            out[:3, :3] /= self.scale
         return out
 
     def then(self, other: Similarity) -> Similarity:
@@ -71,11 +75,13 @@ def similarity(m, what: str) -> Similarity:
         a = np.zeros((0,))
     if a.shape == (3, 4):
         a = np.vstack([a, [0.0, 0.0, 0.0, 1.0]])
-    if a.shape != (4, 4) or not np.isfinite(a).all():
-        raise UserError(f"{what} is not a 4x4 or 3x4 matrix of finite numbers")
+    if a.shape != (4, 4) or not np.isfinite(a).all() or np.max(np.abs(a)) > MAX_ENTRY:
+        raise UserError(f"{what} is not a 4x4 or 3x4 matrix of finite numbers (at most {MAX_ENTRY:g})")
     if np.max(np.abs(a[3] - [0, 0, 0, 1])) > 1e-9:
         raise UserError(f"{what} has a last row of {a[3].tolist()}, not [0, 0, 0, 1]: a projective map moves no camera")
     det = float(np.linalg.det(a[:3, :3]))
+    if det > 0 and not MIN_SCALE**3 <= det <= MAX_ENTRY**3:
+        raise UserError(f"{what} scales the world by {det ** (1 / 3):g}: beyond what Blender can place")
     if not det > 0:
         why = "mirrors the world" if det < 0 else "collapses the world"
         raise UserError(f"{what} {why}: it must be a rotation, a translation and one positive scale")
@@ -103,8 +109,10 @@ def read_world_transform(path) -> WorldTransform:
         if "transform" not in data or "scale" not in data:
             raise UserError(f"{what} is a JSON object without nerfstudio's 'transform' and 'scale'")
         scale = data["scale"]
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
-            raise UserError(f"{what} has scale {scale!r}: it must be a positive number")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not MIN_SCALE <= scale <= MAX_ENTRY:
+            raise UserError(
+                f"{what} has scale {scale!r}: it must be a positive number from {MIN_SCALE:g} to {MAX_ENTRY:g}"
+            )
         move = similarity(data["transform"], what)
         return WorldTransform(move.then(Similarity.scaling(float(scale))), dataparser=True)
     return WorldTransform(similarity(data, what), dataparser=False)

@@ -265,3 +265,22 @@ def test_refusals_are_one_line_and_exit_2(demo, case, user_resources):
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert {"distorted": "lens distortion", "missing": "is missing", "transform": "shears"}[case] in lines[0]
     assert not (tmp / f"out_{case}").exists()
+
+
+def test_resume_refuses_a_source_whose_cameras_changed(portrait, user_resources):
+    import shutil
+
+    from conftest import run_cli
+
+    tmp, orig = portrait
+    src = tmp / "changing"
+    shutil.copytree(orig / "nerfstudio", src)
+    out = tmp / "resumed"
+    args = ["--blend", tmp / "p.blend", "--out", out, "--cameras-from", src, "--format", "nerfstudio", *RENDER]
+    _cli(*args, user_resources=user_resources)
+    assert run_cli(*args, "--resume", user_resources=user_resources).returncode == 0
+    meta = json.loads((src / "transforms.json").read_text())
+    meta["frames"][0]["transform_matrix"][0][3] += 0.5
+    (src / "transforms.json").write_text(json.dumps(meta))
+    r = run_cli(*args, "--resume", user_resources=user_resources)
+    assert r.returncode == 2 and "have changed since the dataset" in r.stderr, r.stderr

@@ -3,6 +3,7 @@ write them, the world transform, and the refusals (one sentence each)."""
 
 import json
 import math
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -318,3 +319,165 @@ def test_a_trained_models_transform_beside_the_source_is_named_not_applied(tmp_p
         rig="dataset", cameras_from=str(tmp_path), cameras_transform=str(tmp_path / "dataparser_transforms.json")
     )
     assert load_rig_cameras(given).notes == ()
+
+
+# --- what a hostile helper found (issue 16's attack), each a sentence now -----------------------------------
+
+
+def _ngp(tmp_path: Path, frames: list[dict], **header) -> Path:
+    meta = {"fl_x": 40.0, "w": 40, "h": 30, **header, "frames": frames}
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    return tmp_path
+
+
+def _frame(name="a.png", c2w=None, **keys) -> dict:
+    pose = look_at_c2w_opengl([3, 0, 1], [0, 0, 0]) if c2w is None else np.asarray(c2w)
+    return {"file_path": name, "transform_matrix": pose.tolist(), **keys}
+
+
+def test_a_folder_of_looping_links_is_refused_at_once(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path)
+    (tmp_path / "b").symlink_to(tmp_path)
+    with pytest.raises(UserError, match="holds no transforms"):
+        read_source_cameras(tmp_path)
+
+
+def test_an_image_that_says_it_is_zero_pixels_wide(tmp_path):
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 0, 30, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "r_0.png").write_bytes(png)
+    frames = [_frame("./train/r_0")]
+    (tmp_path / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 0.7, "frames": frames}))
+    with pytest.raises(UserError, match="says it is 0x30 pixels"):
+        read_source_cameras(tmp_path)
+
+
+def test_images_of_two_sizes_without_w_and_h_are_refused(tmp_path):
+    _png(tmp_path / "a.png", (32, 24))
+    _png(tmp_path / "b.png", (48, 24))
+    frames = [_frame("a.png"), _frame("b.png")]
+    (tmp_path / "transforms_train.json").write_text(json.dumps({"camera_angle_x": 0.7, "frames": frames}))
+    with pytest.raises(UserError, match="32x24 and 48x24 pixels"):
+        read_source_cameras(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "frame, words",
+    [
+        (_frame(fl_y=80.0), None),
+        (_frame(cy=3.0), None),
+        (_frame(k2=0.1), "lens distortion \\(k2"),
+        (_frame(p1=0.01), "lens distortion \\(p1"),
+        (_frame(distortion_params=[0.1, 0, 0, 0, 0, 0]), "lens distortion \\(distortion_params"),
+        (_frame(camera_model="OPENCV_FISHEYE"), "camera_model 'OPENCV_FISHEYE'"),
+        (_frame(c2w=np.diag([1.0, 1.0, 1.0, 2.0])), "a last row other than 0 0 0 1"),
+        (_frame(c2w=np.diag([1.0, 1.0, 1.001, 1.0])), "scaled, sheared or mirrored"),
+        (_frame(c2w=np.diag([-1.0, 1.0, 1.0, 1.0])), "scaled, sheared or mirrored"),
+        (_frame(c2w=[[1, 0, 0, 1e300], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), "beyond what Blender can place"),
+    ],
+)
+def test_a_frames_own_camera_keys_are_read_or_refused(tmp_path, frame, words):
+    _ngp(tmp_path, [_frame(), frame])
+    if words is None:
+        own = read_source_cameras(tmp_path).views[1].intrinsics
+        assert (own.fl_y, own.cy) == (frame.get("fl_y", 40.0), frame.get("cy", 15.0))
+    else:
+        with pytest.raises(UserError, match=words):
+            read_source_cameras(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ({"fl_x": 1e300}, "beyond a 179 degree field of view"),
+        ({"fl_x": 1e-30}, "beyond a 179 degree field of view"),
+        ({"cx": 1e308}, "a principal point"),
+    ],
+)
+def test_intrinsics_blender_cannot_render_are_refused(tmp_path, header, words):
+    _ngp(tmp_path, [_frame()], **header)
+    with pytest.raises(UserError, match=words):
+        rig_cameras(read_source_cameras(tmp_path), None)
+
+
+def test_a_nerfstudio_applied_transform_must_be_a_similarity(tmp_path):
+    _nerfstudio(tmp_path, applied_transform=[[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    with pytest.raises(UserError, match="applied_transform shears or stretches"):
+        read_source_cameras(tmp_path)
+    _nerfstudio(tmp_path, applied_transform=[[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    with pytest.raises(UserError, match="applied_transform mirrors"):
+        read_source_cameras(tmp_path)
+
+
+def test_nerfstudio_split_names_compare_as_paths(tmp_path):
+    meta = _nerfstudio(tmp_path, test_filenames=["./images/f1.jpg"], train_filenames=["images/f0.jpg", "images/f2.jpg"])
+    assert [v.split for v in read_source_cameras(tmp_path).views] == ["train", "test", "train"]  # f3: in no list
+    meta["val_filenames"] = ["images/f1.jpg"]
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="in both val_filenames and test_filenames"):
+        read_source_cameras(tmp_path)
+    meta["val_filenames"] = ["images/nope.jpg"]
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="val_filenames names 'images/nope.jpg', which no frame has"):
+        read_source_cameras(tmp_path)
+    del meta["val_filenames"]
+    (tmp_path / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="has its own splits; --holdout is for a source without them"):
+        read_source_cameras(tmp_path, holdout=8)
+
+
+def test_a_colmap_quaternion_must_be_a_unit_one(tmp_path):
+    write_colmap_bin(tmp_path, {1: (1, 40, 30, (45.0, 45.0, 20.0, 15.0))}, [("a.jpg", 1, np.eye(4))])
+    data = bytearray((tmp_path / "images.bin").read_bytes())
+    data[12:20] = struct.pack("<d", 1e300)  # QW of the first image
+    (tmp_path / "images.bin").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="no unit quaternion"):
+        read_source_cameras(tmp_path)
+
+
+def test_a_colmap_text_model_without_its_points_lines_is_refused(tmp_path):
+    (tmp_path / "cameras.txt").write_text("1 PINHOLE 40 30 45 45 20 15\n")
+    (tmp_path / "images.txt").write_text("1 1 0 0 0 0 0 5 1 a.jpg\n2 1 0 0 0 0 0 5 1 b.jpg\n")
+    with pytest.raises(UserError, match="no list of 2D points"):
+        read_source_cameras(tmp_path)
+    (tmp_path / "images.txt").write_text("1 1 0 0 0 0 0 5 1 a.jpg\n\n2 1 0 0 0 0 0 5 1 b.jpg\n\n")
+    assert len(read_source_cameras(tmp_path).views) == 2
+
+
+def test_too_many_frames_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    import nerf_dataset.core.source_cameras as sc
+
+    monkeypatch.setattr(sc, "MAX_SOURCE_VIEWS", 3)
+    _ngp(tmp_path, [_frame()] * 4)
+    with pytest.raises(UserError, match="has 4 frames, more than the 3"):
+        read_source_cameras(tmp_path)
+
+
+def test_a_stretching_resolution_and_a_holdout_of_one_are_refused(tmp_path):
+    _ngp(tmp_path, [_frame()])
+    with pytest.raises(UserError, match="does not keep the cameras' 40x30 aspect"):
+        rig_cameras(read_source_cameras(tmp_path), None, (30, 40))
+    assert rig_cameras(read_source_cameras(tmp_path), None, (80, 60)).views[0].intrinsics.fl_x == 80.0
+    with pytest.raises(SettingError, match="--holdout 1 would make every view a test view"):
+        Settings(rig="dataset", cameras_from="x", holdout=1).validate(FORMATS)
+
+
+def test_overflowing_transforms_are_one_sentence_without_warnings(tmp_path):
+    import warnings
+
+    path = tmp_path / "t.json"
+    for text in (
+        json.dumps({"transform": np.eye(4)[:3].tolist(), "scale": 1e308}),
+        "1e300 0 0 0 0 1e300 0 0 0 0 1e300 0",
+    ):
+        path.write_text(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(UserError, match="scale|finite numbers"):
+                read_world_transform(path)
+    path.write_text(" ".join(["0"] * 40000))
+    with pytest.raises(UserError, match="is 78 KiB, over the 64 KiB"):
+        read_world_transform(path)
