@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.dataset_rig import load_rig_cameras
+from ..core.dataset_rig import check_apart, load_rig_cameras
 from ..core.errors import UserError
 from ..core.files import write_text_atomic
 from ..core.plan import PLAN_FILE, Plan, build_plan, cameras_digest, check_formats_hold
@@ -156,6 +156,8 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
     """
     out_dir = run.out_dir
     reuse = run.resume or (run.shard is not None and (out_dir / PLAN_FILE).is_file())
+    if settings is not None and settings.cameras_from:
+        check_apart(settings, out_dir)
     check_out_dir(out_dir, run.overwrite, reuse)
     created = not out_dir.exists()
     lock = None if run.under_parent else OutputLock(out_dir, shared=run.shard is not None and reuse).acquire()

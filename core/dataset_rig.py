@@ -8,12 +8,15 @@ aspect (``fl_y / fl_x``) are the source's, so Blender renders each view's own pr
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from .camera import Intrinsics, Raster
 from .errors import UserError
+from .settings import SettingError
 from .source_cameras import MAX_COORDINATE, SourceCameras, SourceView, read_source_cameras
 from .untrusted import present
 from .world_transform import IDENTITY, Similarity, WorldTransform, read_world_transform
@@ -45,6 +48,18 @@ def load_rig_cameras(settings) -> RigCameras:
         note += "to render in the trained model's frame)"
         cams = RigCameras(cams.source, cams.views, cams.raster, (note,))
     return cams
+
+
+def check_apart(settings, out_dir) -> None:
+    """The output folder is neither the source dataset's folder, nor inside it, nor around it: replacing or
+    adding to a dataset must never touch the one whose cameras it renders."""
+    src = Path(os.path.realpath(Path(settings.cameras_from).expanduser()))
+    src = src if src.is_dir() else src.parent
+    out = Path(os.path.realpath(Path(out_dir).expanduser()))
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise SettingError(
+            "out", f"{{}} {out_dir} overlaps the dataset the cameras come from ({src}); choose a folder apart from it"
+        )
 
 
 def rig_cameras(source: SourceCameras, transform: WorldTransform | None, resolution=None) -> RigCameras:

@@ -481,3 +481,14 @@ def test_overflowing_transforms_are_one_sentence_without_warnings(tmp_path):
     path.write_text(" ".join(["0"] * 40000))
     with pytest.raises(UserError, match="is 78 KiB, over the 64 KiB"):
         read_world_transform(path)
+
+
+def test_the_output_folder_stays_apart_from_the_source(tmp_path):
+    from nerf_dataset.core.dataset_rig import check_apart
+
+    (tmp_path / "src").mkdir()
+    settings = Settings(rig="dataset", cameras_from=str(tmp_path / "src" / "transforms.json"))
+    for out in (tmp_path / "src", tmp_path / "src" / "again", tmp_path):
+        with pytest.raises(SettingError, match="overlaps the dataset the cameras come from"):
+            check_apart(settings, out)
+    check_apart(settings, tmp_path / "again")
