@@ -35,8 +35,27 @@ def import_cameras(scene, cams: RigCameras, per_view: bool = False) -> list[bpy.
     put = _optics_setter(cams)
     collection = bpy.data.collections.new(IMPORTED_NAME)
     scene.collection.children.link(collection)
+    made: list = []
+    try:
+        _make(scene, cams, per_view, put, collection, made)
+    except BaseException:  # nothing half-made stays behind
+        for obj in made:
+            data = obj.data
+            bpy.data.objects.remove(obj)
+            if data is not None and data.users == 0:
+                bpy.data.cameras.remove(data)
+        bpy.data.collections.remove(collection)
+        raise
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = cams.raster.width, cams.raster.height, 100
+    r.pixel_aspect_x, r.pixel_aspect_y = cams.raster.pixel_aspect_x, cams.raster.pixel_aspect_y
+    scene.camera = made[0]
+    scene.frame_set(scene.frame_start)
+    return made
+
+
+def _make(scene, cams: RigCameras, per_view: bool, put, collection, made: list) -> None:
     start = scene.frame_start
-    made = []
     if per_view:
         for view in cams.views:
             data = bpy.data.cameras.new(view.name)
@@ -48,6 +67,7 @@ def import_cameras(scene, cams: RigCameras, per_view: bool = False) -> list[bpy.
     else:
         data = bpy.data.cameras.new(IMPORTED_NAME)
         obj = bpy.data.objects.new(IMPORTED_NAME, data)
+        made.append(obj)
         collection.objects.link(obj)
         obj.rotation_mode = "QUATERNION"
         for i, view in enumerate(cams.views):
@@ -61,10 +81,3 @@ def import_cameras(scene, cams: RigCameras, per_view: bool = False) -> list[bpy.
         _hold_keys(obj)
         _hold_keys(data)
         scene.frame_end = start + len(cams.views) - 1
-        made.append(obj)
-    r = scene.render
-    r.resolution_x, r.resolution_y, r.resolution_percentage = cams.raster.width, cams.raster.height, 100
-    r.pixel_aspect_x, r.pixel_aspect_y = cams.raster.pixel_aspect_x, cams.raster.pixel_aspect_y
-    scene.camera = made[0]
-    scene.frame_set(start)
-    return made

@@ -18,7 +18,7 @@ from .camera import Intrinsics, Raster
 from .errors import UserError
 from .settings import SettingError
 from .source_cameras import MAX_COORDINATE, SourceCameras, SourceView, read_source_cameras
-from .untrusted import present
+from .untrusted import is_dir, present
 from .world_transform import IDENTITY, Similarity, WorldTransform, read_world_transform
 
 # Relative spread of fl_y / fl_x over the views that still counts as one pixel aspect (float32 sources).
@@ -54,7 +54,9 @@ def check_apart(settings, out_dir) -> None:
     """The output folder is neither the source dataset's folder, nor inside it, nor around it: replacing or
     adding to a dataset must never touch the one whose cameras it renders."""
     src = Path(os.path.realpath(Path(settings.cameras_from).expanduser()))
-    src = src if src.is_dir() else src.parent
+    if not present(src):  # reading it says what is wrong
+        return
+    src = src if is_dir(src) else src.parent
     out = Path(os.path.realpath(Path(out_dir).expanduser()))
     if out == src or out.is_relative_to(src) or src.is_relative_to(out):
         raise SettingError(

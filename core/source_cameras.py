@@ -203,10 +203,14 @@ def _pinhole(ds: Dataset, where, meta: dict, size_hint=None) -> Intrinsics | Non
 
 
 def _zero(value) -> bool:
-    """No distortion: absent, 0, or a list of zeros (nerfstudio's ``distortion_params``)."""
+    """No distortion: absent, 0, or a flat list of zeros (nerfstudio's ``distortion_params``)."""
     if isinstance(value, list):
-        return len(value) <= 16 and all(_zero(v) for v in value)
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+        return len(value) <= 16 and all(_zero_number(v) for v in value)
+    return value is None or _zero_number(value)
+
+
+def _zero_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
 def _image_size(ds: Dataset, json_path: Path, name) -> tuple[int, int] | None:
@@ -250,11 +254,21 @@ def _frames(ds: Dataset, path: Path, meta: dict, split_of, frame_first: bool) ->
         hint = None if sized or ("w" in frame and "h" in frame) else _image_size(ds, path, name)
         mine = any(k in frame for k in CAMERA_KEYS) or (hint is not None and header and hint != (header.w, header.h))
         intr = _pinhole(ds, path, own, hint) if mine or header is None else header
-        if c2w is not None and intr is not None and _rotation_ok(ds, path, name, c2w):
+        if c2w is not None and intr is not None and _rotation_ok(ds, path, name, c2w) and _name_ok(ds, path, name):
             views.append(SourceView(split_of(name), name, c2w, intr))
         if len(ds.findings) >= 3:  # the first problem is the sentence; a million more are not read
             break
     return views
+
+
+def _name_ok(ds: Dataset, where, name: str) -> bool:
+    """An image name that is text (it is written into the new dataset's JSON and names Blender's cameras)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        ds.problem(where, f"has an image name that is not valid UTF-8 text ({shown(name)})")
+        return False
+    return True
 
 
 def _rotation_ok(ds: Dataset, path, name: str, c2w: np.ndarray) -> bool:
@@ -282,7 +296,7 @@ def _read_nerf(ds: Dataset):
     views = []
     for split in SPLITS:
         path = ds.folder / f"transforms_{split}.json"
-        if present(path):
+        if present(path) and not ds.findings:  # the first problem is the answer: read no further
             meta = load_json(ds, path)
             if meta is not None:
                 views += _frames(ds, path, meta, lambda _name, s=split: s, frame_first=True)
@@ -369,7 +383,7 @@ def _read_colmap(ds: Dataset, model_dir: Path):
             # 3DGS turns an unnormalised quaternion into a matrix that is no rotation; COLMAP normalises it
             ds.problem(model_dir, f"image {shown(image.name)} has no unit quaternion or a translation out of range")
             continue
-        if intr is not None:
+        if intr is not None and _name_ok(ds, model_dir, image.name):
             c2w = np.linalg.inv(image.w2c()) @ OPENGL_FROM_OPENCV
             split = image.name.split("_")[0] if ours else "train"
             views.append(SourceView(split, image.name, c2w, intr))

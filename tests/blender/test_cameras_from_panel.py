@@ -113,3 +113,17 @@ def test_the_panels_dataset_rig_renders_what_the_cli_plans(scene, fresh_bpy, tmp
 
     _source(tmp_path / "src", k1=0.2)  # the panel says why before anything renders
     assert "lens distortion" in feedback(fresh_bpy.context, props).warnings[0]
+
+
+def test_the_panel_guides_until_the_source_can_be_rendered(scene, fresh_bpy, tmp_path):
+    from nerf_dataset.ui.panels.main import feedback
+
+    props = scene.nerf_dataset
+    props.rig = "dataset"  # just picked: no source yet
+    assert "Choose the dataset" in feedback(fresh_bpy.context, props).warnings[0]
+    _source(tmp_path / "src")
+    props.cameras_from, props.holdout = str(tmp_path / "src"), 1
+    assert "every view a test view" in feedback(fresh_bpy.context, props).warnings[0]
+    with pytest.raises(RuntimeError, match="every view a test view"):
+        fresh_bpy.ops.nerf_dataset.import_cameras(filepath=str(tmp_path / "src"), holdout=1)
+    assert not [c for c in fresh_bpy.data.collections if c.name.startswith("NeRF Dataset")]

@@ -487,8 +487,29 @@ def test_the_output_folder_stays_apart_from_the_source(tmp_path):
     from nerf_dataset.core.dataset_rig import check_apart
 
     (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "transforms.json").write_text("{}")
     settings = Settings(rig="dataset", cameras_from=str(tmp_path / "src" / "transforms.json"))
     for out in (tmp_path / "src", tmp_path / "src" / "again", tmp_path):
         with pytest.raises(SettingError, match="overlaps the dataset the cameras come from"):
             check_apart(settings, out)
     check_apart(settings, tmp_path / "again")
+
+
+def test_deeply_nested_distortion_and_names_that_are_no_text_are_refused(tmp_path):
+    deep = "[" * 900 + "0" + "]" * 900
+    (tmp_path / "transforms.json").write_text(
+        '{"fl_x": 40, "w": 40, "h": 30, "k1": ' + deep + ', "frames": [' + json.dumps(_frame()) + "]}"
+    )
+    with pytest.raises(UserError, match="lens distortion"):
+        read_source_cameras(tmp_path)
+    _ngp(tmp_path, [_frame("\ud800.png")])
+    with pytest.raises(UserError, match="not valid UTF-8 text"):
+        read_source_cameras(tmp_path)
+
+
+def test_a_missing_source_is_named_as_missing_not_as_overlapping(tmp_path):
+    from nerf_dataset.core.dataset_rig import check_apart
+
+    check_apart(Settings(rig="dataset", cameras_from=str(tmp_path / "nothere")), tmp_path / "out")
+    with pytest.raises(UserError, match="nothere is missing"):
+        read_source_cameras(tmp_path / "nothere")

@@ -26,17 +26,23 @@ class NERF_DATASET_OT_import_cameras(bpy.types.Operator, ImportHelper):
         subtype="FILE_PATH",
     )
     holdout: bpy.props.IntProperty(
-        name="Hold Out Every", description="Without splits in the source: every Nth view is a test view", min=0
+        name="Hold Out Every",
+        description="Without splits in the source: every Nth view is a test view (0: none)",
+        min=0,
+        max=1000,
     )
 
     @reports_errors
     def execute(self, context):
         from ...blender_io.import_cameras import import_cameras
         from ...core.dataset_rig import rig_cameras
+        from ...core.settings import Settings
         from ...core.source_cameras import read_source_cameras
         from ...core.world_transform import read_world_transform
+        from ...exporters import FORMATS
 
         path = bpy.path.abspath(self.filepath)
+        Settings(rig="dataset", cameras_from=path, holdout=self.holdout).validate(FORMATS)  # the panel's rules
         source = read_source_cameras(path, self.holdout)
         transform = read_world_transform(bpy.path.abspath(self.cameras_transform)) if self.cameras_transform else None
         made = import_cameras(context.scene, rig_cameras(source, transform), self.per_view)

@@ -75,6 +75,25 @@ def setting_row(layout, props, name: str, text: str | None = None) -> None:
 
 
 _SOURCE_CACHE: dict = {}
+# The panel reads a source while it draws: larger ones (some 20 000 views) are read when rendering instead.
+PANEL_READS_BYTES = 8 << 20
+
+
+def _source_bytes(path: str) -> int:
+    """The size of the files a source's cameras are read from (its JSON files, or its COLMAP model)."""
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    names = ["transforms.json", *(f"transforms_{s}.json" for s in ("train", "val", "test"))]
+    files = [folder / n for n in names] + [folder / "eval" / n for n in names[2:]]
+    for model in (folder, folder / "sparse", folder / "sparse" / "0"):
+        files += [model / f"{n}.{e}" for n in ("cameras", "images") for e in ("bin", "txt")]
+    total = 0
+    for f in files:
+        try:
+            total += f.stat().st_size
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 def _dataset_feedback(settings, context):
@@ -82,6 +101,7 @@ def _dataset_feedback(settings, context):
     options or the files' times change (the panel redraws often)."""
     from ...core.dataset_rig import load_rig_cameras
     from ...core.preflight import Preflight, given_views
+    from ...exporters import FORMATS
 
     def stamp(p):  # a folder's files are rewritten in place: their times, not the folder's, tell
         if not p:
@@ -98,15 +118,21 @@ def _dataset_feedback(settings, context):
         except OSError:
             return None
 
+    if not settings.cameras_from:
+        return Preflight(0, 0, ("Choose the dataset whose cameras to render (Cameras From)",))
     key = (settings.cameras_from, settings.cameras_transform, settings.holdout, settings.resolution)
     key += (stamp(settings.cameras_from), stamp(settings.cameras_transform))
     if key not in _SOURCE_CACHE:
         _SOURCE_CACHE.clear()
         try:
-            _SOURCE_CACHE[key] = load_rig_cameras(settings)
+            settings.validate(FORMATS)
+            big = _source_bytes(settings.cameras_from) > PANEL_READS_BYTES
+            _SOURCE_CACHE[key] = None if big else load_rig_cameras(settings)
         except UserError as exc:
             _SOURCE_CACHE[key] = exc
     found = _SOURCE_CACHE[key]
+    if found is None:
+        return Preflight(0, 0, ("A large source: its views are read and checked when rendering",))
     if isinstance(found, UserError):
         return Preflight(0, 0, (str(found),))
     return given_views(settings, found.views[0].intrinsics, len(found.views))
