@@ -21,6 +21,7 @@ from .cli_parts import (
     script_args,
     settings_from_args,
 )
+from .collection_run import add_collection_options, check_options, collection_given, run_collection
 from .dataset import IncompleteError, RunOptions
 
 # cli.py's commands beside rendering and validate: the job contract (cloud/).
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--import", dest="import_path", metavar="PATH", help="model to import (.obj, .glb, .gltf, .ply, .stl)"
     )
     src.add_argument("--demo", action="store_true", help="the built-in demo scene")
+    add_collection_options(p, src)
     p.add_argument("--object", metavar="NAME", help="object to orbit (default: active object, else all visible meshes)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
@@ -144,7 +146,10 @@ def _main(argv: list[str] | None = None) -> int:
             return _collect(args.out)
         settings = settings_from_args(args)
         run = run_options(args)
+        check_options(args)
         require_blender()
+        if collection_given(args):
+            return run_collection(settings, args, run)
         from ..blender_io.compat import inside_blender_executable
         from .dataset import Source
 

@@ -43,9 +43,14 @@ def _die_with_parent() -> None:
 
 def worker_command(job_dir: Path, shard: tuple[int, int], threads: int) -> list[str]:
     """The command line of one worker: the same interpreter or Blender, the job, one shard."""
-    cli = str(Path(__file__).resolve().parents[1] / "cli.py")
     ours = ["worker", "--job", str(job_dir), "--shard", f"{shard[0]}/{shard[1]}", "--threads", str(threads)]
     ours.append("--under-parent")  # the parent holds the folder's lock for the whole run
+    return cli_command(ours)
+
+
+def cli_command(ours: list[str]) -> list[str]:
+    """``cli.py OURS`` run the way this process runs: the same interpreter, or a background Blender."""
+    cli = str(Path(__file__).resolve().parents[1] / "cli.py")
     try:
         import bpy
 

@@ -1,0 +1,209 @@
+"""``--import-list`` / ``--import-dir``: one dataset per asset, ``OUT/<id>/``, many assets per Blender process.
+
+Each asset is imported into a fresh empty scene (``blender_io.assets``), normalised and lit, then rendered by the
+same pipeline as any scene. An asset that fails (a broken or empty model, a refused download) is recorded with
+its reason and the batch goes on. ``--workers N`` runs N processes over contiguous blocks of the assets;
+``--resume`` skips assets whose record says done and finishes one that was cut off.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..core.asset_index import (
+    COLLECTION_DIR,
+    INDEX_CSV,
+    INDEX_JSON,
+    AssetRecord,
+    read_record,
+    write_index,
+    write_record,
+)
+from ..core.collection import AXES, LIGHTING, NORMALIZE, Asset, read_import_list, scan_dir, shard_assets
+from ..core.errors import UserError
+from ..core.plan import PLAN_FILE
+from ..core.reader_kit import one_line
+from ..core.settings import SettingError
+from ..core.shards import parse_shard
+from .cli_parts import EXIT_FAILED, EXIT_OK, script_args
+from .dataset import IncompleteError, RunOptions, Source
+
+OPTIONS = ("normalize", "up_axis", "forward_axis", "lighting", "cache", "max_download_mb", "pattern")
+
+
+def add_collection_options(p, src) -> None:
+    src.add_argument("--import-list", metavar="FILE", help="assets to render, one per line: SOURCE [ID] [SHA256]")
+    src.add_argument("--import-dir", metavar="DIR", help="every model under DIR (ShapeNet's layout recognised)")
+    g = p.add_argument_group("collections (--import-list, --import-dir)")
+    g.add_argument("--pattern", metavar="GLOB", help="with --import-dir: only files matching GLOB (e.g. '*.glb')")
+    g.add_argument(
+        "--normalize",
+        choices=NORMALIZE,
+        default="unit-cube",
+        help="centre each asset and scale it into [-0.5, 0.5]^3 or the unit sphere (default unit-cube)",
+    )
+    g.add_argument("--up-axis", choices=AXES, help="the models' up axis, for importers that take one (.obj: Y)")
+    g.add_argument("--forward-axis", choices=AXES, help="the models' forward axis (.obj: -Z)")
+    g.add_argument(
+        "--lighting",
+        choices=LIGHTING,
+        default="studio",
+        help="studio (three area lights), uniform (a white world) or sun (default studio)",
+    )
+    g.add_argument("--cache", metavar="DIR", help="download cache for URL sources (default OUT/.nerf_collection/cache)")
+    g.add_argument("--max-download-mb", type=int, default=512, metavar="MB", help="largest download (default 512)")
+    g.add_argument("--asset-shard", metavar="I/N", help="render only block I of N of the assets (each worker's)")
+
+
+def collection_given(args) -> bool:
+    return bool(getattr(args, "import_list", None) or getattr(args, "import_dir", None))
+
+
+def check_options(args) -> None:
+    """Options of a collection run given to a single-scene run are refused rather than ignored."""
+    if collection_given(args):
+        if args.object:
+            raise UserError("--object names a scene's object; a collection renders each asset whole")
+        if args.shard:
+            raise UserError("--shard splits one dataset's views; a collection is split by --asset-shard")
+        return
+    given = [o for o in OPTIONS if getattr(args, o, None) not in (None, "unit-cube", "studio", 512)]
+    if given or args.asset_shard:
+        flag = "--" + (given[0] if given else "asset_shard").replace("_", "-")
+        raise UserError(f"{flag} belongs to a collection: give --import-list or --import-dir")
+
+
+def load_assets(args) -> list[Asset]:
+    return read_import_list(args.import_list) if args.import_list else scan_dir(args.import_dir, args.pattern)
+
+
+def run_collection(settings, args, run: RunOptions) -> int:
+    assets = load_assets(args)
+    out = run.out_dir
+    shard = parse_shard(args.asset_shard) if args.asset_shard else None
+    if shard is None:
+        _check_out(out, assets, run)
+    if args.workers > 1 and shard is None:
+        return _parallel(args, out, assets)
+    mine = shard_assets(assets, shard) if shard else assets
+    from ..blender_io.assets import AssetOptions
+
+    opts = AssetOptions(args.normalize, args.up_axis, args.forward_axis, args.lighting)
+    for i, asset in enumerate(mine, start=1):
+        if run.resume and _finished(out, asset):
+            continue
+        record = _render_asset(asset, settings, opts, out, run, args)
+        write_record(out, record)
+        what = f"done, {record.views} views" if record.status == "done" else f"failed: {record.reason}"
+        print(f"[{i}/{len(mine)}] {asset.id}: {what} ({record.seconds:.1f} s)", file=sys.stderr, flush=True)
+    if shard is not None:
+        return EXIT_OK
+    return _summary(out, assets)
+
+
+def _finished(out: Path, asset: Asset) -> bool:
+    rec = read_record(out, asset.id)
+    return rec is not None and rec.status == "done" and (out / asset.id / PLAN_FILE).is_file()
+
+
+def _render_asset(asset: Asset, settings, opts, out: Path, run: RunOptions, args) -> AssetRecord:
+    from ..blender_io.assets import import_asset
+    from .fetch import FetchOptions, fetch
+    from .pipeline import make_dataset
+
+    t0 = time.monotonic()
+    norm: dict = {}
+    try:
+        path = asset.source
+        if asset.remote:
+            cache = Path(args.cache) if args.cache else out / COLLECTION_DIR / "cache"
+            path = str(fetch(asset, FetchOptions(cache, max_bytes=args.max_download_mb << 20)))
+        objs, norm = import_asset(path, opts, run.quiet)
+        folder = out / asset.id
+        started = (folder / PLAN_FILE).is_file()
+        one = RunOptions(out=folder, resume=started, overwrite=not started and (run.overwrite or run.resume),
+                         threads=run.threads, quiet=run.quiet)  # fmt: skip
+        source = Source(object=objs[0].name, objects=tuple(o.name for o in objs))
+        job = make_dataset(settings, source, one)
+        job.planned.release()
+        plan = job.plan
+        return AssetRecord(asset.id, asset.source, "done", "", len(plan.views), norm, tuple(plan.scene.bounds_min),
+                           tuple(plan.scene.bounds_max), round(time.monotonic() - t0, 3))  # fmt: skip
+    except (UserError, IncompleteError, OSError) as exc:
+        reason = str(exc)
+    except Exception as exc:  # an importer's own failure on a broken file: this asset fails, the batch goes on
+        reason = f"{type(exc).__name__}: {exc}"
+    return AssetRecord(asset.id, asset.source, "failed", one_line(reason, 300), 0, norm, (), (),
+                       round(time.monotonic() - t0, 3))  # fmt: skip
+
+
+def _check_out(out: Path, assets: list[Asset], run: RunOptions) -> None:
+    """OUT holds nothing but a collection of ours: the index, our folder and the assets' folders."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise SettingError("out", f"{{}} {out} exists and is not a folder")
+    ours = {INDEX_JSON, INDEX_CSV, COLLECTION_DIR} | {a.id.split("/")[0] for a in assets}
+    names = {p.name for p in out.iterdir()}
+    foreign = sorted(names - ours)
+    if foreign:
+        raise SettingError(
+            "out", f"{{}} {out} holds files this tool did not write ({foreign[0]}…); choose another folder"
+        )
+    if names and not (run.resume or run.overwrite):
+        raise SettingError(
+            "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
+        )
+
+
+def _summary(out: Path, assets: list[Asset]) -> int:
+    records = [read_record(out, a.id) or AssetRecord(a.id, a.source, "failed", "not rendered (its worker died)")
+               for a in assets]  # fmt: skip
+    write_index(out, records)
+    failed = [r for r in records if r.status != "done"]
+    views = sum(r.views for r in records)
+    print(f"wrote {len(records) - len(failed)} of {len(records)} assets ({views} views) to {out}; index: {INDEX_CSV}")
+    if failed:
+        print(f"cli.py: failed: {len(failed)} of {len(records)} assets, e.g. {failed[0].id}: {failed[0].reason}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _parallel(args, out: Path, assets: list[Asset]) -> int:
+    """N processes, each a block of the assets; each writes its assets' records, the parent the index."""
+    from ..cloud.local import _die_with_parent, cli_command, threads_per_worker
+
+    n = min(args.workers, len(assets))
+    ours = _without(script_args(sys.argv), "--workers")
+    threads = threads_per_worker(n)
+    procs = []
+    (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)
+    for i in range(1, n + 1):
+        cmd = cli_command([*ours, "--asset-shard", f"{i}/{n}", "--threads", str(threads), "--resume"])
+        log = open(out / COLLECTION_DIR / f"worker-{i}.log", "ab")
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
+        log.close()
+    try:
+        for p in procs:
+            p.wait()
+    except BaseException:
+        for p in procs:
+            p.kill()
+        raise
+    return _summary(out, assets)
+
+
+def _without(argv: list[str], flag: str) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out

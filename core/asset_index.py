@@ -1,0 +1,80 @@
+"""What a collection run did with each asset: one record per asset, and ``index.json`` + ``index.csv`` made of them.
+
+Each asset's record is written (atomically) the moment the asset is done or has failed, under
+``OUT/.nerf_collection/records/``, so workers never write one file together and a run killed at any point
+knows which assets are finished. The index files are made from the records at the end of every run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .files import write_json_atomic, write_text_atomic
+from .untrusted import Unreadable, read_bounded
+
+COLLECTION_DIR = ".nerf_collection"
+RECORDS_DIR = f"{COLLECTION_DIR}/records"
+INDEX_JSON, INDEX_CSV = "index.json", "index.csv"
+CSV_COLUMNS = ("id", "source", "status", "reason", "views", "normalize", "scale", "model_to_world", "bounds_min",
+               "bounds_max", "seconds")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    id: str
+    source: str
+    status: str
+    """"done" or "failed"."""
+    reason: str = ""
+    views: int = 0
+    normalization: dict = field(default_factory=dict)
+    """mode, up_axis, forward_axis, scale, model_to_world (row-major 4x4: the model file's coordinates to the
+    dataset's world; null where the importer's own scaling is unknown, FBX)."""
+    bounds_min: tuple[float, ...] = ()
+    """The target's bounds in the dataset's world."""
+    bounds_max: tuple[float, ...] = ()
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def record_path(out: Path, asset_id: str) -> Path:
+    return Path(out) / RECORDS_DIR / f"{asset_id}.json"
+
+
+def write_record(out: Path, record: AssetRecord) -> Path:
+    return write_json_atomic(record_path(out, record.id), record.to_json())
+
+
+def read_record(out: Path, asset_id: str) -> AssetRecord | None:
+    """The asset's record, or None when it has none (or an unreadable one: the asset is simply done again)."""
+    path = record_path(out, asset_id)
+    try:
+        d = json.loads(read_bounded(path, Path(out)))
+        rec = AssetRecord(**d)
+    except (Unreadable, ValueError, TypeError, RecursionError):
+        return None
+    return rec if rec.id == asset_id and rec.status in ("done", "failed") else None
+
+
+def write_index(out: Path, records: list[AssetRecord]) -> None:
+    """``index.json`` (a list of records) and ``index.csv`` (one row per asset, the matrix as 16 numbers)."""
+    write_json_atomic(Path(out) / INDEX_JSON, [r.to_json() for r in records])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in records:
+        n = r.normalization
+        m = n.get("model_to_world")
+        w.writerow([
+            r.id, r.source, r.status, r.reason, r.views, n.get("mode", ""), n.get("scale", ""),
+            " ".join(f"{x:.12g}" for row in m for x in row) if m else "",
+            " ".join(f"{x:.9g}" for x in r.bounds_min), " ".join(f"{x:.9g}" for x in r.bounds_max),
+            f"{r.seconds:.3f}",
+        ])  # fmt: skip
+    write_text_atomic(Path(out) / INDEX_CSV, buf.getvalue())

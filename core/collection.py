@@ -1,0 +1,163 @@
+"""Collections of assets (ShapeNet, Objaverse-style lists): which models, under which ids, in which order.
+
+``--import-list FILE``: one source per line, ``SOURCE [ID] [SHA256]`` (a model path, relative to the list's
+folder, or an ``http(s)://`` URL; ``#`` starts a comment). ``--import-dir DIR``: every model under ``DIR``, found
+recursively in name order; the ShapeNet layouts (v2 ``<synset>/<model>/models/model_normalized.obj``, v1
+``<synset>/<model>/model.obj``) are recognised and named ``<synset>/<model>``. An id names the asset's dataset
+folder, ``OUT/<id>/``, so it is plain words and slashes, never a way out of ``OUT``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import UserError
+from .untrusted import Unreadable, read_bounded
+
+MODEL_EXTS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".fbx", ".blend")
+AXES = ("X", "Y", "Z", "-X", "-Y", "-Z")
+NORMALIZE = ("unit-cube", "unit-sphere", "none")
+LIGHTING = ("studio", "uniform", "sun")
+MAX_ASSETS = 1_000_000
+MAX_LIST_BYTES = 64 << 20
+ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+SHAPENET_V2 = ("models", "model_normalized.obj")
+SHAPENET_V1 = ("model.obj",)
+
+
+@dataclass(frozen=True)
+class Asset:
+    id: str
+    """``OUT/<id>/`` holds its dataset: slash-separated plain words."""
+    source: str
+    """An absolute file path or an http(s) URL."""
+    sha256: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.source.startswith(("http://", "https://"))
+
+    @property
+    def suffix(self) -> str:
+        name = PurePosixPath(self.source.split("?", 1)[0].split("#", 1)[0]).name
+        return Path(name).suffix.lower()
+
+
+def check_id(asset_id: str, where: str) -> str:
+    parts = asset_id.split("/")
+    if len(asset_id) > 255 or not all(ID_PART.fullmatch(p) for p in parts) or any(p in (".", "..") for p in parts):
+        raise UserError(
+            f"{where}: id {asset_id!r} must be words of letters, digits, '.', '_' or '-' (and '/' between them)"
+        )
+    return asset_id
+
+
+def _id_from(name: str) -> str:
+    """An id from a file name: its stem with anything but plain characters replaced."""
+    stem = Path(PurePosixPath(name).name).stem or "asset"
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip("._-") or "asset"
+    return clean[:128]
+
+
+def read_import_list(path) -> list[Asset]:
+    """The assets of a list file; ``UserError`` naming the line for a bad one."""
+    path = Path(path).expanduser()
+    try:
+        text = read_bounded(path, limit=MAX_LIST_BYTES).decode("utf-8")
+    except Unreadable as exc:
+        raise UserError(f"the import list {path} {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"the import list {path} is not UTF-8 text") from None
+    assets = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+        if not words:
+            continue
+        where = f"{path.name} line {number}"
+        if len(words) > 3:
+            raise UserError(f"{where} has {len(words)} words; a line is SOURCE [ID] [SHA256]")
+        source, rest = words[0], words[1:]
+        sha = next((w.lower() for w in rest if SHA256.fullmatch(w)), None)
+        named = [w for w in rest if not SHA256.fullmatch(w)]
+        if len(named) > 1:
+            raise UserError(f"{where} has two ids; a line is SOURCE [ID] [SHA256]")
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source) and not source.startswith(("http://", "https://")):
+            raise UserError(f"{where}: {source.split(':')[0]} URLs are not fetched (http and https are)")
+        if not source.startswith(("http://", "https://")):
+            source = str((path.parent / source).absolute())
+        asset = Asset(check_id(named[0] if named else _id_from(source), where), source, sha)
+        if asset.suffix not in MODEL_EXTS and not (asset.remote and asset.suffix in (".zip", "")):
+            raise UserError(f"{where}: {source} is no model this tool imports ({', '.join(MODEL_EXTS)})")
+        assets.append(asset)
+        if len(assets) > MAX_ASSETS:
+            raise UserError(f"{path} lists more than {MAX_ASSETS} assets")
+    return unique_ids(assets, str(path))
+
+
+def scan_dir(root, pattern: str | None = None) -> list[Asset]:
+    """Every model under ``root`` (links to folders are not followed: a collection has no loops), in name order.
+    A ShapeNet model folder yields its one model, named ``<synset>/<model>``."""
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise UserError(f"--import-dir {root} is not a folder")
+    found: list[Asset] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        rel = Path(folder).relative_to(root)
+        shapenet = _shapenet(Path(folder), rel)
+        if shapenet is not None:
+            found.append(shapenet)
+            dirs.clear()  # its textures and images are not assets
+            continue
+        models = [n for n in sorted(files) if Path(n).suffix.lower() in MODEL_EXTS]
+        models = [n for n in models if pattern is None or fnmatch.fnmatch(n, pattern)]
+        stems = [Path(n).stem for n in models]
+        for name in models:  # one model is named by its stem; two of one stem (a.obj, a.glb) by their whole names
+            rel_id = "/".join([*rel.parts, Path(name).stem if stems.count(Path(name).stem) == 1 else name])
+            safe = "/".join(re.sub(r"[^A-Za-z0-9._-]", "_", p).lstrip("._-") or "asset" for p in rel_id.split("/"))
+            found.append(Asset(check_id(safe[:255], str(root)), str(Path(folder) / name)))
+        if len(found) > MAX_ASSETS:
+            raise UserError(f"{root} holds more than {MAX_ASSETS} models")
+    if not found:
+        raise UserError(
+            f"{root} holds no models ({', '.join(MODEL_EXTS)})" + (f" matching {pattern}" if pattern else "")
+        )
+    return unique_ids(found, str(root))
+
+
+def _shapenet(folder: Path, rel: Path) -> Asset | None:
+    if len(rel.parts) != 2:
+        return None
+    for layout in (SHAPENET_V2, SHAPENET_V1):
+        model = folder.joinpath(*layout)
+        if model.is_file():
+            return Asset(check_id("/".join(rel.parts), str(folder)), str(model))
+    return None
+
+
+def unique_ids(assets: list[Asset], where: str) -> list[Asset]:
+    """Ids are folders: two assets may not share one, nor may one id be a folder of another's."""
+    seen: dict[str, Asset] = {}
+    for a in assets:
+        key = a.id.lower()  # case-insensitive file systems would merge them
+        if key in seen:
+            raise UserError(f"{where}: two assets have the id {a.id!r} ({seen[key].source} and {a.source})")
+        seen[key] = a
+    prefixes = {"/".join(a.id.lower().split("/")[:i]) for a in assets for i in range(1, a.id.count("/") + 1)}
+    clash = next((a for a in assets if a.id.lower() in prefixes), None)
+    if clash is not None:
+        raise UserError(f"{where}: the id {clash.id!r} is also the folder of other assets' ids")
+    return assets
+
+
+def shard_assets(assets: list[Asset], shard: tuple[int, int]) -> list[Asset]:
+    """Contiguous blocks, as the view shards: shard I of N (1-based) of the assets."""
+    i, n = shard
+    per, extra = divmod(len(assets), n)
+    start = (i - 1) * per + min(i - 1, extra)
+    return assets[start : start + per + (1 if i - 1 < extra else 0)]
