@@ -40,6 +40,12 @@ def _axes(suffix: str, opts: AssetOptions) -> tuple[str, str] | None:
     if default is None:
         return None
     forward, up = opts.forward_axis or default[0], opts.up_axis or default[1]
+    if forward.lstrip("-") == up.lstrip("-") and not (opts.forward_axis and opts.up_axis):
+        # one of them given: the other is the importer's default unless it lies on the same axis
+        if opts.up_axis:
+            forward = {"X": "Y", "Y": "-Z", "Z": "Y"}[up.lstrip("-")]
+        else:
+            up = "Y" if forward.lstrip("-") == "Z" else "Z"
     if forward.lstrip("-") == up.lstrip("-"):
         raise UserError(f"--forward-axis {forward} and --up-axis {up} lie on one axis")
     return forward, up
