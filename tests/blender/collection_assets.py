@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 # An L-shaped block (asymmetric in every axis, so a wrong rotation shows): (x, y, z) sizes of its two boxes.
-SYNSETS = {"02691156": ["1a04e3eab45ca15dd86060f189eb133", "1a6ad7a24bb89733f412783097373bdc", "1a9b552befd6306cc8f2d5fe7449af61"],
-           "03001627": ["1a6f615e8b1b5ae4dbbc9440457e303e", "1a74a83fa6d24b3cacd67ce2c72c02e", "1ab8a3b55c14a7b27eaeab1f0c9120b7"]}  # fmt: skip
+SYNSETS = {
+    "02691156": ["1a04e3eab45ca15dd86060f189eb133", "1a6ad7a24bb89733f412783097373bdc", "1a9b552befd6306cc8f2d5fe"],
+    "03001627": ["1a6f615e8b1b5ae4dbbc9440457e303e", "1a74a83fa6d24b3cacd67ce2c72c02e", "1ab8a3b55c14a7b27eaeab1f"],
+}
 TEXTURED = ("03001627", "1a6f615e8b1b5ae4dbbc9440457e303e")
 RED = (220, 20, 20)
 
