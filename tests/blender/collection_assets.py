@@ -66,8 +66,9 @@ def write_png(path: Path, rgb, size: int = 8) -> None:
 
 
 def write_ply(path: Path, v: np.ndarray, t: np.ndarray) -> None:
-    head = ["ply", "format ascii 1.0", f"element vertex {len(v)}", "property float x", "property float y",
-            "property float z", f"element face {len(t)}", "property list uchar int vertex_indices", "end_header"]  # fmt: skip
+    head = ["ply", "format ascii 1.0", f"element vertex {len(v)}"]
+    head += [f"property float {a}" for a in "xyz"]
+    head += [f"element face {len(t)}", "property list uchar int vertex_indices", "end_header"]
     body = [f"{x} {y} {z}" for x, y, z in v] + [f"3 {a} {b} {c}" for a, b, c in t]
     path.write_text("\n".join(head + body) + "\n")
 
