@@ -17,6 +17,7 @@ from ..core.asset_index import (
     COLLECTION_DIR,
     INDEX_CSV,
     INDEX_JSON,
+    RECORDS_DIR,
     AssetRecord,
     read_record,
     write_index,
@@ -153,7 +154,8 @@ def _check_out(out: Path, assets: list[Asset], run: RunOptions) -> None:
         raise SettingError(
             "out", f"{{}} {out} holds files this tool did not write ({foreign[0]}…); choose another folder"
         )
-    if names and not (run.resume or run.overwrite):
+    started = bool(names - {COLLECTION_DIR}) or (out / RECORDS_DIR).is_dir()  # the panel's log alone is no batch
+    if started and not (run.resume or run.overwrite):
         raise SettingError(
             "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
         )
@@ -182,7 +184,7 @@ def _parallel(args, out: Path, assets: list[Asset]) -> int:
     threads = threads_per_worker(n)
     procs = []
     (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)
-    for i in range(1, n + 1):
+    for i in range(n):
         cmd = cli_command([*ours, "--asset-shard", f"{i}/{n}", "--threads", str(threads), "--resume"])
         log = open(out / COLLECTION_DIR / f"worker-{i}.log", "ab")
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))

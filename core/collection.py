@@ -156,8 +156,8 @@ def unique_ids(assets: list[Asset], where: str) -> list[Asset]:
 
 
 def shard_assets(assets: list[Asset], shard: tuple[int, int]) -> list[Asset]:
-    """Contiguous blocks, as the view shards: shard I of N (1-based) of the assets."""
+    """Contiguous blocks, as the view shards: shard I of N (I from 0, as ``--shard``) of the assets."""
     i, n = shard
     per, extra = divmod(len(assets), n)
-    start = (i - 1) * per + min(i - 1, extra)
-    return assets[start : start + per + (1 if i - 1 < extra else 0)]
+    start = i * per + min(i, extra)
+    return assets[start : start + per + (1 if i < extra else 0)]

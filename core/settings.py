@@ -477,3 +477,31 @@ def compound_flags() -> dict[str, list[str]]:
         if meta.part is not None:
             out.setdefault(meta.flag, []).append(name)
     return out
+
+
+def settings_argv(settings: Settings) -> list[str]:
+    """The CLI options that give ``settings`` (those left at their defaults are left out): what the panel hands a
+    background ``cli.py``, and ``settings_from_args`` of them gives ``settings`` back."""
+    argv: list[str] = []
+    pairs = compound_flags()
+    for name, f in SETTING_FIELDS.items():
+        meta, value = meta_of(name), getattr(settings, name)
+        if meta.part is not None:
+            both = [getattr(settings, n) for n in pairs[meta.flag]]
+            if meta.part == 0 and None not in both:
+                argv.append(f"{meta.flag}={both[0]!r},{both[1]!r}")  # "=": a negative value is no flag
+            continue
+        if value == f.default:
+            continue
+        kind = kind_of(name)
+        if kind == "bool":
+            argv.append(meta.flag)
+        elif kind == "list":
+            argv += [meta.flag, ",".join(map(str, value))]
+        elif kind == "size":
+            argv += [meta.flag, f"{value[0]}x{value[1]}"]
+        else:
+            argv.append(f"{meta.flag}={value!r}" if isinstance(value, float) else f"{meta.flag}={value}")
+    if settings.cameras_from and settings.rig == "dataset":
+        argv = [a for a in argv if a != "--rig=dataset"]  # --cameras-from sets it
+    return argv

@@ -23,6 +23,7 @@ from ..core.errors import UserError
 from ..core.settings import SETTING_FIELDS, Settings, choice_ids, kind_of, meta_of, optional
 from ..exporters import FORMATS
 from . import ADDON
+from .collection import annotations as collection_annotations
 from .where import annotations as where_annotations
 
 FORMAT_ITEMS = [(f.name, f.label, f.description) for f in FORMATS.values()]
@@ -118,6 +119,7 @@ def _annotations() -> dict:
         description="Empty: the add-on preferences' default",
     )  # fmt: skip
     props.update(where_annotations())  # Where the views render, and the job a submission made
+    props.update(collection_annotations())  # the other kind of target: a folder or list of assets
     return props
 
 

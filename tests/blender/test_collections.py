@@ -222,7 +222,7 @@ def _dataset_bytes(root: Path) -> dict[str, bytes]:
     }  # fmt: skip
 
 
-def test_kill_9_then_resume_finishes_the_batch_as_if_uninterrupted(tmp_path, user_resources):
+def test_kill_9_then_resume_and_two_workers_give_the_uninterrupted_batch(tmp_path, user_resources):
     for k in range(5):
         v, t = l_block(k)
         write_obj(tmp_path / "tree" / f"m{k}.obj", v, t)
@@ -247,4 +247,7 @@ def test_kill_9_then_resume_finishes_the_batch_as_if_uninterrupted(tmp_path, use
     after = {f: Path(f).stat().st_mtime_ns for f in before}
     assert before == after  # finished assets untouched
     assert _dataset_bytes(tmp_path / "whole") == _dataset_bytes(tmp_path / "cut")
+    two = _cli(*args, "--out", tmp_path / "two", "--workers", "2", user_resources=user_resources)
+    assert two.returncode == 0, two.stderr
+    assert _dataset_bytes(tmp_path / "whole") == _dataset_bytes(tmp_path / "two")  # sharded over assets
     shutil.rmtree(tmp_path / "whole")

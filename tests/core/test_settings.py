@@ -100,3 +100,11 @@ def test_a_bad_value_names_the_setting_as_the_caller_knows_it(argv, flag, label)
 def test_unknown_choices_say_what_there_is():
     with pytest.raises(UserError, match=r"unknown rig 'cube' \(choose from hemisphere, sphere"):
         settings_from_args(build_parser().parse_args(["--out", "d", "--rig", "cube"]))
+
+
+def test_settings_give_the_cli_options_that_give_them_back():
+    from nerf_dataset.core.settings import settings_argv
+
+    dataset = Settings(rig="dataset", cameras_from="/data/src", cameras_transform="/data/t.json", holdout=8)
+    for s in (EVERY_SETTING_CHANGED, Settings(), dataset, Settings(elevation_min=-20.5, elevation_max=0.1, seed=3)):
+        assert settings_from_args(build_parser().parse_args(["--out", "d", *settings_argv(s)])) == s

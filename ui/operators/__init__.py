@@ -3,6 +3,7 @@
 import bpy
 
 from .build_rig import NERF_DATASET_OT_build_rig
+from .collection import NERF_DATASET_OT_cancel_collection
 from .import_camera_path import NERF_DATASET_OT_import_camera_path
 from .import_camera_path import menu_entry as camera_path_entry
 from .import_cameras import NERF_DATASET_OT_import_cameras
@@ -14,6 +15,7 @@ from .validate import NERF_DATASET_OT_validate
 classes = (
     NERF_DATASET_OT_build_rig,
     NERF_DATASET_OT_render,
+    NERF_DATASET_OT_cancel_collection,
     NERF_DATASET_OT_import_camera_path,
     NERF_DATASET_OT_import_cameras,
     NERF_DATASET_OT_validate,

@@ -62,6 +62,26 @@ def _submit(op, context) -> set:
     return outcome(op, submit(context))
 
 
+def _assets(context) -> bool:
+    from ..collection import ASSETS
+
+    return context.scene.nerf_dataset.target_kind == ASSETS
+
+
+def _collection(op, context, resume: bool) -> set:
+    """A folder or list of assets: a background cli.py renders it (the panel shows its progress); headless, it
+    is waited for."""
+    from .. import collection
+
+    task = collection.start(context, resume)
+    if bpy.app.background:
+        text = collection.wait(task)
+        op.report({"INFO"} if task.returncode == 0 else {"WARNING"}, text)
+    else:
+        op.report({"INFO"}, f"Rendering {task.total} assets into {task.out} in the background")
+    return {"FINISHED"}
+
+
 class NERF_DATASET_OT_render(bpy.types.Operator):
     """Render every view of the plan and write the chosen dataset formats"""
 
@@ -73,6 +93,8 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
+        if _assets(context):
+            return _collection(self, context, self.resume)
         if _elsewhere(context, self.resume):
             return _submit(self, context)
         job = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
@@ -86,7 +108,7 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     @reports_errors
     def invoke(self, context, event):
-        if bpy.app.background or _elsewhere(context, self.resume):
+        if bpy.app.background or _elsewhere(context, self.resume) or _assets(context):
             return self.execute(context)
         self._job = start(context, self.resume, chunk_frames=1)
         try:

@@ -8,10 +8,12 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ...core.asset_index import COLLECTION_DIR
 from ...core.errors import UserError
 from ...core.plan import PLAN_FILE
 from ...core.settings import SETTING_FIELDS
-from .. import jobs
+from .. import collection, jobs
+from ..collection import ASSETS
 from ..operators.build_rig import NERF_DATASET_OT_build_rig
 from ..operators.render import NERF_DATASET_OT_render
 from ..operators.validate import NERF_DATASET_OT_validate
@@ -43,6 +45,8 @@ def feedback(context, props):
     from ...exporters import FORMATS
     from ..properties import settings_from_props
 
+    if props.target_kind == ASSETS:  # each asset is planned by the background run
+        return None
     settings = settings_from_props(props, context)
     if settings.rig == "dataset":
         return _dataset_feedback(settings, context)
@@ -154,10 +158,14 @@ class NERF_DATASET_PT_main(bpy.types.Panel):
         layout.use_property_decorate = False
 
         col = layout.column(heading="Target")
-        col.prop(props, "target", text="")
-        if props.target is None:
-            obj = context.active_object
-            col.label(text=f"Active object: {obj.name}" if obj else "No active object: all visible meshes")
+        col.row().prop(props, "target_kind", expand=True)
+        if props.target_kind == ASSETS:
+            _draw_assets(col, context, props)
+        else:
+            col.prop(props, "target", text="")
+            if props.target is None:
+                obj = context.active_object
+                col.label(text=f"Active object: {obj.name}" if obj else "No active object: all visible meshes")
 
         box = layout.box()
         box.prop(props, "rig")
@@ -238,7 +246,19 @@ def _formats(props, context):
 def _resumable(context, props) -> bool:
     from ..properties import output_dir
 
+    marker = COLLECTION_DIR if props.target_kind == ASSETS else PLAN_FILE
     try:
-        return (Path(output_dir(props, context)) / PLAN_FILE).is_file()
+        return (Path(output_dir(props, context)) / marker).exists()
     except UserError:
         return False
+
+
+def _draw_assets(col, context, props) -> None:
+    for name in ("assets_path", "assets_pattern", "normalize", "up_axis", "forward_axis", "lighting"):
+        col.prop(props, name)
+    task = collection.TASKS.get(context.scene.name)
+    if task is not None:
+        row = col.row()
+        row.label(text=collection.line(task), icon="RENDER_ANIMATION" if task.returncode is None else "INFO")
+        if task.returncode is None:
+            row.operator("nerf_dataset.cancel_collection", text="", icon="CANCEL")
