@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core.collection import AXES, NORMALIZE
 from ..core.errors import UserError
 from ..core.preview import PREVIEW_FILE
 from ..core.shards import parse_shard
@@ -70,6 +71,10 @@ def build_validate_parser() -> argparse.ArgumentParser:
     src.add_argument("--demo", action="store_true", help="the built-in demo scene")
     p.add_argument("--object", metavar="NAME", help="object to reproject (default: the dataset's target)")
     p.add_argument("--sample", type=int, metavar="N", help="reproject N views per format, spread evenly (default all)")
+    g = p.add_argument_group("a collection's asset: --import its model with the options it was rendered with")
+    g.add_argument("--normalize", choices=NORMALIZE, help="as the collection normalised it")
+    g.add_argument("--up-axis", choices=AXES)
+    g.add_argument("--forward-axis", choices=AXES)
     return p
 
 
@@ -257,7 +262,14 @@ def _validate(a: argparse.Namespace):
         require_blender()
         # An imported model is the object itself; a scene's object is the one the dataset was made of.
         target = a.object or (None if a.import_path else _planned_target(root))
-        objs = load_scene(Source(blend=a.blend, import_path=a.import_path, demo=a.demo, object=target))[2]
+        if a.import_path and (a.normalize or a.up_axis or a.forward_axis):  # as the collection imported it
+            from ..blender_io.assets import AssetOptions, import_asset
+
+            objs = import_asset(a.import_path, AssetOptions(a.normalize or "unit-cube", a.up_axis, a.forward_axis))[0]
+        else:
+            objs = load_scene(Source(blend=a.blend, import_path=a.import_path, demo=a.demo, object=target))[2]
+    elif a.normalize or a.up_axis or a.forward_axis:
+        raise UserError("--normalize, --up-axis and --forward-axis describe an --import'ed asset: give --import")
     return validate_dataset(root, objs, a.sample)
 
 
