@@ -119,7 +119,9 @@ def scan_dir(root, pattern: str | None = None) -> list[Asset]:
             continue
         models = [n for n in sorted(files) if Path(n).suffix.lower() in MODEL_EXTS]
         stems = [Path(n).stem for n in models]  # before the pattern: an asset's id never depends on it
-        for name in (n for n in models if pattern is None or fnmatch.fnmatch(n, pattern)):  # one model is named by its stem; two of one stem (a.obj, a.glb) by their whole names
+        for name in (
+            n for n in models if pattern is None or fnmatch.fnmatch(n, pattern)
+        ):  # one model is named by its stem; two of one stem (a.obj, a.glb) by their whole names
             rel_id = "/".join([*rel.parts, Path(name).stem if stems.count(Path(name).stem) == 1 else name])
             safe = "/".join(re.sub(r"[^A-Za-z0-9._-]", "_", p).lstrip("._-") or "asset" for p in rel_id.split("/"))
             found.append(Asset(check_id(safe[:255], str(root)), str(Path(folder) / name)))

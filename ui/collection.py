@@ -14,46 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
-from bpy.props import EnumProperty, StringProperty
 
 from ..core.asset_index import COLLECTION_DIR, RECORDS_DIR
-from ..core.collection import AXES, LIGHTING, NORMALIZE
 from ..core.errors import UserError
+from .collection_props import IMPORTERS_AXIS
 
-OBJECT, ASSETS = "OBJECT", "ASSETS"
-IMPORTERS_AXIS = "DEFAULT"
 POLL_S = 0.5
-
-
-def annotations() -> dict:
-    axes = [(IMPORTERS_AXIS, "Importer's", "The importer's own default for the file type"), *[(a, a, "") for a in AXES]]
-    blend_relative = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
-    return {
-        "target_kind": EnumProperty(
-            name="Target",
-            items=[
-                (OBJECT, "Object", "One object of this scene"),
-                (ASSETS, "Folder or List", "A dataset per model of a folder (ShapeNet's layout too) or list file"),
-            ],
-            default=OBJECT,
-        ),  # fmt: skip
-        "assets_path": StringProperty(
-            name="Assets",
-            subtype="FILE_PATH",
-            options=blend_relative,
-            description="A folder of models, or a list file with one SOURCE [ID] [SHA256] per line",
-        ),
-        "assets_pattern": StringProperty(name="Pattern", description="Only files matching this, e.g. *.glb"),
-        "normalize": EnumProperty(
-            name="Normalize",
-            items=[(n, n.replace("-", " ").title(), "") for n in NORMALIZE],
-            default="unit-cube",
-            description="Centre each asset and scale it into the unit cube or sphere",
-        ),
-        "up_axis": EnumProperty(name="Up Axis", items=axes, default=IMPORTERS_AXIS),
-        "forward_axis": EnumProperty(name="Forward Axis", items=axes, default=IMPORTERS_AXIS),
-        "lighting": EnumProperty(name="Lighting", items=[(x, x.title(), "") for x in LIGHTING], default="studio"),
-    }
 
 
 def cli_args(props, context, resume: bool) -> list[str]:

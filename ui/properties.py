@@ -23,7 +23,7 @@ from ..core.errors import UserError
 from ..core.settings import SETTING_FIELDS, Settings, choice_ids, kind_of, meta_of, optional
 from ..exporters import FORMATS
 from . import ADDON
-from .collection import annotations as collection_annotations
+from .collection_props import annotations as collection_annotations
 from .where import annotations as where_annotations
 
 FORMAT_ITEMS = [(f.name, f.label, f.description) for f in FORMATS.values()]

@@ -63,7 +63,7 @@ def _submit(op, context) -> set:
 
 
 def _assets(context) -> bool:
-    from ..collection import ASSETS
+    from ..collection_props import ASSETS
 
     return context.scene.nerf_dataset.target_kind == ASSETS
 

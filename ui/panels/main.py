@@ -13,7 +13,7 @@ from ...core.errors import UserError
 from ...core.plan import PLAN_FILE
 from ...core.settings import SETTING_FIELDS
 from .. import collection, jobs
-from ..collection import ASSETS
+from ..collection_props import ASSETS
 from ..operators.build_rig import NERF_DATASET_OT_build_rig
 from ..operators.render import NERF_DATASET_OT_render
 from ..operators.validate import NERF_DATASET_OT_validate
