@@ -8,6 +8,7 @@ its reason and the batch goes on. ``--workers N`` runs N processes over contiguo
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from ..core.asset_index import (
 )
 from ..core.collection import AXES, LIGHTING, NORMALIZE, Asset, read_import_list, scan_dir, shard_assets
 from ..core.errors import UserError
+from ..core.files import write_json_atomic
 from ..core.plan import PLAN_FILE
 from ..core.reader_kit import one_line
 from ..core.settings import SettingError
@@ -64,29 +66,59 @@ def collection_given(args) -> bool:
 
 
 def check_options(args) -> None:
-    """Options of a collection run given to a single-scene run are refused rather than ignored."""
-    if collection_given(args):
-        if args.object:
-            raise UserError("--object names a scene's object; a collection renders each asset whole")
-        if args.shard:
-            raise UserError("--shard splits one dataset's views; a collection is split by --asset-shard")
+    """Options of a collection run given to a single-scene run are refused rather than ignored, and a collection's
+    own values are checked here, once, rather than failing every asset."""
+    if not collection_given(args):
+        given = [o for o in OPTIONS if getattr(args, o, None) not in (None, "unit-cube", "studio", 512)]
+        if given or args.asset_shard:
+            flag = "--" + (given[0] if given else "asset_shard").replace("_", "-")
+            raise UserError(f"{flag} belongs to a collection: give --import-list or --import-dir")
         return
-    given = [o for o in OPTIONS if getattr(args, o, None) not in (None, "unit-cube", "studio", 512)]
-    if given or args.asset_shard:
-        flag = "--" + (given[0] if given else "asset_shard").replace("_", "-")
-        raise UserError(f"{flag} belongs to a collection: give --import-list or --import-dir")
+    if args.object:
+        raise UserError("--object names a scene's object; a collection renders each asset whole")
+    if args.shard:
+        raise UserError("--shard splits one dataset's views; a collection is split by --asset-shard")
+    if args.pattern and args.import_list:
+        raise UserError("--pattern filters --import-dir's files; a list names its assets itself")
+    if not 1 <= args.max_download_mb <= 1 << 20:
+        raise UserError(f"--max-download-mb must be 1 to {1 << 20}, not {args.max_download_mb}")
+    if args.up_axis and args.forward_axis and args.up_axis.lstrip("-") == args.forward_axis.lstrip("-"):
+        raise UserError(f"--forward-axis {args.forward_axis} and --up-axis {args.up_axis} lie on one axis")
+    if args.cache:
+        cache = Path(args.cache).expanduser().absolute()
+        if cache.exists() and not cache.is_dir():
+            raise UserError(f"--cache {cache} exists and is not a folder")
+        out = Path(args.out).expanduser().absolute()
+        if cache == out or (cache.is_relative_to(out) and not cache.is_relative_to(out / COLLECTION_DIR)):
+            raise UserError(f"--cache {cache} lies in --out; leave it out (the default is inside the collection)")
+
+
+def normalized_argv(argv: list[str]) -> list[str]:
+    """``--up-axis -Y`` as ``--up-axis=-Y``: argparse would take ``-Y`` for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("--up-axis", "--forward-axis") and i + 1 < len(argv) and argv[i + 1] in AXES:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def load_assets(args) -> list[Asset]:
-    return read_import_list(args.import_list) if args.import_list else scan_dir(args.import_dir, args.pattern)
+    if args.import_list:
+        return read_import_list(args.import_list)
+    return scan_dir(args.import_dir, args.pattern, exclude=Path(args.out).expanduser().absolute())
 
 
 def run_collection(settings, args, run: RunOptions) -> int:
     assets = load_assets(args)
     out = run.out_dir
     shard = parse_shard(args.asset_shard) if args.asset_shard else None
+    batch = _batch(settings, args)
     if shard is None:
-        _check_out(out, assets, run)
+        _check_out(out, assets, run, batch)
     if args.workers > 1 and shard is None:
         return _parallel(args, out, assets)
     mine = shard_assets(assets, shard) if shard else assets
@@ -103,6 +135,14 @@ def run_collection(settings, args, run: RunOptions) -> int:
     if shard is not None:
         return EXIT_OK
     return _summary(out, assets)
+
+
+def _batch(settings, args) -> dict:
+    """What every asset of the batch is made with: a resume must ask for the same."""
+    import json
+
+    options = {k: getattr(args, k) for k in ("normalize", "up_axis", "forward_axis", "lighting")}
+    return json.loads(json.dumps({"settings": settings.to_dict(), **options}))  # as saved: lists, not tuples
 
 
 def _finished(out: Path, asset: Asset) -> bool:
@@ -125,30 +165,31 @@ def _render_asset(asset: Asset, settings, opts, out: Path, run: RunOptions, args
         objs, norm = import_asset(path, opts, run.quiet)
         folder = out / asset.id
         started = (folder / PLAN_FILE).is_file()
-        one = RunOptions(out=folder, resume=started, overwrite=not started and (run.overwrite or run.resume),
-                         threads=run.threads, quiet=run.quiet)  # fmt: skip
+        resume = started and run.resume  # an asset cut off mid-render is finished; with --overwrite, redone
+        one = RunOptions(out=folder, resume=resume, overwrite=not resume, threads=run.threads, quiet=run.quiet)
         source = Source(object=objs[0].name, objects=tuple(o.name for o in objs))
         job = make_dataset(settings, source, one)
         job.planned.release()
         plan = job.plan
-        return AssetRecord(asset.id, asset.source, "done", "", len(plan.views), norm, tuple(plan.scene.bounds_min),
-                           tuple(plan.scene.bounds_max), round(time.monotonic() - t0, 3))  # fmt: skip
+        note, bounds = norm.pop("note", ""), (tuple(plan.scene.bounds_min), tuple(plan.scene.bounds_max))
+        seconds = round(time.monotonic() - t0, 3)
+        return AssetRecord(asset.id, asset.shown, "done", note, len(plan.views), norm, *bounds, seconds)
     except (UserError, IncompleteError, OSError) as exc:
         reason = str(exc)
     except Exception as exc:  # an importer's own failure on a broken file: this asset fails, the batch goes on
         reason = f"{type(exc).__name__}: {exc}"
-    return AssetRecord(asset.id, asset.source, "failed", one_line(reason, 300), 0, norm, (), (),
+    norm.pop("note", None)
+    return AssetRecord(asset.id, asset.shown, "failed", one_line(reason, 300), 0, norm, (), (),
                        round(time.monotonic() - t0, 3))  # fmt: skip
 
 
-def _check_out(out: Path, assets: list[Asset], run: RunOptions) -> None:
-    """OUT holds nothing but a collection of ours: the index, our folder and the assets' folders."""
-    if not out.exists():
-        return
-    if not out.is_dir():
+def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict) -> None:
+    """OUT holds nothing but a collection of ours (the index, our folder, the assets' folders); a started one is
+    resumed with the very settings it was started with, or redone with --overwrite (its records cleared)."""
+    if out.exists() and not out.is_dir():
         raise SettingError("out", f"{{}} {out} exists and is not a folder")
+    names = {p.name for p in out.iterdir()} if out.exists() else set()
     ours = {INDEX_JSON, INDEX_CSV, COLLECTION_DIR} | {a.id.split("/")[0] for a in assets}
-    names = {p.name for p in out.iterdir()}
     foreign = sorted(names - ours)
     if foreign:
         raise SettingError(
@@ -159,6 +200,35 @@ def _check_out(out: Path, assets: list[Asset], run: RunOptions) -> None:
         raise SettingError(
             "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
         )
+    saved = _saved_batch(out)
+    if run.resume and started and saved is not None and saved != batch:
+        diff = next((k for k in batch if k != "settings" and batch[k] != saved.get(k)), None)
+        if diff is None:
+            mine, theirs = batch["settings"], saved.get("settings", {})
+            diff = next(k for k in mine if mine[k] != theirs.get(k))
+            was, now = theirs.get(diff), mine[diff]
+        else:
+            was, now = saved.get(diff), batch[diff]
+        made = f"made with {diff} {was!r}, not {now!r}"
+        raise SettingError("resume", f"{{}} continues the collection in {out}, {made}; use {{overwrite}} to redo it")
+    if run.overwrite:
+        shutil.rmtree(out / RECORDS_DIR, ignore_errors=True)
+        for name in (INDEX_JSON, INDEX_CSV):
+            (out / name).unlink(missing_ok=True)
+    if not (run.resume and saved is not None):
+        write_json_atomic(out / BATCH_FILE, batch)
+
+
+BATCH_FILE = f"{COLLECTION_DIR}/batch.json"
+
+
+def _saved_batch(out: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads((out / BATCH_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _summary(out: Path, assets: list[Asset]) -> int:
@@ -180,12 +250,12 @@ def _parallel(args, out: Path, assets: list[Asset]) -> int:
     from ..cloud.local import _die_with_parent, cli_command, threads_per_worker
 
     n = min(args.workers, len(assets))
-    ours = _without(script_args(sys.argv), "--workers")
+    ours = _without(normalized_argv(script_args(sys.argv)), "--workers")  # OUT checked (and cleared) above
     threads = threads_per_worker(n)
     procs = []
     (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        cmd = cli_command([*ours, "--asset-shard", f"{i}/{n}", "--threads", str(threads), "--resume"])
+        cmd = cli_command([*ours, "--asset-shard", f"{i}/{n}", "--threads", str(threads)])
         log = open(out / COLLECTION_DIR / f"worker-{i}.log", "ab")
         procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
         log.close()

@@ -22,7 +22,7 @@ from .cli_parts import (
     script_args,
     settings_from_args,
 )
-from .collection_run import add_collection_options, check_options, collection_given, run_collection
+from .collection_run import add_collection_options, check_options, collection_given, normalized_argv, run_collection
 from .dataset import IncompleteError, RunOptions
 
 # cli.py's commands beside rendering and validate: the job contract (cloud/).
@@ -145,7 +145,7 @@ def _main(argv: list[str] | None = None) -> int:
         return run_command(ours[0], ours[1:])
     args = None
     try:
-        args = build_parser().parse_args(ours)
+        args = build_parser().parse_args(normalized_argv(ours))
         if args.collect:
             _collect_takes_only_out(args)
             return _collect(args.out)
@@ -231,7 +231,7 @@ def _validate_command(args: list[str]) -> int:
     from ..core.reader_kit import one_line
 
     try:
-        a = build_validate_parser().parse_args(args)
+        a = build_validate_parser().parse_args(normalized_argv(args))
         if a.sample is not None and a.sample < 1:
             raise UserError("--sample must be at least 1")
         report = _validate(a)

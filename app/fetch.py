@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,6 +34,9 @@ class FetchOptions:
     max_bytes: int = 512 << 20
     retries: int = 3
     timeout: float = 30.0
+    """Seconds to connect, and between two reads."""
+    deadline: float = 600.0
+    """Seconds one download may take in all: a server trickling a byte at a time never holds a batch."""
 
 
 class FetchError(UserError):
@@ -51,7 +55,7 @@ def fetch(asset: Asset, opts: FetchOptions) -> Path:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     digest, body = _download(asset, cache, opts)
-    write_json_atomic(known, {"url": asset.source, "sha256": digest, "name": body.name})
+    write_json_atomic(known, {"url": asset.shown, "sha256": digest, "name": body.name})
     return _model_in(body, opts)
 
 
@@ -71,14 +75,15 @@ def _session(opts: FetchOptions):
 def _download(asset: Asset, cache: Path, opts: FetchOptions) -> tuple[str, Path]:
     import requests
 
-    url = asset.source
+    url, shown = asset.source, asset.shown
     tmp_dir = cache / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
+    _drop_stale_parts(tmp_dir)
     tmp = tmp_dir / f"{os.getpid()}.part"
     try:
         with _session(opts) as s:
             for _ in range(MAX_REDIRECTS + 1):
-                r = s.get(url, stream=True, timeout=opts.timeout, allow_redirects=False)
+                r = s.get(url, stream=True, timeout=(min(opts.timeout, 10.0), opts.timeout), allow_redirects=False)
                 if not r.is_redirect:
                     break
                 nxt = urljoin(url, r.headers.get("location", ""))
@@ -89,20 +94,21 @@ def _download(asset: Asset, cache: Path, opts: FetchOptions) -> tuple[str, Path]
                     )
                 url = nxt
             else:
-                raise FetchError(f"{asset.source} redirects more than {MAX_REDIRECTS} times")
+                raise FetchError(f"{shown} redirects more than {MAX_REDIRECTS} times")
             with r:
                 if r.status_code != 200:
-                    raise FetchError(f"{url} answered HTTP {r.status_code}")
-                digest = _stream(r, tmp, opts.max_bytes, asset.source)
+                    raise FetchError(f"{shown} answered HTTP {r.status_code}")
+                digest = _stream(r, tmp, opts, shown)
     except requests.RequestException as exc:
         tmp.unlink(missing_ok=True)
-        raise FetchError(f"cannot download {asset.source}: {type(exc).__name__}") from None
+        why = "timed out" if isinstance(exc, requests.Timeout) else f"failed ({type(exc).__name__})"
+        raise FetchError(f"downloading {shown} {why}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if asset.sha256 is not None and digest != asset.sha256:
         tmp.unlink(missing_ok=True)
-        raise FetchError(f"{asset.source} has sha256 {digest[:16]}…, not the {asset.sha256[:16]}… the list gives")
+        raise FetchError(f"{shown} has sha256 {digest[:16]}…, not the {asset.sha256[:16]}… the list gives")
     name = _name(url)
     body = cache / "blobs" / digest / name
     body.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +116,8 @@ def _download(asset: Asset, cache: Path, opts: FetchOptions) -> tuple[str, Path]
     return digest, body
 
 
-def _stream(r, tmp: Path, limit: int, url: str) -> str:
+def _stream(r, tmp: Path, opts: FetchOptions, url: str) -> str:
+    limit, ends = opts.max_bytes, time.monotonic() + opts.deadline
     length = r.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise FetchError(f"{url} is {int(length) >> 20} MB, over the {limit >> 20} MB limit (--max-download-mb)")
@@ -120,9 +127,22 @@ def _stream(r, tmp: Path, limit: int, url: str) -> str:
             n += len(chunk)
             if n > limit:
                 raise FetchError(f"{url} sent more than the {limit >> 20} MB limit (--max-download-mb): cut off")
+            if time.monotonic() > ends:
+                raise FetchError(f"{url} took more than {opts.deadline:.0f} s to download: cut off")
             h.update(chunk)
             f.write(chunk)
     return h.hexdigest()
+
+
+def _drop_stale_parts(tmp_dir: Path) -> None:
+    """Parts left by a download whose process was killed (its pid is gone)."""
+    for part in tmp_dir.glob("*.part"):
+        try:
+            os.kill(int(part.stem), 0)
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            continue
 
 
 def _name(url: str) -> str:
@@ -168,14 +188,22 @@ def _unzip(body: Path, folder: Path, limit: int) -> None:
                 if m.is_dir():
                     continue
                 target = tmp / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with z.open(m) as src, open(target, "wb") as dst:
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    dst = open(target, "wb")
+                except OSError as exc:
+                    raise FetchError(f"{body.name} cannot be unpacked: {m.filename!r} {exc.strerror}") from None
+                with z.open(m) as src, dst:
                     while chunk := src.read(CHUNK):
                         total += len(chunk)
                         if total > limit:
                             raise FetchError(f"{body.name} unpacks to more than {limit >> 20} MB")
                         dst.write(chunk)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not folder.is_dir():  # another worker unpacked the same body first: theirs is as good
+                raise
     except zipfile.BadZipFile:
         raise FetchError(f"{body.name} is not a readable zip") from None
     finally:

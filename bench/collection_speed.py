@@ -63,7 +63,7 @@ def rss_over_batch(folder: Path, out: Path, n: int) -> list[tuple[int, int]]:
     records = out / ".nerf_collection" / "records"
     samples, seen = [], 0
     while p.poll() is None:
-        done = len(list(records.glob("*.json"))) if records.is_dir() else 0
+        done = len(list(records.rglob("record.json"))) if records.is_dir() else 0
         if done > seen:
             seen = done
             try:

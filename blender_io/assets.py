@@ -56,6 +56,8 @@ def import_asset(path: str, opts: AssetOptions, quiet: bool = True) -> tuple[lis
     p = Path(path)
     suffix = p.suffix.lower()
     axes = _axes(suffix, opts)
+    if not p.is_file():  # a FIFO would hold the importer (and the batch) forever
+        raise UserError(f"{p.name} is not a regular file" if p.exists() else f"{p} is missing")
     scene = new_empty_scene()
     for obj in list(scene.objects):  # the collection's own lighting replaces the empty scene's sun
         bpy.data.objects.remove(obj)
@@ -69,6 +71,7 @@ def import_asset(path: str, opts: AssetOptions, quiet: bool = True) -> tuple[lis
     objs = _geometry_objects([o for o in created if o.parent is None])
     if not objs:
         raise UserError(f"{p.name} contains no mesh")
+    note = _check_images(p)
     conversion = _conversion(suffix, axes)
     record = _normalize(scene, created, objs, opts.normalize)
     record.update(
@@ -77,8 +80,31 @@ def import_asset(path: str, opts: AssetOptions, quiet: bool = True) -> tuple[lis
         model_to_world=None if conversion is None else (np.array(record.pop("move")) @ conversion).tolist(),
     )
     record.pop("move", None)
+    if note:
+        record["note"] = note
     light(scene, opts.lighting)
     return objs, record
+
+
+def _home(model: Path) -> Path:
+    """The folder an asset's files may come from: the model's, or ShapeNet's model folder (``models/..``)."""
+    folder = model.resolve().parent
+    return folder.parent if folder.name == "models" else folder
+
+
+def _check_images(model: Path) -> str:
+    """Refuse textures a material reads from outside the asset's folder (a hostile .mtl could render any image
+    of this machine into the dataset); a texture that is missing is noted."""
+    home, missing = _home(model), []
+    for image in bpy.data.images:
+        if image.packed_file is not None or image.source != "FILE" or not image.filepath:
+            continue
+        path = Path(bpy.path.abspath(image.filepath, library=image.library)).resolve()
+        if not path.is_relative_to(home):
+            raise UserError(f"a material reads the texture {path.name} from outside the asset's folder: not rendered")
+        if not path.is_file():
+            missing.append(path.name)
+    return f"missing textures: {', '.join(missing[:3])}" if missing else ""
 
 
 def _import(path: str, suffix: str, axes) -> None:

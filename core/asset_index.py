@@ -44,7 +44,11 @@ class AssetRecord:
 
 
 def record_path(out: Path, asset_id: str) -> Path:
-    return Path(out) / RECORDS_DIR / f"{asset_id}.json"
+    """``records/<id>/record.json``: a folder per id, so no id's record is another's folder (``x`` and ``x.json/y``)."""
+    return Path(out) / RECORDS_DIR / asset_id / RECORD_FILE
+
+
+RECORD_FILE = "record.json"
 
 
 def write_record(out: Path, record: AssetRecord) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -39,6 +40,19 @@ class Asset:
     sha256: str | None = None
 
     @property
+    def shown(self) -> str:
+        """The source as the index and messages show it: a URL without its user, password or query (a signed
+        URL's token is a credential)."""
+        if not self.remote:
+            return self.source
+        from urllib.parse import urlsplit, urlunsplit
+
+        u = urlsplit(self.source)
+        host = u.hostname or ""
+        netloc = f"{host}:{u.port}" if u.port else host
+        return urlunsplit((u.scheme, netloc, u.path, "…" if u.query else "", ""))
+
+    @property
     def remote(self) -> bool:
         return self.source.startswith(("http://", "https://"))
 
@@ -48,8 +62,14 @@ class Asset:
         return Path(name).suffix.lower()
 
 
+RESERVED_IDS = ("index.json", "index.csv")
+"""The index files' names: an asset's folder may not take them."""
+
+
 def check_id(asset_id: str, where: str) -> str:
     parts = asset_id.split("/")
+    if parts[0].lower() in RESERVED_IDS:
+        raise UserError(f"{where}: id {asset_id!r} is the name of the collection's index; choose another")
     if len(asset_id) > 255 or not all(ID_PART.fullmatch(p) for p in parts) or any(p in (".", "..") for p in parts):
         raise UserError(
             f"{where}: id {asset_id!r} must be words of letters, digits, '.', '_' or '-' (and '/' between them)"
@@ -96,35 +116,35 @@ def read_import_list(path) -> list[Asset]:
         assets.append(asset)
         if len(assets) > MAX_ASSETS:
             raise UserError(f"{path} lists more than {MAX_ASSETS} assets")
+    if not assets:
+        raise UserError(f"the import list {path} lists no assets")
     return unique_ids(assets, str(path))
 
 
-def scan_dir(root, pattern: str | None = None) -> list[Asset]:
-    """Every model under ``root`` (links to folders are not followed: a collection has no loops), in name order.
-    A ShapeNet model folder yields its one model, named ``<synset>/<model>``."""
+def scan_dir(root, pattern: str | None = None, exclude: Path | None = None) -> list[Asset]:
+    """Every model under ``root`` (links to folders are not followed: a collection has no loops; ``exclude``, the
+    output folder, is skipped), in name order. A ShapeNet model folder yields its one model, ``<synset>/<model>``.
+    Names are made plain; two that become one id are told apart by a number."""
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
         raise UserError(f"--import-dir {root} is not a folder")
     found: list[Asset] = []
+    taken: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if exclude is None or Path(folder, d) != exclude)
         rel = Path(folder).relative_to(root)
         shapenet = _shapenet(Path(folder), rel)
-        if shapenet is not None and pattern is not None and not fnmatch.fnmatch(Path(shapenet.source).name, pattern):
-            dirs.clear()
-            continue
         if shapenet is not None:
-            found.append(shapenet)
             dirs.clear()  # its textures and images are not assets
+            if pattern is None or fnmatch.fnmatch(Path(shapenet.source).name, pattern):
+                found.append(Asset(_unique(shapenet.id, taken), shapenet.source))
             continue
         models = [n for n in sorted(files) if Path(n).suffix.lower() in MODEL_EXTS]
-        stems = [Path(n).stem for n in models]  # before the pattern: an asset's id never depends on it
-        for name in (
-            n for n in models if pattern is None or fnmatch.fnmatch(n, pattern)
-        ):  # one model is named by its stem; two of one stem (a.obj, a.glb) by their whole names
-            rel_id = "/".join([*rel.parts, Path(name).stem if stems.count(Path(name).stem) == 1 else name])
-            safe = "/".join(re.sub(r"[^A-Za-z0-9._-]", "_", p).lstrip("._-") or "asset" for p in rel_id.split("/"))
-            found.append(Asset(check_id(safe[:255], str(root)), str(Path(folder) / name)))
+        stems = Counter(Path(n).stem for n in models)  # before the pattern: an asset's id never depends on it
+        for name in (n for n in models if pattern is None or fnmatch.fnmatch(n, pattern)):
+            last = Path(name).stem if stems[Path(name).stem] == 1 else name  # a.obj, a.glb: their whole names
+            parts = [_plain(p) for p in [*rel.parts, last]]
+            found.append(Asset(_unique("/".join(parts)[:255], taken), str(Path(folder) / name)))
         if len(found) > MAX_ASSETS:
             raise UserError(f"{root} holds more than {MAX_ASSETS} models")
     if not found:
@@ -132,6 +152,21 @@ def scan_dir(root, pattern: str | None = None) -> list[Asset]:
             f"{root} holds no models ({', '.join(MODEL_EXTS)})" + (f" matching {pattern}" if pattern else "")
         )
     return unique_ids(found, str(root))
+
+
+def _plain(part: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", part).lstrip("._-")[:128] or "asset"
+    return f"{clean}_" if clean.lower() in RESERVED_IDS else clean
+
+
+def _unique(asset_id: str, taken: set[str]) -> str:
+    """``asset_id``, or ``asset_id-2``, ``-3``… when a name made plain is already taken (case-insensitively)."""
+    candidate, n = asset_id, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = f"{asset_id[:250]}-{n}"
+    taken.add(candidate.lower())
+    return candidate
 
 
 def _shapenet(folder: Path, rel: Path) -> Asset | None:

@@ -90,7 +90,7 @@ def count(task: Task) -> tuple[int, int]:
 
     records = task.out / RECORDS_DIR
     if records.is_dir():
-        for path in records.rglob("*.json"):
+        for path in records.rglob("record.json"):
             key = str(path)
             if key not in task.seen:
                 try:

@@ -236,12 +236,12 @@ def test_kill_9_then_resume_and_two_workers_give_the_uninterrupted_batch(tmp_pat
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     records = tmp_path / "cut" / ".nerf_collection" / "records"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(records.glob("*.json"))) < 2:
+    while time.monotonic() < deadline and len(list(records.rglob("record.json"))) < 2:
         time.sleep(0.05)
     time.sleep(0.3)  # into the third asset's render
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
-    done = sorted(r.stem for r in records.glob("*.json"))
+    done = sorted(r.parent.name for r in records.rglob("record.json"))
     assert 2 <= len(done) < 5
     before = {str(f): f.stat().st_mtime_ns for d in done for f in (tmp_path / "cut" / d).rglob("*") if f.is_file()}
     again = _cli(*args, "--out", tmp_path / "cut", "--resume", user_resources=user_resources)
@@ -253,3 +253,71 @@ def test_kill_9_then_resume_and_two_workers_give_the_uninterrupted_batch(tmp_pat
     assert two.returncode == 0, two.stderr
     assert _dataset_bytes(tmp_path / "whole") == _dataset_bytes(tmp_path / "two")  # sharded over assets
     shutil.rmtree(tmp_path / "whole")
+
+
+SMALL = ["--train", "1", "--val", "0", "--test", "1", "--resolution", "32x32", "--samples", "2"]
+
+
+def _sizes(out: Path) -> set[tuple[int, int]]:
+    return {Image.open(p).size for p in out.rglob("r_*.png")}
+
+
+def test_overwrite_redoes_a_finished_batch_and_resume_keeps_its_settings(tmp_path, user_resources):
+    for k in range(2):
+        v, t = l_block(k)
+        write_obj(tmp_path / "tree" / f"m{k}.obj", v, t)
+    base = ["--import-dir", tmp_path / "tree", "--out", tmp_path / "out", *SMALL]
+    assert _cli(*base, user_resources=user_resources).returncode == 0
+    r = _cli(*base, "--resolution", "16x16", "--resume", user_resources=user_resources)
+    assert r.returncode == 2 and "made with" in r.stderr and "16" in r.stderr, r.stderr
+    r = _cli(*base, "--resolution", "16x16", "--overwrite", "--workers", "2", user_resources=user_resources)
+    assert r.returncode == 0 and _sizes(tmp_path / "out") == {(16, 16)}, r.stderr
+    r = _cli(*base, "--resolution", "24x24", "--overwrite", user_resources=user_resources)
+    assert r.returncode == 0 and _sizes(tmp_path / "out") == {(24, 24)}, r.stderr
+
+
+def test_hostile_assets_fail_alone(tmp_path, user_resources):
+    v, t = l_block(0)
+    write_obj(tmp_path / "tree" / "good.obj", v, t)
+    os.mkfifo(tmp_path / "tree" / "fifo.obj")
+    from collection_assets import write_png
+
+    write_png(tmp_path / "secret.png", (1, 2, 3))
+    lines = ["mtllib m.mtl", "usemtl x", "vt 0 0", *[f"v {a} {b} {c}" for a, b, c in v]]
+    lines += [f"f {a}/1 {b}/1 {c}/1" for a, b, c in t + 1]
+    for name, texture in (("peeks", "../../secret.png"), ("unpainted", "nowhere.png")):
+        (tmp_path / "tree" / name).mkdir()
+        (tmp_path / "tree" / name / "m.obj").write_text("\n".join(lines) + "\n")
+        (tmp_path / "tree" / name / "m.mtl").write_text(f"newmtl x\nmap_Kd {texture}\n")
+    r = _cli("--import-dir", tmp_path / "tree", "--out", tmp_path / "out", *SMALL, user_resources=user_resources)
+    index = {row["id"]: row for row in json.loads((tmp_path / "out" / "index.json").read_text())}
+    assert r.returncode == 1 and index["good"]["status"] == "done", r.stderr
+    assert index["fifo"]["status"] == "failed" and "not a regular file" in index["fifo"]["reason"]
+    assert index["peeks/m"]["status"] == "failed" and "outside the asset's folder" in index["peeks/m"]["reason"]
+    assert (
+        index["unpainted/m"]["status"] == "done" and "missing textures: nowhere.png" in index["unpainted/m"]["reason"]
+    )
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--max-download-mb", "0"], "--max-download-mb must be 1 to"),
+        (["--up-axis", "Y", "--forward-axis", "-Y"], "lie on one axis"),
+        (["--cache", "FILE"], "exists and is not a folder"),
+        (["--cache", "OUT/mine"], "lies in --out"),
+        (["--pattern", "*.glb", "LIST"], "--pattern filters --import-dir's files"),
+        (["--normalize", "none"], "--normalize belongs to a collection"),
+    ],
+)
+def test_a_collections_options_are_checked_once(tmp_path, extra, words, user_resources):
+    v, t = l_block(0)
+    write_obj(tmp_path / "tree" / "m.obj", v, t)
+    (tmp_path / "FILE").write_text("")
+    (tmp_path / "list.txt").write_text("tree/m.obj\n")
+    src = ["--import-list", tmp_path / "list.txt"] if "LIST" in extra else ["--import-dir", tmp_path / "tree"]
+    src = ["--demo"] if "--normalize" in extra else src
+    extra = [str(tmp_path / e) if e in ("FILE", "OUT/mine") else e for e in extra if e != "LIST"]
+    r = _cli(*src, "--out", tmp_path / "OUT", *extra, user_resources=user_resources)
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "OUT").exists()

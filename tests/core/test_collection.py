@@ -76,10 +76,39 @@ def test_records_and_the_index(tmp_path):
     for r in (done, failed):
         write_record(tmp_path, r)
     assert read_record(tmp_path, "c/m") == AssetRecord(**json.loads(json.dumps(done.to_json())))
-    (tmp_path / ".nerf_collection" / "records" / "bad.json").write_text("{broken")
+    (tmp_path / ".nerf_collection" / "records" / "bad" / "record.json").write_text("{broken")
     assert read_record(tmp_path, "bad") is None  # an unreadable record: the asset is done again
     write_index(tmp_path, [done, failed])
     rows = (tmp_path / "index.csv").read_text().splitlines()
     assert rows[1].startswith("c/m,/x/m.obj,done,,6,unit-cube,0.5,0.5 0 0 0 0 0.5 0 0 0 0 0.5 0 0 0 0 1,")
     assert rows[2].startswith("bad,/x/bad.glb,failed,cannot import bad.glb: not glTF,0")
     assert [r["id"] for r in json.loads((tmp_path / "index.json").read_text())] == ["c/m", "bad"]
+
+
+def test_ids_never_take_the_index_names_and_records_never_collide(tmp_path):
+    (tmp_path / "list.txt").write_text("a.obj index.json\n")
+    with pytest.raises(UserError, match="is the name of the collection's index"):
+        read_import_list(tmp_path / "list.txt")
+    (tmp_path / "list.txt").write_text("# nothing\n\n")
+    with pytest.raises(UserError, match="lists no assets"):
+        read_import_list(tmp_path / "list.txt")
+    for asset_id in ("x", "x.json/y"):
+        write_record(tmp_path, AssetRecord(asset_id, "/m.obj", "done"))
+    assert read_record(tmp_path, "x").id == "x" and read_record(tmp_path, "x.json/y").id == "x.json/y"
+
+
+def test_a_scan_makes_odd_names_plain_and_distinct_and_skips_the_output(tmp_path):
+    names = ["椅子.obj", "桌子.obj", "x" * 150 + ".obj", "index.obj", "Index.glb"]
+    for name in names:
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / name).write_bytes(b"")
+    (tmp_path / "in" / "out" / "a").mkdir(parents=True)
+    (tmp_path / "in" / "out" / "a" / "points3d.ply").write_bytes(b"")
+    ids = [a.id for a in scan_dir(tmp_path / "in", exclude=tmp_path / "in" / "out")]
+    assert ids == ["Index", "index-2", "x" * 128, "asset", "asset-2"]  # in file-name order
+    assert len({i.lower() for i in ids}) == len(ids)
+
+
+def test_a_url_shows_without_its_credentials():
+    a = Asset("a", "https://user:s3cret@example.org:8443/m/a.glb?X-Amz-Signature=abc#frag")
+    assert a.shown == "https://example.org:8443/m/a.glb?…" and "s3cret" not in a.shown
