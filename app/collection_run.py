@@ -119,6 +119,7 @@ def run_collection(settings, args, run: RunOptions) -> int:
     batch = _batch(settings, args)
     if shard is None:
         _check_out(out, assets, run, batch)
+        _prepare_out(out, run, batch)
     if args.workers > 1 and shard is None:
         return _parallel(args, out, assets)
     mine = shard_assets(assets, shard) if shard else assets
@@ -183,9 +184,10 @@ def _render_asset(asset: Asset, settings, opts, out: Path, run: RunOptions, args
                        round(time.monotonic() - t0, 3))  # fmt: skip
 
 
-def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict) -> None:
+def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict | None) -> None:
     """OUT holds nothing but a collection of ours (the index, our folder, the assets' folders); a started one is
-    resumed with the very settings it was started with, or redone with --overwrite (its records cleared)."""
+    resumed with the very settings it was started with (``batch``; None: not compared), or redone with
+    --overwrite. Changes nothing."""
     if out.exists() and not out.is_dir():
         raise SettingError("out", f"{{}} {out} exists and is not a folder")
     names = {p.name for p in out.iterdir()} if out.exists() else set()
@@ -201,7 +203,7 @@ def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict) -> 
             "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
         )
     saved = _saved_batch(out)
-    if run.resume and started and saved is not None and saved != batch:
+    if run.resume and started and saved is not None and batch is not None and saved != batch:
         diff = next((k for k in batch if k != "settings" and batch[k] != saved.get(k)), None)
         if diff is None:
             mine, theirs = batch["settings"], saved.get("settings", {})
@@ -211,11 +213,15 @@ def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict) -> 
             was, now = saved.get(diff), batch[diff]
         made = f"made with {diff} {was!r}, not {now!r}"
         raise SettingError("resume", f"{{}} continues the collection in {out}, {made}; use {{overwrite}} to redo it")
+
+
+def _prepare_out(out: Path, run: RunOptions, batch: dict) -> None:
+    """After the checks: --overwrite clears the records and index (ours); a new batch saves its settings."""
     if run.overwrite:
         shutil.rmtree(out / RECORDS_DIR, ignore_errors=True)
         for name in (INDEX_JSON, INDEX_CSV):
             (out / name).unlink(missing_ok=True)
-    if not (run.resume and saved is not None):
+    if not (run.resume and _saved_batch(out) is not None):
         write_json_atomic(out / BATCH_FILE, batch)
 
 

@@ -70,10 +70,11 @@ def start(context, resume: bool) -> Task:
         raise UserError("This scene's collection is still rendering; cancel it first")
     argv = cli_args(props, context, resume)
     is_dir = argv[0] == "--import-dir"
-    assets = load_assets(Namespace(import_list=None if is_dir else argv[1], import_dir=argv[1] if is_dir else None,
-                                   pattern=props.assets_pattern or None))  # fmt: skip
     out = Path(argv[3])
-    _check_out(out, assets, RunOptions(out=out, overwrite=props.overwrite, resume=resume))
+    listed = Namespace(import_list=None if is_dir else argv[1], import_dir=argv[1] if is_dir else None,
+                       pattern=props.assets_pattern or None, out=str(out))  # fmt: skip
+    assets = load_assets(listed)
+    _check_out(out, assets, RunOptions(out=out, overwrite=props.overwrite, resume=resume), None)
     (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)
     with open(out / COLLECTION_DIR / "panel.log", "ab") as log:
         process = subprocess.Popen(cli_command(argv), stdout=log, stderr=subprocess.STDOUT)
