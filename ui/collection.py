@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class Task:
     failed: set = field(default_factory=set)
     seen: set = field(default_factory=set)
     returncode: int | None = None
+    scanned_at: float = -1e9
 
 
 TASKS: dict[str, Task] = {}
@@ -90,6 +92,10 @@ def count(task: Task) -> tuple[int, int]:
     import json
 
     records = task.out / RECORDS_DIR
+    now = time.monotonic()
+    if now - task.scanned_at < POLL_S:  # the panel redraws often; thousands of records are listed twice a second
+        return len(task.seen), len(task.failed)
+    task.scanned_at = now
     if records.is_dir():
         for path in records.rglob("record.json"):
             key = str(path)
