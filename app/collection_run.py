@@ -158,6 +158,7 @@ def _render_asset(asset: Asset, settings, opts, out: Path, run: RunOptions, args
 
     t0 = time.monotonic()
     norm: dict = {}
+    started = read_record(out, asset.id)
     try:
         path = asset.source
         if asset.remote:
@@ -165,8 +166,10 @@ def _render_asset(asset: Asset, settings, opts, out: Path, run: RunOptions, args
             path = str(fetch(asset, FetchOptions(cache, max_bytes=args.max_download_mb << 20)))
         objs, norm = import_asset(path, opts, run.quiet)
         folder = out / asset.id
-        started = (folder / PLAN_FILE).is_file()
-        resume = started and run.resume  # an asset cut off mid-render is finished; with --overwrite, redone
+        # Finish what this batch started (its record says so); anything else in the folder is an older batch's
+        cut_off = run.resume and (folder / PLAN_FILE).is_file() and started is not None and started.status == "started"
+        write_record(out, AssetRecord(asset.id, asset.shown, "started"))
+        resume = cut_off
         one = RunOptions(out=folder, resume=resume, overwrite=not resume, threads=run.threads, quiet=run.quiet)
         source = Source(object=objs[0].name, objects=tuple(o.name for o in objs))
         job = make_dataset(settings, source, one)
@@ -192,6 +195,8 @@ def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict | No
         raise SettingError("out", f"{{}} {out} exists and is not a folder")
     names = {p.name for p in out.iterdir()} if out.exists() else set()
     ours = {INDEX_JSON, INDEX_CSV, COLLECTION_DIR} | {a.id.split("/")[0] for a in assets}
+    if (out / RECORDS_DIR).is_dir():  # an asset of an earlier run of this collection (since taken out of it)
+        ours |= {p.name for p in (out / RECORDS_DIR).iterdir()}
     foreign = sorted(names - ours)
     if foreign:
         raise SettingError(
@@ -203,12 +208,17 @@ def _check_out(out: Path, assets: list[Asset], run: RunOptions, batch: dict | No
             "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
         )
     saved = _saved_batch(out)
+    if run.resume and started and batch is not None and saved is None:
+        raise SettingError(
+            "resume", f"{{}}: the collection in {out} has no readable settings (.nerf_collection/batch.json), so "
+            "its assets cannot be known to match; use {overwrite} to redo it"
+        )  # fmt: skip
     if run.resume and started and saved is not None and batch is not None and saved != batch:
         diff = next((k for k in batch if k != "settings" and batch[k] != saved.get(k)), None)
         if diff is None:
-            mine, theirs = batch["settings"], saved.get("settings", {})
-            diff = next(k for k in mine if mine[k] != theirs.get(k))
-            was, now = theirs.get(diff), mine[diff]
+            mine, theirs = batch["settings"], saved["settings"]
+            diff = next((k for k in {*mine, *theirs} if mine.get(k) != theirs.get(k)), "settings")
+            was, now = theirs.get(diff), mine.get(diff)
         else:
             was, now = saved.get(diff), batch[diff]
         made = f"made with {diff} {was!r}, not {now!r}"
@@ -232,14 +242,22 @@ def _saved_batch(out: Path) -> dict | None:
     import json
 
     try:
-        return json.loads((out / BATCH_FILE).read_text())
-    except (OSError, ValueError):
+        saved = json.loads((out / BATCH_FILE).read_text())
+    except (OSError, ValueError, RecursionError):
         return None
+    return saved if isinstance(saved, dict) and isinstance(saved.get("settings"), dict) else None
+
+
+def _final(record: AssetRecord | None, asset: Asset) -> AssetRecord:
+    if record is None:
+        return AssetRecord(asset.id, asset.shown, "failed", "not rendered (its worker died)")
+    if record.status == "started":
+        return AssetRecord(asset.id, asset.shown, "failed", "not finished (its process died while rendering it)")
+    return record
 
 
 def _summary(out: Path, assets: list[Asset]) -> int:
-    records = [read_record(out, a.id) or AssetRecord(a.id, a.source, "failed", "not rendered (its worker died)")
-               for a in assets]  # fmt: skip
+    records = [_final(read_record(out, a.id), a) for a in assets]
     write_index(out, records)
     failed = [r for r in records if r.status != "done"]
     views = sum(r.views for r in records)

@@ -90,7 +90,7 @@ def _download(asset: Asset, cache: Path, opts: FetchOptions) -> tuple[str, Path]
                 r.close()
                 if urlsplit(nxt).scheme not in ("http", "https"):
                     raise FetchError(
-                        f"{url} redirects to a {urlsplit(nxt).scheme or 'relative'} URL; only http(s) is followed"
+                        f"{shown} redirects to a {urlsplit(nxt).scheme or 'relative'} URL; only http(s) is followed"
                     )
                 url = nxt
             else:
@@ -123,7 +123,7 @@ def _stream(r, tmp: Path, opts: FetchOptions, url: str) -> str:
         raise FetchError(f"{url} is {int(length) >> 20} MB, over the {limit >> 20} MB limit (--max-download-mb)")
     h, n = hashlib.sha256(), 0
     with open(tmp, "wb") as f:
-        for chunk in r.iter_content(CHUNK):
+        for chunk in r.iter_content(chunk_size=None):  # as it arrives: a trickle meets the deadline too
             n += len(chunk)
             if n > limit:
                 raise FetchError(f"{url} sent more than the {limit >> 20} MB limit (--max-download-mb): cut off")

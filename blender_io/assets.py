@@ -93,16 +93,19 @@ def _home(model: Path) -> Path:
 
 
 def _check_images(model: Path) -> str:
-    """Refuse textures a material reads from outside the asset's folder (a hostile .mtl could render any image
-    of this machine into the dataset); a texture that is missing is noted."""
+    """Refuse files a model reads from outside the asset's folder (a hostile .mtl or .blend could render any image
+    of this machine into the dataset): images of every kind (single files, sequences, UDIM tiles), linked
+    libraries and volumes. A texture that is missing is noted."""
     home, missing = _home(model), []
-    for image in bpy.data.images:
-        if image.packed_file is not None or image.source != "FILE" or not image.filepath:
-            continue
-        path = Path(bpy.path.abspath(image.filepath, library=image.library)).resolve()
-        if not path.is_relative_to(home):
-            raise UserError(f"a material reads the texture {path.name} from outside the asset's folder: not rendered")
-        if not path.is_file():
+    external = [(i.filepath, i.library) for i in bpy.data.images if i.packed_file is None and i.filepath]
+    external += [(lib.filepath, None) for lib in bpy.data.libraries]
+    external += [(v.filepath, v.library) for v in bpy.data.volumes if v.packed_file is None and v.filepath]
+    for filepath, library in external:
+        path = Path(bpy.path.abspath(filepath, library=library))
+        folder = path.parent.resolve()
+        if not folder.is_relative_to(home) or (path.exists() and not path.resolve().is_relative_to(home)):
+            raise UserError(f"the model reads {path.name} from outside the asset's folder: not rendered")
+        if "<" not in path.name and "#" not in path.name and not path.is_file():
             missing.append(path.name)
     return f"missing textures: {', '.join(missing[:3])}" if missing else ""
 
@@ -185,7 +188,8 @@ def light(scene, lighting: str) -> None:
     white world only (every side lit alike, textures as they are); ``sun``: a sun and a fill, as ``--import``."""
     world = bpy.data.worlds.new("Collection World")
     scene.world = world
-    world.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # Blender 5 makes every world a node tree
+        world.use_nodes = True
     background = world.node_tree.nodes["Background"]
     if lighting == "uniform":
         background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)

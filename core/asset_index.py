@@ -28,7 +28,7 @@ class AssetRecord:
     id: str
     source: str
     status: str
-    """"done" or "failed"."""
+    """"done" or "failed"; "started" while it renders (what a killed run leaves)."""
     reason: str = ""
     views: int = 0
     normalization: dict = field(default_factory=dict)
@@ -63,7 +63,7 @@ def read_record(out: Path, asset_id: str) -> AssetRecord | None:
         rec = AssetRecord(**d)
     except (Unreadable, ValueError, TypeError, RecursionError):
         return None
-    return rec if rec.id == asset_id and rec.status in ("done", "failed") else None
+    return rec if rec.id == asset_id and rec.status in ("done", "failed", "started") else None
 
 
 def write_index(out: Path, records: list[AssetRecord]) -> None:

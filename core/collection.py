@@ -47,9 +47,12 @@ class Asset:
             return self.source
         from urllib.parse import urlsplit, urlunsplit
 
-        u = urlsplit(self.source)
-        host = u.hostname or ""
-        netloc = f"{host}:{u.port}" if u.port else host
+        try:
+            u = urlsplit(self.source)
+            host = u.hostname or ""
+            netloc = f"{host}:{u.port}" if u.port else host
+        except ValueError:  # refused when the list is read; never shown raw
+            return "(a URL that cannot be parsed)"
         return urlunsplit((u.scheme, netloc, u.path, "…" if u.query else "", ""))
 
     @property
@@ -108,7 +111,9 @@ def read_import_list(path) -> list[Asset]:
             raise UserError(f"{where} has two ids; a line is SOURCE [ID] [SHA256]")
         if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source) and not source.startswith(("http://", "https://")):
             raise UserError(f"{where}: {source.split(':')[0]} URLs are not fetched (http and https are)")
-        if not source.startswith(("http://", "https://")):
+        if source.startswith(("http://", "https://")):
+            _check_url(source, where)
+        else:
             source = str((path.parent / source).absolute())
         asset = Asset(check_id(named[0] if named else _id_from(source), where), source, sha)
         if asset.suffix not in MODEL_EXTS and not (asset.remote and asset.suffix in (".zip", "")):
@@ -121,6 +126,18 @@ def read_import_list(path) -> list[Asset]:
     return unique_ids(assets, str(path))
 
 
+def _check_url(url: str, where: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(url)
+        ok = bool(u.hostname) and (u.port is None or 0 < u.port < 65536)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(f"{where}: the URL cannot be parsed (host and port)")
+
+
 def scan_dir(root, pattern: str | None = None, exclude: Path | None = None) -> list[Asset]:
     """Every model under ``root`` (links to folders are not followed: a collection has no loops; ``exclude``, the
     output folder, is skipped), in name order. A ShapeNet model folder yields its one model, ``<synset>/<model>``.
@@ -128,10 +145,11 @@ def scan_dir(root, pattern: str | None = None, exclude: Path | None = None) -> l
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
         raise UserError(f"--import-dir {root} is not a folder")
+    exclude = None if exclude is None else Path(exclude).resolve()
     found: list[Asset] = []
     taken: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if exclude is None or Path(folder, d) != exclude)
+        dirs[:] = sorted(d for d in dirs if exclude is None or Path(folder, d).resolve() != exclude)
         rel = Path(folder).relative_to(root)
         shapenet = _shapenet(Path(folder), rel)
         if shapenet is not None:

@@ -321,3 +321,54 @@ def test_a_collections_options_are_checked_once(tmp_path, extra, words, user_res
     r = _cli(*src, "--out", tmp_path / "OUT", *extra, user_resources=user_resources)
     assert r.returncode == 2 and words in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "OUT").exists()
+
+
+def test_a_killed_overwrite_then_resume_gives_the_new_batch(tmp_path, user_resources):
+    for k in range(4):
+        v, t = l_block(k)
+        write_obj(tmp_path / "tree" / f"m{k}.obj", v, t)
+    base = ["--import-dir", str(tmp_path / "tree"), "--out", str(tmp_path / "out"), *SMALL]
+    assert _cli(*base, user_resources=user_resources).returncode == 0  # 32 px
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(user_resources)}
+    cmd = [sys.executable, str(ROOT / "cli.py"), *base, "--resolution", "24x24", "--overwrite"]
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    records = tmp_path / "out" / ".nerf_collection" / "records"
+    deadline = time.monotonic() + 120
+    begun = time.time_ns()
+    while time.monotonic() < deadline and p.poll() is None:  # the first asset of the new batch is done
+        fresh = [r for r in records.rglob("record.json") if r.stat().st_mtime_ns > begun]
+        if any('"done"' in r.read_text() for r in fresh):
+            break
+        time.sleep(0.02)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    r = _cli(*base, "--resolution", "24x24", "--resume", user_resources=user_resources)
+    assert r.returncode == 0 and _sizes(tmp_path / "out") == {(24, 24)}, r.stderr
+    (tmp_path / "out" / ".nerf_collection" / "batch.json").write_text("[]")
+    r = _cli(*base, "--resolution", "24x24", "--resume", user_resources=user_resources)
+    assert r.returncode == 2 and "no readable settings" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    shutil.rmtree(tmp_path / "tree" / "m3.obj", ignore_errors=True)
+    (tmp_path / "tree" / "m3.obj").unlink()  # taken out of the collection: its folder is still ours
+    assert _cli(*base, "--overwrite", user_resources=user_resources).returncode == 0
+
+
+def test_a_blend_whose_image_sequence_lies_outside_is_refused(tmp_path, fresh_bpy, user_resources):
+    from collection_assets import write_png
+
+    bpy = fresh_bpy
+    write_png(tmp_path / "secret0001.png", (0, 255, 0))
+    bpy.ops.mesh.primitive_cube_add()
+    image = bpy.data.images.load(str(tmp_path / "secret0001.png"))
+    image.source = "SEQUENCE"
+    mat = bpy.data.materials.new("m")
+    if bpy.app.version < (5, 0, 0):  # Blender 5 makes every material a node tree
+        mat.use_nodes = True
+    node = mat.node_tree.nodes.new("ShaderNodeTexImage")
+    node.image = image
+    mat.node_tree.links.new(node.outputs["Color"], mat.node_tree.nodes["Principled BSDF"].inputs["Base Color"])
+    bpy.context.active_object.data.materials.append(mat)
+    (tmp_path / "tree").mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "tree" / "e.blend"))
+    r = _cli("--import-dir", tmp_path / "tree", "--out", tmp_path / "out", *SMALL, user_resources=user_resources)
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    assert r.returncode == 1 and "from outside the asset's folder" in index[0]["reason"], index

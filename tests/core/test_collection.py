@@ -112,3 +112,19 @@ def test_a_scan_makes_odd_names_plain_and_distinct_and_skips_the_output(tmp_path
 def test_a_url_shows_without_its_credentials():
     a = Asset("a", "https://user:s3cret@example.org:8443/m/a.glb?X-Amz-Signature=abc#frag")
     assert a.shown == "https://example.org:8443/m/a.glb?…" and "s3cret" not in a.shown
+
+
+def test_a_url_that_cannot_be_parsed_is_refused_when_the_list_is_read(tmp_path):
+    for url in ("http://u:p@[::1/x.obj", "http://host:99999/x.obj"):
+        (tmp_path / "list.txt").write_text(url + "\n")
+        with pytest.raises(UserError, match="line 1: the URL cannot be parsed"):
+            read_import_list(tmp_path / "list.txt")
+
+
+def test_the_output_is_skipped_however_it_is_spelled(tmp_path):
+    (tmp_path / "in" / "out" / "a").mkdir(parents=True)
+    (tmp_path / "in" / "m.obj").write_bytes(b"")
+    (tmp_path / "in" / "out" / "a" / "points3D.ply").write_bytes(b"")
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    for root in (tmp_path / "in" / ".." / "in", tmp_path / "link"):
+        assert [a.id for a in scan_dir(root, exclude=tmp_path / "in" / "out")] == ["m"]
