@@ -172,7 +172,14 @@ def _render_asset(asset: Asset, settings, opts, out: Path, run: RunOptions, args
         resume = cut_off
         one = RunOptions(out=folder, resume=resume, overwrite=not resume, threads=run.threads, quiet=run.quiet)
         source = Source(object=objs[0].name, objects=tuple(o.name for o in objs))
-        job = make_dataset(settings, source, one)
+        try:
+            job = make_dataset(settings, source, one)
+        except SettingError:
+            if not resume:
+                raise
+            # killed before its dataset was replaced: the folder holds an older batch's (ours), so redo it
+            job = make_dataset(settings, source, RunOptions(out=folder, overwrite=True, threads=run.threads,
+                                                            quiet=run.quiet))  # fmt: skip
         job.planned.release()
         plan = job.plan
         note, bounds = norm.pop("note", ""), (tuple(plan.scene.bounds_min), tuple(plan.scene.bounds_max))

@@ -236,12 +236,12 @@ def test_kill_9_then_resume_and_two_workers_give_the_uninterrupted_batch(tmp_pat
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     records = tmp_path / "cut" / ".nerf_collection" / "records"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(records.rglob("record.json"))) < 2:
+    while time.monotonic() < deadline and sum('"done"' in r.read_text() for r in records.rglob("record.json")) < 2:
         time.sleep(0.05)
     time.sleep(0.3)  # into the third asset's render
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
-    done = sorted(r.parent.name for r in records.rglob("record.json"))
+    done = sorted(r.parent.name for r in records.rglob("record.json") if '"done"' in r.read_text())
     assert 2 <= len(done) < 5
     before = {str(f): f.stat().st_mtime_ns for d in done for f in (tmp_path / "cut" / d).rglob("*") if f.is_file()}
     again = _cli(*args, "--out", tmp_path / "cut", "--resume", user_resources=user_resources)
