@@ -112,7 +112,8 @@ def load_assets(args) -> list[Asset]:
     return scan_dir(args.import_dir, args.pattern, exclude=Path(args.out).expanduser().absolute())
 
 
-def run_collection(settings, args, run: RunOptions) -> int:
+def run_collection(settings, args, run: RunOptions, argv: list[str] | None = None) -> int:
+    """``argv``: our own options as given (a worker's command repeats them); default: this process's."""
     assets = load_assets(args)
     out = run.out_dir
     shard = parse_shard(args.asset_shard) if args.asset_shard else None
@@ -121,7 +122,7 @@ def run_collection(settings, args, run: RunOptions) -> int:
         _check_out(out, assets, run, batch)
         _prepare_out(out, run, batch)
     if args.workers > 1 and shard is None:
-        return _parallel(args, out, assets)
+        return _parallel(args, out, assets, script_args(sys.argv) if argv is None else argv)
     mine = shard_assets(assets, shard) if shard else assets
     from ..blender_io.assets import AssetOptions
 
@@ -276,12 +277,12 @@ def _summary(out: Path, assets: list[Asset]) -> int:
     return EXIT_OK
 
 
-def _parallel(args, out: Path, assets: list[Asset]) -> int:
+def _parallel(args, out: Path, assets: list[Asset], argv: list[str]) -> int:
     """N processes, each a block of the assets; each writes its assets' records, the parent the index."""
     from ..cloud.local import _die_with_parent, cli_command, threads_per_worker
 
     n = min(args.workers, len(assets))
-    ours = _without(normalized_argv(script_args(sys.argv)), "--workers")  # OUT checked (and cleared) above
+    ours = _without(normalized_argv(argv), "--workers")  # OUT checked (and cleared) above
     threads = threads_per_worker(n)
     procs = []
     (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)

@@ -154,7 +154,7 @@ def _main(argv: list[str] | None = None) -> int:
         check_options(args)
         require_blender()
         if collection_given(args):
-            return run_collection(settings, args, run)
+            return run_collection(settings, args, run, ours)
         from ..blender_io.compat import inside_blender_executable
         from .dataset import Source
 
