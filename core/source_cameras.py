@@ -408,9 +408,3 @@ def _colmap_pinhole(ds: Dataset, where, cam_id: int, cam) -> Intrinsics | None:
         ds.problem(where, f"camera {cam_id} has size {cam.width}x{cam.height} and focal lengths {fx:g}, {fy:g}")
         return None
     return Intrinsics(int(cam.width), int(cam.height), float(fx), float(fy), float(cx), float(cy))
-
-
-def image_stem(name: str) -> str:
-    """A source image's name without folders or an image extension: ``./train/r_0.png`` -> ``r_0``."""
-    pure = PurePosixPath(name.replace("\\", "/"))
-    return pure.stem if pure.suffix.lower() in IMAGE_EXTS else pure.name

@@ -101,10 +101,13 @@ def count(task: Task) -> tuple[int, int]:
             key = str(path)
             if key not in task.seen:
                 try:
-                    if json.loads(path.read_text()).get("status") != "done":
-                        task.failed.add(key)
+                    status = json.loads(path.read_text()).get("status")
                 except (OSError, ValueError):
                     continue
+                if status not in ("done", "failed"):  # "started": still rendering, counted once it ends
+                    continue
+                if status == "failed":
+                    task.failed.add(key)
                 task.seen.add(key)
     return len(task.seen), len(task.failed)
 

@@ -53,3 +53,16 @@ def test_the_panel_renders_a_folder_of_assets_with_its_settings(scene, fresh_bpy
     props.assets_path = ""
     with pytest.raises(RuntimeError, match="Choose the folder or list of assets"):
         fresh_bpy.ops.nerf_dataset.render()
+
+
+def test_the_progress_line_counts_an_asset_once_it_has_ended(scene, tmp_path):
+    from nerf_dataset.core.asset_index import AssetRecord, write_record
+    from nerf_dataset.ui.collection import Task, count
+
+    task = Task(process=None, out=tmp_path, total=2)
+    write_record(tmp_path, AssetRecord("a", "/a.obj", "started"))
+    assert count(task) == (0, 0)  # still rendering: neither done nor failed
+    write_record(tmp_path, AssetRecord("a", "/a.obj", "done"))
+    write_record(tmp_path, AssetRecord("b", "/b.obj", "failed", "no faces"))
+    task.scanned_at = -1e9
+    assert count(task) == (2, 1)
