@@ -139,6 +139,10 @@ def _main(argv: list[str] | None = None) -> int:
     ours = script_args(argv)
     if ours[:1] == ["validate"]:
         return _validate_command(ours[1:])
+    if ours[:1] == ["stream"]:
+        from .stream_instance import stream_command
+
+        return stream_command(ours[1:])
     if ours[:1] and ours[0] in JOB_COMMANDS:
         from ..cloud.commands import run_command
 

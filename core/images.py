@@ -121,6 +121,18 @@ def read_channel(path: Path, folder: Path | None = None, alpha: bool = False):
         return image.size, (np.asarray(image.getchannel("A")) if image.mode in ("RGBA", "LA") else None)
 
 
+def read_png_rgba(path: Path, size: tuple[int, int], folder: Path | None = None):
+    """uint8 (h, w, 4) of a regular file's image (inside ``folder`` when given) that must be ``size``
+    (width, height); the size is checked before any pixel is decoded. Raises ``Unreadable``."""
+    import numpy as np
+    from PIL import Image
+
+    with open_regular(path, folder) as f, _unreadable_image(), Image.open(f) as image:
+        if tuple(image.size) != tuple(size):
+            raise Unreadable(f"is {image.size[0]}x{image.size[1]}, not {size[0]}x{size[1]}")
+        return np.asarray(image.convert("RGBA"))
+
+
 @contextmanager
 def _unreadable_image():
     """Whatever a damaged or hostile file makes Pillow raise (it has no one exception) means the same to us,

@@ -1,0 +1,195 @@
+"""One streamed frame in Blender: pose the rig camera, run the user's randomisation, render, annotate.
+
+The rig is the same one the datasets use (``rig.build_rig_camera``), so a streamed rig view is the dataset's
+view to the pixel; random views place that camera at the rig's distance instead. Frames are rendered as a
+still into the instance's own folder and read back (a background Blender has no pixels in its Render Result).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..core import annotations as ann
+from ..core.conventions import look_at_c2w_opengl
+from ..core.errors import UserError
+from ..core.plan import Plan, View
+from .quiet import quiet_stdout
+from .render import apply_render_settings
+from .rig import build_rig_camera
+from .scene import world_triangles
+from .state import SceneState
+
+
+@dataclass
+class Context:
+    """What the randomisation function gets, once per frame."""
+
+    rng: np.random.Generator
+    scene: object
+    object: object
+    """The target object (None when the target is every visible mesh)."""
+    objects: list
+    camera: object
+    params: dict
+    """The latest parameters the trainer sent with ``Launch.send`` ({} until then)."""
+    instance: int
+    seq: int
+    view: View | None
+    extra: dict = field(default_factory=dict)
+
+
+def load_randomize(spec: str | None):
+    """``path.py:function`` → the function (the user's own code, imported under its own module name)."""
+    if not spec:
+        return None
+    path, _, name = spec.rpartition(":")
+    module_name = f"nerf_stream_randomize_{abs(hash(path))}"
+    loader = importlib.util.spec_from_file_location(module_name, path)
+    if loader is None:
+        raise UserError(f"randomize script {path} cannot be imported")
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[module_name] = module
+    loader.loader.exec_module(module)
+    func = getattr(module, name, None)
+    if not callable(func):
+        raise UserError(f"randomize script {path} has no function {name}()")
+    return func
+
+
+def keypoint_reader(scene, specs: list[str]):
+    """``specs`` ("Object" or "Object:vertex") → a function giving their world positions (n, 3) now."""
+    found = []
+    for spec in specs:
+        name, _, index = spec.rpartition(":") if ":" in spec else (spec, "", "")
+        obj = scene.objects.get(name)
+        if obj is None:
+            raise UserError(f"keypoint {spec!r}: the scene has no object named '{name}'")
+        if index:
+            if not index.isdigit() or obj.type != "MESH" or int(index) >= len(obj.data.vertices):
+                raise UserError(f"keypoint {spec!r}: '{name}' has no vertex {index}")
+            found.append((obj, int(index)))
+        else:
+            found.append((obj, None))
+
+    def positions() -> np.ndarray:
+        out = []
+        for obj, index in found:
+            m = np.array(obj.matrix_world, dtype=np.float64)
+            local = np.array(obj.data.vertices[index].co, dtype=np.float64) if index is not None else np.zeros(3)
+            out.append(m[:3, :3] @ local + m[:3, 3])
+        return np.array(out).reshape(-1, 3)
+
+    return positions
+
+
+class FrameRenderer:
+    def __init__(self, scene, objs, plan: Plan, folder: Path, keypoints: list[str], quiet: bool = True):
+        self.scene, self.objs, self.plan, self.quiet = scene, objs, plan, quiet
+        self.target = scene.objects.get(plan.scene.target)
+        self.keypoint_names = list(keypoints)
+        self.keypoints = keypoint_reader(scene, keypoints)
+        self.camera = build_rig_camera(scene, plan)
+        state = SceneState()  # never restored: the instance's scene is its own
+        apply_render_settings(state, scene, plan)
+        scene.camera = self.camera
+        folder.mkdir(parents=True, exist_ok=True)
+        self.still = folder / "frame.png"
+        scene.render.filepath = str(folder / "frame")
+        self._keyed = True
+
+    def random_pose(self, rng: np.random.Generator) -> np.ndarray:
+        """A camera at the rig's distance looking at its centre, from a uniformly random direction (the upper
+        hemisphere unless the rig is the whole sphere)."""
+        low = -0.98 if self.plan.settings.rig == "sphere" else 0.05
+        z = rng.uniform(low, 0.98)
+        phi = rng.uniform(0.0, 2.0 * np.pi)
+        r = np.sqrt(1.0 - z * z)
+        eye = np.asarray(self.plan.center) + self.plan.radius * np.array([r * np.cos(phi), r * np.sin(phi), z])
+        return look_at_c2w_opengl(eye, self.plan.center)
+
+    def pose(self, view: View | None, c2w: np.ndarray | None) -> None:
+        if view is not None:
+            self.scene.frame_set(view.frame)
+            return
+        if self._keyed:  # random views: the rig's keys would pull the camera back to a rig view
+            self.camera.animation_data_clear()
+            self.camera.parent = None
+            self._keyed = False
+        self.camera.matrix_world = Matrix(c2w.tolist())
+
+    def render(self) -> np.ndarray:
+        from PIL import Image
+
+        self.still.unlink(missing_ok=True)
+        bpy.context.view_layer.update()
+        with quiet_stdout(self.quiet):
+            bpy.ops.render.render(write_still=True, scene=self.scene.name)
+        with Image.open(self.still) as image:
+            return np.asarray(image.convert("RGBA"))
+
+    def annotate(self, c2w: np.ndarray, K: np.ndarray, w: int, h: int) -> dict:
+        depsgraph = bpy.context.evaluated_depsgraph_get()
+        verts, _ = world_triangles(self.objs, depsgraph)
+        bbox, in_view = ann.bounding_box(ann.project_points(verts, c2w, K)[0], w, h)
+        target = self.target
+        if target is not None and target.type in ("MESH", "CURVE", "SURFACE", "META", "FONT"):
+            local = np.array([tuple(c) for c in target.evaluated_get(depsgraph).bound_box], dtype=np.float64)
+            corners = ann.box_corners(local.min(axis=0), local.max(axis=0), np.array(target.matrix_world))
+            obj_m = np.array(target.matrix_world, dtype=np.float64)
+        else:  # every visible mesh: the world box and the world frame
+            lo, hi = (verts.min(axis=0), verts.max(axis=0)) if len(verts) else (np.zeros(3), np.zeros(3))
+            corners, obj_m = ann.box_corners(lo, hi, np.eye(4)), np.eye(4)
+        corner_uv, _ = ann.project_points(corners, c2w, K)
+        points = self.keypoints()
+        kp_uv, _ = ann.project_points(points, c2w, K)
+        visible = ann.in_image(kp_uv, w, h) & self._unoccluded(points, c2w[:3, 3], depsgraph)
+        return {
+            "bbox": bbox,
+            "in_view": in_view,
+            "box_corners": ann.finite_list(corner_uv),
+            "keypoint_names": self.keypoint_names,
+            "keypoints": ann.finite_list(kp_uv),
+            "keypoints_visible": [bool(v) for v in visible],
+            "object_to_camera": ann.finite_list(np.linalg.inv(c2w) @ obj_m),
+        }
+
+    def _unoccluded(self, points: np.ndarray, eye: np.ndarray, depsgraph) -> np.ndarray:
+        """True where nothing lies between the camera and the point (a ray cast that stops just short of it)."""
+        out = []
+        for p in points:
+            d = float(np.linalg.norm(p - eye))
+            if d <= 1e-9:
+                out.append(False)
+                continue
+            reach = d - max(1e-4, 1e-3 * d)
+            hit, *_ = self.scene.ray_cast(depsgraph, eye.tolist(), ((p - eye) / d).tolist(), distance=reach)
+            out.append(not hit)
+        return np.array(out, dtype=bool)
+
+
+def camera_c2w(camera) -> np.ndarray:
+    """The camera's world pose as rendered, without scale (OpenGL axes, as ``transform_matrix``)."""
+    m = np.array(camera.matrix_world, dtype=np.float64)
+    m[:3, :3] /= np.linalg.norm(m[:3, :3], axis=0)
+    return m
+
+
+def returned_params(value) -> dict:
+    """What the randomisation returned, checked to be a JSON object (it is recorded with the frame)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"randomize returned {type(value).__name__}, not a dict (or None)")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"randomize returned a dict that is not JSON ({exc})") from None
+    return value

@@ -1,0 +1,283 @@
+"""The hub: the one place Blender instances deliver frames to and consumers take them from.
+
+It lives in the trainer's process, on loopback. Instances render only with credit: each starts with
+``queue_size`` credits and gets one back when one of its frames is handed to a consumer, so an instance is
+never more than ``queue_size`` frames ahead of the consumers (back-pressure) and the hub holds at most
+``num_instances * queue_size`` frames. Each frame is popped from the queue once, under a lock, by the one
+consumer that asked for it: exactly-once delivery whatever the number of ``DataLoader`` workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import wire
+
+
+@dataclass
+class Instance:
+    id: int
+    state: str = "starting"
+    """starting → live → ended (all its views sent) | lost (its process or connection died)."""
+    sock: socket.socket | None = None
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    received: int = 0
+    credits_out: int = 0
+    reason: str = ""
+    generation: int = 0
+
+
+@dataclass
+class Stream:
+    max_items: int | None
+    recorder: object = None
+    handed: int = 0
+
+
+class Hub:
+    def __init__(self, secret: bytes, num_instances: int, queue_size: int, host: str = "127.0.0.1"):
+        self.secret, self.queue_size = secret, queue_size
+        self.listener = socket.create_server((host, 0), backlog=64)
+        self.address = self.listener.getsockname()[:2]
+        self.cv = threading.Condition()
+        self.frames: collections.deque = collections.deque()
+        self.instances = {i: Instance(i) for i in range(num_instances)}
+        self.streams: dict[str, Stream] = {}
+        self.failure: str | None = None
+        """Set when the stream cannot go on (an instance lost under ``on_lost="raise"``): consumers raise it."""
+        self.refused = 0
+        self.dropped: list[str] = []
+        self.params: tuple[int, dict] = (0, {})
+        self.on_lost = None
+        """``on_lost(instance, reason)``: called (without the lock) when an instance's connection dies."""
+        self.closed = False
+        self._threads: list[threading.Thread] = []
+        self._start(self._accept_loop)
+
+    # -- threads ------------------------------------------------------------------------------------
+    def _start(self, target, *args) -> None:
+        t = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def _accept_loop(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._start(self._serve, conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            wire.accept_handshake(conn, self.secret)
+        except (wire.WireError, OSError) as exc:
+            with self.cv:
+                self.refused += 1
+                self.dropped.append(f"refused: {exc}")
+            conn.close()
+            return
+        try:
+            hello, _ = wire.recv(conn, max_payload=0)
+            role = hello.get("role")
+            if hello.get("type") == "hello" and role == "instance":
+                self._serve_instance(conn, hello)
+            elif hello.get("type") == "hello" and role == "consumer":
+                self._serve_consumer(conn, hello)
+            else:
+                raise wire.WireError("the first message is not a hello")
+        except (wire.WireError, OSError, ValueError, TypeError, KeyError) as exc:
+            with self.cv:
+                self.dropped.append(f"dropped: {exc}")
+        finally:
+            conn.close()
+
+    # -- instances ----------------------------------------------------------------------------------
+    def _serve_instance(self, conn: socket.socket, hello: dict) -> None:
+        i = hello.get("instance")
+        with self.cv:
+            inst = self.instances.get(i) if isinstance(i, int) else None
+            if inst is None or inst.state != "starting" or hello.get("generation") != inst.generation:
+                raise wire.WireError(f"instance {i!r} is not expected")
+            queued = sum(1 for f in self.frames if f[0] == i)
+            inst.sock, inst.state = conn, "live"
+            inst.credits_out = max(self.queue_size - queued, 0)
+            version, params = self.params
+            self.cv.notify_all()
+        if version:
+            self._to_instance(inst, {"type": "params", "version": version, "params": params})
+        self._to_instance(inst, {"type": "credit", "n": inst.credits_out})
+        reason = "its connection closed"
+        try:
+            while True:
+                header, payload = wire.recv_raw(conn)
+                kind = header["type"]
+                if kind == "frame":
+                    with self.cv:
+                        if inst.credits_out <= 0:
+                            raise wire.WireError(f"instance {i} sent a frame without credit")
+                        inst.credits_out -= 1
+                        inst.received += 1
+                        header["instance"] = i
+                        self.frames.append((i, header, payload))
+                        self.cv.notify_all()
+                elif kind == "end":
+                    with self.cv:
+                        inst.state = "ended"
+                        self.cv.notify_all()
+                    return
+                elif kind == "error":
+                    reason = str(header.get("message", "it failed"))[:2000]
+                    break
+                else:
+                    raise wire.WireError(f"instance {i} sent a {kind!r} message")
+        except (wire.WireError, OSError) as exc:
+            reason = f"{reason} ({exc})" if "closed" not in str(exc) else reason
+        self.lose(i, reason)
+
+    def lose(self, i: int, reason: str, generation: int | None = None) -> None:
+        """Instance ``i`` is gone (its connection, or its process, said so)."""
+        with self.cv:
+            inst = self.instances[i]
+            if inst.state in ("ended", "lost") or (generation is not None and generation != inst.generation):
+                return
+            inst.state, inst.reason, inst.sock = "lost", reason, None
+            self.cv.notify_all()
+        if self.on_lost:
+            self.on_lost(i, reason)
+
+    def expect_again(self, i: int) -> int:
+        """Instance ``i`` is being restarted; returns the new process's generation and first sequence number."""
+        with self.cv:
+            inst = self.instances[i]
+            inst.state, inst.generation = "starting", inst.generation + 1
+            return inst.generation
+
+    def fail(self, message: str) -> None:
+        with self.cv:
+            self.failure = self.failure or message
+            self.cv.notify_all()
+
+    def _to_instance(self, inst: Instance, header: dict) -> None:
+        sock = inst.sock
+        if sock is None:
+            return
+        try:
+            with inst.send_lock:
+                wire.send(sock, header)
+        except OSError:
+            pass  # its reader thread sees the closed connection
+
+    def send_params(self, params: dict) -> int:
+        """Broadcast ``params`` to every live instance; returns its version number."""
+        wire.encode({"params": params})  # JSON-able, or raise here in the caller
+        with self.cv:
+            version = self.params[0] + 1
+            self.params = (version, params)
+            live = [inst for inst in self.instances.values() if inst.state == "live"]
+        for inst in live:
+            self._to_instance(inst, {"type": "params", "version": version, "params": params})
+        return version
+
+    # -- consumers ----------------------------------------------------------------------------------
+    def open_stream(self, stream_id: str, max_items: int | None, recorder=None) -> None:
+        with self.cv:
+            self.streams[stream_id] = Stream(max_items, recorder)
+
+    def _serve_consumer(self, conn: socket.socket, hello: dict) -> None:
+        with self.cv:
+            stream = self.streams.get(hello.get("stream"))
+        if stream is None:
+            raise wire.WireError("the consumer names no open stream")
+        while True:
+            request, _ = wire.recv(conn, max_payload=0)
+            if request["type"] != "next":
+                raise wire.WireError(f"a consumer sent a {request['type']!r} message")
+            item = self._take(stream)
+            if isinstance(item, dict):
+                wire.send(conn, item)
+                if item["type"] != "frame":
+                    continue
+            else:
+                i, header, payload = item
+                try:
+                    conn.sendall(wire.encode_raw(header, payload))
+                except OSError:
+                    self._put_back(stream, item)  # never delivered: the next consumer gets it
+                    raise
+                if stream.recorder is not None:
+                    stream.recorder.write(header, payload)
+                self._to_instance(self.instances[i], {"type": "credit", "n": 1})
+
+    def _take(self, stream: Stream):
+        """The next frame for ``stream``, or a message saying why there is none."""
+        with self.cv:
+            while True:
+                if self.failure:
+                    return {"type": "error", "message": self.failure}
+                if self.closed:
+                    return {"type": "end", "why": "the launch was closed"}
+                if stream.max_items is not None and stream.handed >= stream.max_items:
+                    return {"type": "end", "why": "max_items"}
+                if self.frames:
+                    i, header, payload = self.frames.popleft()
+                    stream.handed += 1
+                    self.instances[i].credits_out += 1
+                    return i, header, payload
+                if all(inst.state in ("ended", "lost") for inst in self.instances.values()):
+                    return {"type": "end", "why": "every instance has ended"}
+                self.cv.wait(timeout=1.0)
+
+    def _put_back(self, stream: Stream, item) -> None:
+        with self.cv:
+            self.frames.appendleft(item)
+            stream.handed -= 1
+            self.instances[item[0]].credits_out -= 1
+            self.cv.notify_all()
+
+    # -- life ---------------------------------------------------------------------------------------
+    def wait_ready(self, timeout: float, alive) -> None:
+        """Until every instance has connected; ``alive()`` raises if a process died before it could."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while any(inst.state == "starting" for inst in self.instances.values()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the Blender instances did not connect within {timeout:.0f} s")
+                self.cv.release()
+                try:
+                    alive()
+                finally:
+                    self.cv.acquire()
+                self.cv.wait(timeout=0.2)
+
+    def stats(self) -> dict:
+        with self.cv:
+            return {
+                "received": {i: inst.received for i, inst in self.instances.items()},
+                "states": {i: inst.state for i, inst in self.instances.items()},
+                "queued": len(self.frames),
+                "refused": self.refused,
+            }
+
+    def close(self) -> None:
+        with self.cv:
+            if self.closed:
+                return
+            self.closed = True
+            socks = [(inst, inst.sock) for inst in self.instances.values() if inst.sock is not None]
+            self.cv.notify_all()
+        for inst, _ in socks:
+            self._to_instance(inst, {"type": "stop"})
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+        for _, sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

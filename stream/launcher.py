@@ -1,0 +1,351 @@
+"""``launch()``: start N headless Blender instances that render frames into this process, and stop them all.
+
+Each instance is this add-on's ``cli.py stream`` (under the bpy module, or a Blender executable), started in
+its own process group with the launch's secret on its stdin (never on a command line, where ``ps`` shows
+it). Leaving the ``with`` block, an exception, or Ctrl-C stops every instance; an instance whose trainer died
+without a word sees its connection close and exits, so none is left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import inspect
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from ..core.errors import UserError
+from . import wire
+from .hub import Hub
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = ROOT / "cli.py"
+VIEWS = ("rig", "random")
+ON_LOST = ("raise", "continue", "restart")
+MAX_INSTANCES = 64
+MAX_RESTARTS = 3
+_OPEN: set = set()
+
+
+class InstanceLost(RuntimeError):
+    """A Blender instance stopped before its views were all rendered (``on_lost="raise"``)."""
+
+
+def launch(scene=None, num_instances: int = 1, **options) -> Launch:
+    """Blender instances rendering ``scene`` for a ``RemoteIterableDataset``; use as ``with launch(...) as L``.
+
+    scene: a .blend, a model file to import (.obj, .glb, ...), or None / "demo" for the built-in demo scene.
+    settings: the dataset settings, as cli.py's options (``{"resolution": "64x64", "samples": 4}``, a list
+      of arguments, or a ``core.settings.Settings``): rig, radius, lens, engine... as for a dataset.
+    views: "rig" (the rig's views, shared out between the instances; the stream ends after the last) or
+      "random" (an endless stream of views from random directions at the rig's distance).
+    randomize: a top-level function ``f(ctx) -> dict`` or "script.py[:function]", run inside Blender before
+      each frame with ``ctx.rng`` (seeded by seed, instance and frame number), ``ctx.scene``, ``ctx.object``,
+      ``ctx.params`` (the latest ``L.send(...)``); what it returns is recorded with the frame.
+    keypoints: names of objects (their origin) or "Object:vertex_index", projected with visibility.
+    queue_size: frames an instance may render ahead of the consumers (back-pressure).
+    on_lost: what a dead instance does to the stream: "raise" (consumers raise ``InstanceLost``),
+      "continue" (the others go on), or "restart" (started again, from its next frame, up to 3 times).
+    blender: the bpy Python or Blender executable (default: this Python when it has bpy, else ``blender``).
+    """
+    return Launch(scene, num_instances, **options)
+
+
+class Launch:
+    def __init__(
+        self,
+        scene=None,
+        num_instances: int = 1,
+        settings=None,
+        randomize=None,
+        seed: int = 0,
+        views: str = "rig",
+        keypoints=(),
+        queue_size: int = 2,
+        on_lost: str = "raise",
+        blender=None,
+        object: str | None = None,
+        start_timeout: float = 300.0,
+        host: str = "127.0.0.1",
+    ):
+        _whole("num_instances", num_instances, 1, MAX_INSTANCES)
+        _whole("queue_size", queue_size, 1, 1024)
+        _whole("seed", seed, 0, 2**31 - 1)
+        if views not in VIEWS or on_lost not in ON_LOST:
+            bad, choices = ("views", VIEWS) if views not in VIEWS else ("on_lost", ON_LOST)
+            raise ValueError(f"{bad} must be one of {', '.join(choices)}, not {locals()[bad]!r}")
+        self.num_instances, self.seed, self.views, self.queue_size = num_instances, seed, views, queue_size
+        self.on_lost, self.start_timeout, self.host = on_lost, start_timeout, host
+        self.keypoints = _keypoints(keypoints)
+        self.randomize = _randomize_spec(randomize)
+        self.source_args = _source_args(scene) + (["--object", object] if object else [])
+        self.settings_args = _settings_args(settings)
+        self.command = _blender_command(blender)
+        self.hub: Hub | None = None
+        self.secret = b""
+        self.address: tuple[str, int] | None = None
+        self.streams: list = []
+        self.procs: dict[int, tuple[subprocess.Popen, int]] = {}
+        self.restarts = dict.fromkeys(range(num_instances), 0)
+        self.workdir: Path | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- the with block -------------------------------------------------------------------------------
+    def __enter__(self) -> Launch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> Launch:
+        """Start the instances and wait until each has opened the scene and connected."""
+        self.secret = wire.new_secret()
+        self.hub = Hub(self.secret, self.num_instances, self.queue_size, self.host)
+        self.address = self.hub.address
+        self.workdir = Path(tempfile.mkdtemp(prefix="nerf-stream-"))
+        _OPEN.add(self)
+        try:
+            for i in range(self.num_instances):
+                self._spawn(i, first_seq=0, generation=0)
+            self.hub.on_lost = self._lost
+            threading.Thread(target=self._watch, daemon=True).start()
+            self.hub.wait_ready(self.start_timeout, self._check_started)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _spawn(self, i: int, first_seq: int, generation: int) -> None:
+        out = self.workdir / f"instance-{i}"
+        args = ["stream", "--connect", f"{self.address[0]}:{self.address[1]}", "--instance", str(i)]
+        args += ["--instances", str(self.num_instances), "--generation", str(generation)]
+        args += ["--first-seq", str(first_seq), "--seed", str(self.seed), "--views", self.views]
+        args += ["--out", str(out), *self.source_args, *self.settings_args]
+        if self.randomize:
+            args += ["--randomize", self.randomize]
+        if self.keypoints:
+            args += ["--keypoints", ",".join(self.keypoints)]
+        log = open(self.workdir / f"instance-{i}.log", "ab")  # noqa: SIM115 (the child writes it)
+        try:
+            proc = subprocess.Popen(
+                [*self.command, *args], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=str(self.workdir),
+            )  # fmt: skip
+        finally:
+            log.close()
+        try:
+            proc.stdin.write(self.secret.hex().encode() + b"\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # it died at once: the watcher reports how
+        with self._lock:
+            self.procs[i] = (proc, generation)
+
+    def _check_started(self) -> None:
+        with self._lock:
+            procs = dict(self.procs)
+        for i, (proc, _) in procs.items():
+            if proc.poll() is not None and self.hub.instances[i].state == "starting":
+                raise InstanceLost(f"Blender instance {i} could not start: {self._ended(i, proc)}")
+        if self.hub.failure:
+            raise InstanceLost(self.hub.failure)
+
+    def _watch(self) -> None:
+        while not self._closed:
+            with self._lock:
+                procs = dict(self.procs)
+            for i, (proc, generation) in procs.items():
+                inst = self.hub.instances[i]
+                if proc.poll() is not None and inst.state in ("starting", "live") and inst.generation == generation:
+                    self.hub.lose(i, self._ended(i, proc), generation)
+            time.sleep(0.1)
+
+    def _ended(self, i: int, proc: subprocess.Popen) -> str:
+        try:
+            code = proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            return "its connection closed while its process still runs"
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        last = _last_line(self.workdir / f"instance-{i}.log")
+        return how + (f" ({last})" if last else "")
+
+    def _lost(self, i: int, reason: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            proc, _ = self.procs[i]
+            if "closed" in reason:
+                reason = self._ended(i, proc)
+            if self.on_lost == "restart" and self.restarts[i] < MAX_RESTARTS:
+                self.restarts[i] += 1
+                _stop(proc)
+                generation = self.hub.expect_again(i)
+                self._spawn(i, first_seq=self.hub.instances[i].received, generation=generation)
+                return
+        message = f"Blender instance {i} stopped: it {reason}; the frames delivered before it are complete"
+        if self.on_lost != "continue":
+            self.hub.fail(message)
+
+    # -- while running --------------------------------------------------------------------------------
+    def send(self, params: dict) -> int:
+        """Hand ``params`` (JSON-able) to every instance: the randomisation sees them as ``ctx.params``
+        from its next frame on. Returns the version number frames carry as ``control``."""
+        if not isinstance(params, dict):
+            raise ValueError("params must be a dict")
+        return self.hub.send_params(params)
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [proc.pid for proc, _ in self.procs.values() if proc.poll() is None]
+
+    def stats(self) -> dict:
+        """Frames each instance has rendered (delivered to the hub), its state, frames queued, peers refused."""
+        return {**self.hub.stats(), "restarts": dict(self.restarts)}
+
+    def facts(self) -> dict:
+        return {
+            "scene_args": self.source_args,
+            "settings_args": self.settings_args,
+            "num_instances": self.num_instances,
+            "seed": self.seed,
+            "views": self.views,
+            "randomize": self.randomize,
+            "keypoints": self.keypoints,
+        }
+
+    def close(self) -> None:
+        """Stop every instance (politely, then by force) and the hub. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            procs = [proc for proc, _ in self.procs.values()]
+        if self.hub is not None:
+            self.hub.close()
+        for proc in procs:
+            _stop(proc)
+        for stream in self.streams:
+            if stream.recorder is not None:
+                stream.recorder.close()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        _OPEN.discard(self)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the instance's whole process group: SIGTERM, then SIGKILL after 5 s."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # whatever it started in its group is ended with it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@atexit.register
+def _close_all() -> None:
+    for launch_ in list(_OPEN):
+        launch_.close()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 4096))
+            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or [""])[-1].strip()[:500]
+
+
+def _whole(name: str, value, low: int, high: int) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+
+
+def _source_args(scene) -> list[str]:
+    if scene is None or scene == "demo":
+        return ["--demo"]
+    path = Path(scene).expanduser().resolve()
+    if not path.is_file():
+        raise UserError(f"scene {scene} is not a file")
+    return ["--blend" if path.suffix.lower() == ".blend" else "--import", str(path)]
+
+
+def _settings_args(settings) -> list[str]:
+    if settings is None:
+        return []
+    if isinstance(settings, list | tuple):
+        return [str(a) for a in settings]
+    if isinstance(settings, dict):
+        args = []
+        for key, value in settings.items():
+            flag = "--" + str(key).replace("_", "-")
+            if value is True:
+                args.append(flag)
+            elif value is not False and value is not None:
+                text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+                args += [flag, text]
+        return args
+    from ..core.settings import Settings, settings_argv
+
+    if isinstance(settings, Settings):
+        return settings_argv(settings)
+    raise ValueError("settings must be a dict of cli.py options, a list of arguments, or a Settings")
+
+
+def _keypoints(keypoints) -> list[str]:
+    names = [keypoints] if isinstance(keypoints, str) else list(keypoints or ())
+    for name in names:
+        if not isinstance(name, str) or not name or "," in name or "\n" in name:
+            raise ValueError(f"keypoint {name!r} is not an object name (or 'Object:vertex') without commas")
+    return names
+
+
+def _randomize_spec(randomize) -> str | None:
+    if randomize is None:
+        return None
+    if callable(randomize):
+        name = getattr(randomize, "__qualname__", "")
+        try:
+            path = inspect.getsourcefile(randomize)
+        except TypeError:
+            path = None
+        if not path or "<" in name or "." in name or not Path(path).is_file():
+            raise ValueError("randomize must be a function defined at the top level of a .py file")
+        return f"{Path(path).resolve()}:{name}"
+    path, _, func = str(randomize).partition(":")
+    if not Path(path).is_file():
+        raise UserError(f"randomize script {path} is not a file")
+    return f"{Path(path).resolve()}:{func or 'randomize'}"
+
+
+def _blender_command(blender) -> list[str]:
+    if blender is None:
+        if importlib.util.find_spec("bpy") is not None:
+            return [sys.executable, str(CLI)]
+        blender = shutil.which("blender")
+        if blender is None:
+            raise UserError("no Blender: install the bpy module (pip install bpy==5.0.1) or pass blender=PATH")
+    if "blender" in Path(blender).name.lower():
+        return [str(blender), "-b", "--factory-startup", "-P", str(CLI), "--"]
+    return [str(blender), str(CLI)]

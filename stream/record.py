@@ -1,0 +1,157 @@
+"""Record a stream as it passes, and read it back without Blender.
+
+A recording is a folder: ``frames/i<instance>_<seq>.png`` (the RGBA frame as rendered, lossless) and
+``index.jsonl``, one line per delivered frame in delivery order (the frame's header: poses, intrinsics,
+annotations, the randomisation's parameters). An image is in place before its line is written, so a cut-off
+recording replays every complete line and nothing else. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import UserError
+from .items import BACKGROUNDS, CONVENTIONS, check_choice, frame_item, to_torch
+from .wire import decode_arrays
+
+INDEX = "index.jsonl"
+FACTS = "stream.json"
+FORMAT = "nerf-dataset-stream"
+MAX_LINE = 1 << 20
+MAX_LINES = 10_000_000
+FRAME_NAME = re.compile(r"frames/i\d{1,7}_\d{1,12}\.png")
+
+
+class Recorder:
+    """Writes each frame handed to a consumer; one per recorded stream (the hub calls it from its threads)."""
+
+    def __init__(self, folder, facts: dict):
+        self.root = Path(folder)
+        if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+            raise UserError(f"record folder {self.root} is not empty: record into a new folder")
+        (self.root / "frames").mkdir(parents=True, exist_ok=True)
+        _write_atomic(self.root / FACTS, json.dumps({"format": FORMAT, "version": 1, **facts}, indent=1).encode())
+        self._lock = threading.Lock()
+        self._index = open(self.root / INDEX, "ab")  # noqa: SIM115 (open for the recording's life)
+        self.count = 0
+
+    def write(self, header: dict, payload: bytes) -> None:
+        from PIL import Image
+
+        image = decode_arrays(header, payload)["image"]
+        name = f"frames/i{header['instance']}_{header['seq']:08d}.png"
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image), "RGBA").save(buf, "PNG", compress_level=1)
+        line = {k: v for k, v in header.items() if k not in ("type", "arrays")}
+        line["image"] = name
+        with self._lock:
+            _write_atomic(self.root / name, buf.getvalue())
+            self._index.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+            self._index.flush()
+            self.count += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._index.close()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_index(folder) -> list[dict]:
+    root = Path(folder)
+    facts_path = root / FACTS
+    if not facts_path.is_file() or facts_path.stat().st_size > MAX_LINE:
+        raise UserError(f"{root} is not a recorded stream (no {FACTS})")
+    try:
+        facts = json.loads(facts_path.read_bytes())
+    except ValueError:
+        raise UserError(f"{facts_path} is not JSON") from None
+    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
+        raise UserError(f"{root} is not a recorded stream ({FACTS} says another format)")
+    lines = []
+    with open(root / INDEX, "rb") as f:
+        for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE + 1), b""), 1):
+            if not raw.endswith(b"\n"):
+                if len(raw) > MAX_LINE:
+                    raise UserError(f"{INDEX} line {number} is longer than {MAX_LINE} bytes")
+                break  # the line being written when the recording was cut off
+            if number > MAX_LINES:
+                raise UserError(f"{INDEX} has more than {MAX_LINES} lines")
+            try:
+                line = json.loads(raw, parse_constant=_no_constant)
+            except ValueError:
+                raise UserError(f"{INDEX} line {number} is not JSON") from None
+            if not isinstance(line, dict) or not isinstance(line.get("image"), str):
+                raise UserError(f"{INDEX} line {number} is not a frame")
+            if not FRAME_NAME.fullmatch(line["image"]):
+                raise UserError(f"{INDEX} line {number} names {line['image']!r}, not a frame of the recording")
+            lines.append(line)
+    return lines
+
+
+def _no_constant(name: str):
+    raise ValueError(name)
+
+
+class ReplayDataset:
+    """The frames of a recording as a map-style dataset, in delivery order: the live stream's items."""
+
+    def __init__(self, folder, background: str = "keep", convention: str = "opengl", dtype=None, pose_dtype=None):
+        check_choice("background", background, BACKGROUNDS)
+        check_choice("convention", convention, CONVENTIONS)
+        self.root = Path(folder)
+        self.lines = read_index(self.root)
+        self.background, self.convention = background, convention
+        self.dtype, self.pose_dtype = dtype, pose_dtype
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def frame(self, i: int) -> dict:
+        """Item ``i`` as numpy arrays (no torch needed)."""
+        from ..core.images import read_png_rgba
+        from ..core.untrusted import Unreadable
+
+        line = self.lines[i]
+        try:
+            image = read_png_rgba(self.root / line["image"], (line.get("width"), line.get("height")), self.root)
+        except Unreadable as exc:
+            raise UserError(f"{line['image']} in {self.root} {exc}") from None
+        return frame_item(line, image, self.background, self.convention)
+
+    def __getitem__(self, i: int) -> dict:
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return to_torch(self.frame(i), self.dtype, self.pose_dtype)
+
+    def __repr__(self) -> str:
+        return f"replay({str(self.root)!r}): {len(self)} frames"
+
+
+def _torch_dataset(cls):
+    """``cls`` as a ``torch.utils.data.Dataset`` subclass when torch is there (DataLoader checks isinstance)."""
+    try:
+        from torch.utils.data import Dataset
+    except ImportError:
+        return cls
+    return type(cls.__name__, (cls, Dataset), {"__doc__": cls.__doc__})
+
+
+ReplayDataset = _torch_dataset(ReplayDataset)
+
+
+def replay(folder, background: str = "keep", convention: str = "opengl", dtype=None, pose_dtype=None):
+    """A recorded stream as a map-style dataset, without Blender: the same items the live stream gave."""
+    return ReplayDataset(folder, background, convention, dtype, pose_dtype)

@@ -1,0 +1,176 @@
+"""The stream's transport: an authenticated handshake, then typed messages (a JSON header and raw arrays).
+
+Nothing on this wire is pickled or evaluated. A connection starts with a mutual HMAC-SHA256 challenge on a
+per-launch secret; until the peer has proved it holds the secret, the only thing read from it is a fixed
+64 bytes that are compared, never decoded. Then each message is::
+
+    b"NSTR" | header length (u32) | payload length (u64) | header: UTF-8 JSON object | payload
+
+The header's ``arrays`` lists ``{"name", "dtype", "shape"}`` for the payload's arrays, packed in order. Only
+plain numeric dtypes are accepted, and every length is bounded before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import socket
+import struct
+
+import numpy as np
+
+MAGIC = b"NSTR"
+GREETING = b"NSTR-STREAM/1\n"
+NONCE = 32
+PREFIX = struct.Struct("<4sIQ")
+MAX_HEADER = 1 << 20
+MAX_PAYLOAD = 512 << 20
+MAX_ARRAYS = 64
+DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class WireError(Exception):
+    """The peer broke the protocol, closed the connection, or failed to authenticate."""
+
+
+class Refused(WireError):
+    """The peer did not prove it holds the launch's secret."""
+
+
+def new_secret() -> bytes:
+    return secrets.token_bytes(32)
+
+
+def _mac(secret: bytes, role: bytes, *parts: bytes) -> bytes:
+    return hmac.new(secret, role + b"".join(parts), hashlib.sha256).digest()
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise WireError("the connection closed")
+        got += k
+    return bytes(buf)
+
+
+def accept_handshake(sock: socket.socket, secret: bytes) -> None:
+    """Server side: prove the client holds ``secret`` (and prove we do). Raises Refused before reading
+    anything but the client's fixed-size answer."""
+    sock.settimeout(HANDSHAKE_TIMEOUT)
+    server_nonce = secrets.token_bytes(NONCE)
+    sock.sendall(GREETING + server_nonce)
+    answer = recv_exact(sock, NONCE + 32)
+    client_nonce, mac = answer[:NONCE], answer[NONCE:]
+    if not hmac.compare_digest(mac, _mac(secret, b"client", server_nonce, client_nonce)):
+        raise Refused("the peer does not hold the launch's secret")
+    sock.sendall(_mac(secret, b"server", client_nonce, server_nonce))
+    sock.settimeout(None)
+
+
+def connect(address: tuple[str, int], secret: bytes, timeout: float = HANDSHAKE_TIMEOUT) -> socket.socket:
+    """Client side: connect, answer the challenge and check the server's answer."""
+    sock = socket.create_connection(address, timeout=timeout)
+    try:
+        greeting = recv_exact(sock, len(GREETING) + NONCE)
+        if not greeting.startswith(GREETING):
+            raise WireError("the server does not speak this protocol")
+        server_nonce = greeting[len(GREETING) :]
+        client_nonce = secrets.token_bytes(NONCE)
+        sock.sendall(client_nonce + _mac(secret, b"client", server_nonce, client_nonce))
+        if not hmac.compare_digest(recv_exact(sock, 32), _mac(secret, b"server", client_nonce, server_nonce)):
+            raise Refused("the server does not hold the launch's secret")
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def encode(header: dict, arrays: dict[str, np.ndarray] | None = None) -> bytes:
+    """One message: ``header`` (JSON-able) and ``arrays`` (name → numeric ndarray)."""
+    specs, blobs = [], []
+    for name, a in (arrays or {}).items():
+        a = np.ascontiguousarray(a)
+        if a.dtype.name not in DTYPES:
+            raise ValueError(f"array {name!r} has dtype {a.dtype}, not one of {', '.join(DTYPES)}")
+        specs.append({"name": name, "dtype": a.dtype.name, "shape": list(a.shape)})
+        blobs.append(a.tobytes())
+    head = json.dumps({**header, "arrays": specs}, allow_nan=False, separators=(",", ":")).encode()
+    payload = b"".join(blobs)
+    return PREFIX.pack(MAGIC, len(head), len(payload)) + head + payload
+
+
+def encode_raw(header: dict, payload: bytes) -> bytes:
+    """A message whose header already lists its arrays (a frame forwarded as it came)."""
+    head = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
+    return PREFIX.pack(MAGIC, len(head), len(payload)) + head + payload
+
+
+def send(sock: socket.socket, header: dict, arrays: dict[str, np.ndarray] | None = None) -> None:
+    sock.sendall(encode(header, arrays))
+
+
+def recv_raw(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, bytes]:
+    """The next message's checked header and its undecoded payload (to forward or decode)."""
+    magic, head_len, payload_len = PREFIX.unpack(recv_exact(sock, PREFIX.size))
+    if magic != MAGIC:
+        raise WireError("not a message of this protocol")
+    if head_len > MAX_HEADER or payload_len > max_payload:
+        raise WireError(f"a message of {head_len} + {payload_len} bytes is over the limit")
+    try:
+        header = json.loads(recv_exact(sock, head_len).decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireError(f"a message header is not JSON ({exc})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise WireError("a message header is not an object with a type")
+    _check_specs(header.get("arrays", []), payload_len)
+    return header, recv_exact(sock, payload_len)
+
+
+def recv(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, dict[str, np.ndarray]]:
+    header, payload = recv_raw(sock, max_payload)
+    return header, decode_arrays(header, payload)
+
+
+def decode_arrays(header: dict, payload: bytes) -> dict[str, np.ndarray]:
+    out, at = {}, 0
+    for spec in header.get("arrays", []):
+        dtype = np.dtype(spec["dtype"])
+        n = int(np.prod(spec["shape"], dtype=np.int64)) * dtype.itemsize
+        out[spec["name"]] = np.frombuffer(payload, dtype, count=n // dtype.itemsize, offset=at).reshape(spec["shape"])
+        at += n
+    return out
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number")
+
+
+def _check_specs(specs, payload_len: int) -> None:
+    if not isinstance(specs, list) or len(specs) > MAX_ARRAYS:
+        raise WireError("a message's array list is malformed")
+    total = 0
+    for spec in specs:
+        ok = isinstance(spec, dict) and isinstance(spec.get("name"), str) and spec.get("dtype") in DTYPES
+        shape = spec.get("shape") if ok else None
+        if not (isinstance(shape, list) and len(shape) <= 8):
+            raise WireError("a message's array is malformed")
+        if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_PAYLOAD for d in shape):
+            raise WireError("a message's array has a bad shape")
+        size = np.dtype(spec["dtype"]).itemsize
+        for d in shape:
+            size *= d
+            if size > payload_len:
+                break
+        total += size
+        if total > payload_len:
+            raise WireError("a message's arrays do not fit its payload")
+    if total != payload_len:
+        raise WireError("a message's arrays do not fill its payload")

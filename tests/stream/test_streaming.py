@@ -1,0 +1,281 @@
+"""Streaming into PyTorch with real Blender instances: delivery, annotations, back-pressure, safety, replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader  # noqa: E402
+
+from nerf_dataset.stream import InstanceLost, RemoteIterableDataset, launch, replay  # noqa: E402
+from nerf_dataset.stream import wire  # noqa: E402
+
+pytestmark = pytest.mark.blender
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = HERE / "stream_scripts.py"
+OBJECT = "NeRF Demo Object"
+SMALL = {"resolution": "64x64", "samples": 2, "train": 6, "val": 2, "test": 2}
+
+
+def alpha_box(alpha: np.ndarray) -> list[float] | None:
+    """The box of the alpha mask (alpha ≥ 0.5, as the mask pass: Cycles' pixel filter spreads a faint alpha
+    about 0.75 px beyond the geometry's edge)."""
+    ys, xs = np.nonzero(alpha >= 0.5)
+    if not len(xs):
+        return None
+    return [xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0]
+
+
+def dilate(mask: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    return out
+
+
+CUBE_SCENE = """
+import bpy, sys
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+bpy.ops.mesh.primitive_cube_add(size=1.0)
+bpy.context.active_object.name = "Cube"
+sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+scene.collection.objects.link(sun)
+sun.rotation_euler = (0.6, 0.2, 0.4)
+cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+scene.collection.objects.link(cam)
+scene.camera = cam
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[-1])
+"""
+
+
+@pytest.fixture(scope="module")
+def cube_blend(tmp_path_factory) -> Path:
+    """blendtorch's demo scene: a unit cube, lit, whose 8 corners are the keypoints."""
+    path = tmp_path_factory.mktemp("cube") / "cube.blend"
+    subprocess.run([sys.executable, "-c", CUBE_SCENE, str(path)], check=True, capture_output=True)
+    return path
+
+
+def _pick(value, k: int):
+    """Item ``k`` of a collated batch value (tensors stack, lists and dicts collate element by element)."""
+    if isinstance(value, dict):
+        return {key: _pick(v, k) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_pick(v, k) for v in value]
+    return value[k]
+
+
+def _batches_to_items(batches) -> list[dict]:
+    return [_pick(b, k) for b in batches for k in range(len(b["seq"]))]
+
+
+def test_two_instances_feed_a_dataloader_exactly_once_with_true_annotations(tmp_path, cube_blend):
+    record = tmp_path / "recording"
+    with launch(  # 16 samples: with 2, one sample of a pixel beside the edge is already half its alpha
+        cube_blend, num_instances=2, settings={**SMALL, "samples": 16}, views="random", object="Cube",
+        randomize=f"{SCRIPTS}:tumble", keypoints=[f"Cube:{i}" for i in range(8)], seed=3, queue_size=2,
+    ) as L:  # fmt: skip
+        ds = RemoteIterableDataset(L, max_items=64, record=record)
+        batches = list(DataLoader(ds, batch_size=4, num_workers=2))
+        stats = L.stats()
+    items = _batches_to_items(batches)
+    assert len(items) == 64
+    keys = {(int(it["instance"]), int(it["seq"])) for it in items}
+    assert len(keys) == 64, "a frame was delivered twice"
+    assert {i for i, _ in keys} == {0, 1}, "both instances contribute"
+    assert sum(stats["received"].values()) <= 64 + 2 * 2  # rendered ahead at most the queue bound
+    seen_visible = np.zeros(8, dtype=int)
+    for it in items:
+        image = it["image"].numpy()
+        assert image.shape == (64, 64, 4)
+        alpha = image[..., 3]
+        box = alpha_box(alpha)
+        assert box is not None and bool(it["in_view"])
+        assert np.abs(np.subtract(it["bbox"].numpy(), box)).max() <= 1.0, (it["bbox"], box)
+        uv, visible = it["keypoints"].numpy(), it["keypoints_visible"].numpy()
+        assert visible.sum() < 8, "a box never shows all eight corners"
+        seen_visible += visible
+        near = dilate(alpha > 0)
+        for (u, v), vis in zip(uv, visible):
+            if vis:
+                assert near[int(v), int(u)], "a visible keypoint lands on the rendered object"
+        assert set(it["params"]) == {"rotation"}
+    assert (seen_visible > 0).all() and (seen_visible < 64).all(), seen_visible
+    # record -> replay: the same items, without Blender
+    again = replay(record)
+    assert len(again) == 64
+    live = {(int(it["instance"]), int(it["seq"])): it for it in items}
+    for k in range(len(again)):
+        r = again[k]
+        it = live[(r["instance"], r["seq"])]
+        assert torch.equal(r["image"], it["image"])
+        assert torch.equal(r["c2w"], it["c2w"]) and torch.equal(r["K"], it["K"])
+        assert torch.equal(r["bbox"], it["bbox"]) and torch.equal(r["keypoints"], it["keypoints"])
+        assert r["params"]["rotation"] == [float(x) for x in it["params"]["rotation"]]
+        assert r["keypoint_names"] == [f"Cube:{i}" for i in range(8)]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_producers_stop_at_the_queue_bound_and_memory_stays_flat():
+    with launch(None, num_instances=2, settings=SMALL, views="random", queue_size=3, seed=1) as L:
+        it = RemoteIterableDataset(L).frames()
+        taken, rss = 0, {}
+        for _ in range(6):
+            next(it)
+            taken += 1
+        time.sleep(3.0)  # a slow consumer: the instances must be waiting, not rendering
+        first = L.stats()["received"]
+        assert sum(first.values()) <= taken + 2 * 3
+        time.sleep(2.0)
+        assert L.stats()["received"] == first, "a producer rendered without credit"
+        pids = L.pids()
+        for _ in range(10):
+            next(it)
+        rss_before = {p: _rss_kib(p) for p in pids}
+        for _ in range(40):
+            next(it)
+        rss = {p: _rss_kib(p) for p in pids}
+        assert sum(L.stats()["received"].values()) <= 56 + 2 * 3
+    for p in pids:
+        assert rss[p] - rss_before[p] < 30 * 1024, f"instance RSS grew {rss_before[p]} -> {rss[p]} KiB"
+        assert not Path(f"/proc/{p}").exists()
+
+
+class _CreatesAFile:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):  # unpickling this opens (creates) the file
+        return (open, (self.path, "w"))
+
+
+def _closed(s: socket.socket) -> bool:
+    try:
+        return s.recv(100) == b""
+    except ConnectionResetError:  # closed with our bytes unread
+        return True
+
+
+def test_peers_without_the_secret_and_pickles_are_refused_undecoded(tmp_path):
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(_CreatesAFile(str(marker)))
+    with launch(None, num_instances=1, settings=SMALL, views="random") as L:
+        # no secret: the pickle is sent as the answer to the challenge
+        with socket.create_connection(L.address, timeout=10) as s:
+            s.recv(len(wire.GREETING) + wire.NONCE)
+            s.sendall(payload + b"\0" * 64)
+            s.settimeout(10)
+            assert _closed(s), "the hub closes the connection"
+        # the secret, then a pickle instead of a message
+        s = wire.connect(L.address, L.secret)
+        s.sendall(payload)
+        s.settimeout(10)
+        assert _closed(s)
+        s.close()
+        # a wrong secret fails the handshake on the client side too
+        with pytest.raises((wire.WireError, OSError)):
+            wire.connect(L.address, b"x" * 32).close()
+        stats = L.stats()
+        # the stream still works for the real consumer
+        frame = next(RemoteIterableDataset(L, max_items=1).frames())
+        assert frame["image"].shape == (64, 64, 4)
+    assert stats["refused"] == 2
+    assert not marker.exists(), "nothing was unpickled"
+    source = "".join(p.read_text() for p in (HERE.parents[1] / "stream").glob("*.py"))
+    assert "import pickle" not in source and "eval(" not in source and "marshal" not in source
+
+
+def test_a_killed_instance_is_reported_and_no_blender_is_left(tmp_path):
+    with launch(None, num_instances=2, settings=SMALL, views="random", seed=2) as L:
+        pids = L.pids()
+        frames = []
+        with pytest.raises(InstanceLost, match=r"instance 0 stopped: it was killed by signal 9"):
+            for item in RemoteIterableDataset(L).frames():
+                frames.append(item)
+                if len(frames) == 5:
+                    os.kill(L.procs[0][0].pid, signal.SIGKILL)
+                assert len(frames) < 200
+    assert len(frames) >= 5
+    for item in frames[:5]:  # delivered before the loss: whole frames
+        assert item["image"].shape == (64, 64, 4) and (item["image"][..., 3] > 0).any()
+    for p in pids:
+        assert not Path(f"/proc/{p}").exists()
+
+
+def test_restart_replaces_a_killed_instance_and_the_stream_goes_on():
+    with launch(None, num_instances=2, settings=SMALL, views="random", on_lost="restart", seed=4) as L:
+        it = RemoteIterableDataset(L, max_items=24).frames()
+        keys = []
+        for item in it:
+            keys.append((item["instance"], item["seq"]))
+            if len(keys) == 4:
+                os.kill(L.procs[1][0].pid, signal.SIGKILL)
+        assert L.stats()["restarts"][1] == 1
+    assert len(keys) == 24 and len(set(keys)) == 24
+    assert {i for i, _ in keys} == {0, 1}
+
+
+def test_rig_views_stream_as_the_dataset_renders_them(tmp_path, cli):
+    out = tmp_path / "ds"
+    res = cli("--demo", "--out", out, "--format", "nerf", "--transparent", *sum(
+        ([f"--{k}", str(v)] for k, v in SMALL.items()), []))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    with launch(None, num_instances=2, settings=SMALL, views="rig") as L:
+        items = list(RemoteIterableDataset(L, convention="opengl").frames())
+    assert sorted((it["split"], it["index"]) for it in items) == sorted(
+        [("train", i) for i in range(6)] + [("val", i) for i in range(2)] + [("test", i) for i in range(2)]
+    )
+    from PIL import Image
+
+    for it in items:
+        meta = json.loads((out / "nerf" / f"transforms_{it['split']}.json").read_text())
+        frame = meta["frames"][it["index"]]
+        np.testing.assert_allclose(it["c2w"], frame["transform_matrix"], atol=1e-6)
+        assert it["K"][0, 0] == pytest.approx(meta["fl_x"]) and it["K"][0, 2] == pytest.approx(meta["cx"])
+        disk = np.asarray(Image.open(out / "nerf" / (frame["file_path"] + ".png")).convert("RGBA"))
+        diff = np.abs(disk.astype(int) - np.round(it["image"] * 255).astype(int))
+        assert diff.max() <= 1, "the streamed view is the dataset's view"
+
+
+def test_the_trainer_steers_the_randomisation():
+    with launch(None, num_instances=1, settings=SMALL, views="random", randomize=f"{SCRIPTS}:spin_and_light") as L:
+        it = RemoteIterableDataset(L, max_items=12).frames()
+        first = next(it)
+        version = L.send({"scale": 0.5})
+        later = list(it)
+    assert first["params"]["scale"] == 1.0
+    steered = [x for x in later if x["control"] == version]
+    assert steered and all(x["params"]["scale"] == 0.5 for x in steered)
+
+
+def test_launch_problems_are_one_sentence(tmp_path):
+    with pytest.raises(InstanceLost, match="no object named 'Nope'"):
+        with launch(None, num_instances=1, settings=SMALL, object="Nope"):
+            pass
+    with pytest.raises(InstanceLost, match="randomisation failed on purpose"):
+        with launch(None, num_instances=1, settings=SMALL, views="random", randomize=f"{SCRIPTS}:fail_on_third") as L:
+            list(RemoteIterableDataset(L).frames())
+    with pytest.raises(ValueError, match="views must be one of"):
+        launch(None, views="sideways")
+    with pytest.raises(ValueError, match="top level"):
+        launch(None, randomize=lambda ctx: {})
