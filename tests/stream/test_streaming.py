@@ -18,8 +18,13 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
-from nerf_dataset.stream import InstanceLost, RemoteIterableDataset, launch, replay  # noqa: E402
-from nerf_dataset.stream import wire  # noqa: E402
+from nerf_dataset.stream import (  # noqa: E402
+    InstanceLost,
+    RemoteIterableDataset,
+    launch,
+    replay,
+    wire,  # noqa: E402
+)
 
 pytestmark = pytest.mark.blender
 
@@ -86,7 +91,7 @@ def _batches_to_items(batches) -> list[dict]:
 def test_two_instances_feed_a_dataloader_exactly_once_with_true_annotations(tmp_path, cube_blend):
     record = tmp_path / "recording"
     with launch(  # 16 samples: with 2, one sample of a pixel beside the edge is already half its alpha
-        cube_blend, num_instances=2, settings={**SMALL, "samples": 16}, views="random", object="Cube",
+        cube_blend, num_instances=2, settings={**SMALL, "samples": 16, "engine": "CYCLES"}, views="random", object="Cube",
         randomize=f"{SCRIPTS}:tumble", keypoints=[f"Cube:{i}" for i in range(8)], seed=3, queue_size=2,
     ) as L:  # fmt: skip
         ds = RemoteIterableDataset(L, max_items=64, record=record)
@@ -224,15 +229,19 @@ def test_a_killed_instance_is_reported_and_no_blender_is_left(tmp_path):
 
 def test_restart_replaces_a_killed_instance_and_the_stream_goes_on():
     with launch(None, num_instances=2, settings=SMALL, views="random", on_lost="restart", seed=4) as L:
-        it = RemoteIterableDataset(L, max_items=24).frames()
-        keys = []
-        for item in it:
+        keys, killed_after = [], None
+        for item in RemoteIterableDataset(L, max_items=200).frames():
             keys.append((item["instance"], item["seq"]))
             if len(keys) == 4:
-                os.kill(L.procs[1][0].pid, signal.SIGKILL)
-        assert L.stats()["restarts"][1] == 1
-    assert len(keys) == 24 and len(set(keys)) == 24
-    assert {i for i, _ in keys} == {0, 1}
+                old_pid = L.procs[1][0].pid
+                os.kill(old_pid, signal.SIGKILL)
+            if killed_after is None and L.stats()["restarts"][1] == 1:
+                killed_after = L.stats()["received"][1]
+            if killed_after is not None and (1, killed_after) in keys:
+                break  # the new instance 1 delivers, numbered on from the old one's last frame
+        assert L.procs[1][0].pid != old_pid and L.stats()["restarts"][1] == 1
+    assert len(set(keys)) == len(keys), "no frame twice"
+    assert (1, killed_after) in keys
 
 
 def test_rig_views_stream_as_the_dataset_renders_them(tmp_path, cli):
@@ -248,11 +257,11 @@ def test_rig_views_stream_as_the_dataset_renders_them(tmp_path, cli):
     from PIL import Image
 
     for it in items:
-        meta = json.loads((out / "nerf" / f"transforms_{it['split']}.json").read_text())
+        meta = json.loads((out / f"transforms_{it['split']}.json").read_text())
         frame = meta["frames"][it["index"]]
         np.testing.assert_allclose(it["c2w"], frame["transform_matrix"], atol=1e-6)
         assert it["K"][0, 0] == pytest.approx(meta["fl_x"]) and it["K"][0, 2] == pytest.approx(meta["cx"])
-        disk = np.asarray(Image.open(out / "nerf" / (frame["file_path"] + ".png")).convert("RGBA"))
+        disk = np.asarray(Image.open(out / (frame["file_path"] + ".png")).convert("RGBA"))
         diff = np.abs(disk.astype(int) - np.round(it["image"] * 255).astype(int))
         assert diff.max() <= 1, "the streamed view is the dataset's view"
 
