@@ -90,8 +90,10 @@ def _batches_to_items(batches) -> list[dict]:
 
 def test_two_instances_feed_a_dataloader_exactly_once_with_true_annotations(tmp_path, cube_blend):
     record = tmp_path / "recording"
-    with launch(  # 16 samples: with 2, one sample of a pixel beside the edge is already half its alpha
-        cube_blend, num_instances=2, settings={**SMALL, "samples": 16, "engine": "CYCLES"}, views="random", object="Cube",
+    # 16 samples: with 2, one sample of a pixel beside the edge is already half its alpha
+    settings = {**SMALL, "samples": 16, "engine": "CYCLES"}
+    with launch(
+        cube_blend, num_instances=2, settings=settings, views="random", object="Cube",
         randomize=f"{SCRIPTS}:tumble", keypoints=[f"Cube:{i}" for i in range(8)], seed=3, queue_size=2,
     ) as L:  # fmt: skip
         ds = RemoteIterableDataset(L, max_items=64, record=record)
