@@ -1,0 +1,200 @@
+"""The transport and the hub without Blender: fake instances are threads speaking the real protocol."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nerf_dataset.core.errors import UserError
+from nerf_dataset.stream import wire
+from nerf_dataset.stream.hub import Hub
+from nerf_dataset.stream.record import Recorder, ReplayDataset
+
+
+def _frame_header(seq: int, instance: int = 0) -> dict:
+    return {
+        "type": "frame", "seq": seq, "split": "random", "index": seq, "width": 4, "height": 3,
+        "c2w": np.eye(4).ravel().tolist(), "K": [2.0, 0, 2, 0, 2.0, 1.5, 0, 0, 1], "params": {"k": seq}, "control": 0,
+        "annotations": {"bbox": [0, 0, 4, 3], "in_view": True, "box_corners": [0.0] * 16, "keypoint_names": [],
+                        "keypoints": [], "keypoints_visible": [], "object_to_camera": np.eye(4).ravel().tolist()},
+    }  # fmt: skip
+
+
+def _image(seq: int) -> np.ndarray:
+    return np.full((3, 4, 4), seq % 256, dtype=np.uint8)
+
+
+def test_messages_round_trip_and_bad_ones_are_refused_before_allocation():
+    a, b = socket.socketpair()
+    arrays = {"image": _image(7), "depth": np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)}
+    wire.send(a, {"type": "frame", "x": 1}, arrays)
+    header, got = wire.recv(b)
+    assert header["x"] == 1 and all(np.array_equal(got[k], v) for k, v in arrays.items())
+    bad = [
+        struct.pack("<4sIQ", b"XXXX", 2, 0) + b"{}",  # not our magic
+        struct.pack("<4sIQ", wire.MAGIC, 2, 1 << 40) + b"{}",  # a terabyte promised
+        struct.pack("<4sIQ", wire.MAGIC, wire.MAX_HEADER + 1, 0),  # a header over the limit
+        wire.encode_raw({"type": "f", "arrays": [{"name": "a", "dtype": "object", "shape": [1]}]}, b"x" * 8),
+        wire.encode_raw({"type": "f", "arrays": [{"name": "a", "dtype": "uint8", "shape": [2, -1]}]}, b""),
+        wire.encode_raw({"type": "f", "arrays": [{"name": "a", "dtype": "uint8", "shape": [1 << 40, 1 << 40]}]}, b""),
+        wire.encode_raw({"type": "f", "arrays": [{"name": "a", "dtype": "uint8", "shape": [3]}]}, b"xy"),
+        struct.pack("<4sIQ", wire.MAGIC, 13, 0) + b'{"type": NaN}',
+        struct.pack("<4sIQ", wire.MAGIC, 4, 0) + b"[1] ",
+    ]
+    for message in bad:
+        a.sendall(message)
+        with pytest.raises(wire.WireError):
+            wire.recv(b)
+        a.close(), b.close()
+        a, b = socket.socketpair()
+    with pytest.raises(ValueError, match="dtype"):
+        wire.encode({"type": "f"}, {"a": np.array([object()])})
+
+
+class FakeInstance(threading.Thread):
+    """Speaks the instance side of the protocol: renders (makes) a frame whenever it holds credit."""
+
+    def __init__(self, hub: Hub, secret: bytes, i: int, frames: int):
+        super().__init__(daemon=True)
+        self.hub, self.secret, self.i, self.frames = hub, secret, i, frames
+        self.sent = 0
+
+    def run(self) -> None:
+        s = wire.connect(self.hub.address, self.secret)
+        wire.send(s, {"type": "hello", "role": "instance", "instance": self.i, "generation": 0})
+        credits = 0
+        try:
+            while self.sent < self.frames:
+                while credits <= 0:
+                    header, _ = wire.recv(s)
+                    if header["type"] == "credit":
+                        credits += header["n"]
+                    if header["type"] == "stop":
+                        return
+                wire.send(s, _frame_header(self.sent, self.i), {"image": _image(self.sent)})
+                self.sent += 1
+                credits -= 1
+            wire.send(s, {"type": "end"})
+        except (wire.WireError, OSError):
+            pass
+        finally:
+            s.close()
+
+
+def _consume(hub: Hub, secret: bytes, stream: str, out: list, delay: float = 0.0) -> None:
+    s = wire.connect(hub.address, secret)
+    wire.send(s, {"type": "hello", "role": "consumer", "stream": stream})
+    while True:
+        wire.send(s, {"type": "next"})
+        header, arrays = wire.recv(s)
+        if header["type"] != "frame":
+            break
+        out.append((header["instance"], header["seq"]))
+        time.sleep(delay)
+    s.close()
+
+
+def test_every_frame_goes_to_exactly_one_of_many_consumers_and_credit_bounds_the_producers():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=3, queue_size=2)
+    try:
+        hub.open_stream("s", max_items=None)
+        fakes = [FakeInstance(hub, secret, i, 40) for i in range(3)]
+        for f in fakes:
+            f.start()
+        hub.wait_ready(10, lambda: None)
+        time.sleep(0.3)
+        assert sum(hub.stats()["received"].values()) == 3 * 2, "each instance stops at its credit"
+        got: list = []
+        consumers = [threading.Thread(target=_consume, args=(hub, secret, "s", got, 0.001)) for _ in range(4)]
+        for c in consumers:
+            c.start()
+        for c in consumers:
+            c.join(30)
+        assert len(got) == 120 and len(set(got)) == 120
+    finally:
+        hub.close()
+
+
+def test_max_items_ends_every_consumer_and_peers_without_the_secret_count_as_refused():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=4)
+    try:
+        hub.open_stream("s", max_items=10)
+        FakeInstance(hub, secret, 0, 1000).start()
+        with pytest.raises((wire.Refused, wire.WireError, OSError)):
+            wire.connect(hub.address, wire.new_secret())
+        got: list = []
+        consumers = [threading.Thread(target=_consume, args=(hub, secret, "s", got)) for _ in range(3)]
+        for c in consumers:
+            c.start()
+        for c in consumers:
+            c.join(30)
+        assert len(got) == 10 and len(set(got)) == 10
+        assert hub.stats()["refused"] == 1
+    finally:
+        hub.close()
+
+
+def test_a_frame_without_credit_drops_the_instance():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=1)
+    try:
+        s = wire.connect(hub.address, secret)
+        wire.send(s, {"type": "hello", "role": "instance", "instance": 0, "generation": 0})
+        for seq in range(3):  # one credit, three frames
+            try:
+                wire.send(s, _frame_header(seq), {"image": _image(seq)})
+            except OSError:
+                break
+        deadline = time.monotonic() + 5
+        while hub.stats()["states"][0] != "lost" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hub.stats()["states"][0] == "lost"
+        assert "without credit" in hub.instances[0].reason
+        s.close()
+    finally:
+        hub.close()
+
+
+def test_a_recording_replays_and_hostile_recordings_are_refused_in_one_sentence(tmp_path):
+    rec = Recorder(tmp_path / "rec", {"seed": 1})
+    for seq in range(3):
+        header = {
+            **_frame_header(seq),
+            "instance": 0,
+            "arrays": [{"name": "image", "dtype": "uint8", "shape": [3, 4, 4]}],
+        }
+        rec.write(header, _image(seq).tobytes())
+    rec.close()
+    with pytest.raises(UserError, match="not empty"):
+        Recorder(tmp_path / "rec", {})
+    index = tmp_path / "rec" / "index.jsonl"
+    with open(index, "ab") as f:
+        f.write(b'{"image": "frames/i0_0000')  # cut off mid-line: not a frame yet
+    frames = ReplayDataset(tmp_path / "rec")
+    assert len(frames) == 3
+    item = frames.frame(2)
+    assert item["params"] == {"k": 2} and np.array_equal(item["image"], _image(2) / np.float32(255))
+    lines = index.read_bytes().splitlines()
+    good = json.loads(lines[0])
+    hostile = {
+        "outside": {**good, "image": "../../etc/passwd"},
+        "absolute": {**good, "image": "/etc/passwd"},
+        "nan": b'{"image": "frames/i0_00000000.png", "width": NaN}',
+        "not json": b"\xff\xfe",
+        "wrong size": {**good, "width": 8},
+        "bad pose": {**good, "c2w": [1, 2, 3]},
+    }
+    for what, line in hostile.items():
+        raw = line if isinstance(line, bytes) else json.dumps(line).encode()
+        index.write_bytes(raw + b"\n")
+        with pytest.raises(UserError) as caught:
+            ReplayDataset(tmp_path / "rec").frame(0)
+        assert "\n" not in str(caught.value), what
