@@ -142,7 +142,7 @@ def _main(argv: list[str] | None = None) -> int:
     if ours[:1] == ["stream"]:
         from .stream_instance import stream_command
 
-        return stream_command(ours[1:])
+        return stream_command(ours[1:], build_parser())
     if ours[:1] and ours[0] in JOB_COMMANDS:
         from ..cloud.commands import run_command
 

@@ -25,13 +25,14 @@ class Stopped(Exception):
     pass
 
 
-def stream_command(argv: list[str]) -> int:
+def stream_command(argv: list[str], parser) -> int:
+    """``parser``: cli.py's own (``commandline.build_parser()``), to which the stream's options are added."""
     secret = _read_secret()
     if secret is None:
         print("cli.py stream: error: the launch's secret must come first on stdin (64 hex digits)", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        args = _parser().parse_args(argv)
+        args = _add_stream_options(parser).parse_args(argv)
         host, _, port = args.connect.rpartition(":")
         if not host or not port.isdigit():
             raise UserError(f"--connect {args.connect}: give HOST:PORT")
@@ -52,10 +53,7 @@ def _read_secret() -> bytes | None:
     return secret if len(secret) == 32 else None
 
 
-def _parser():
-    from .commandline import build_parser
-
-    p = build_parser()
+def _add_stream_options(p):
     p.prog = "cli.py stream"
     g = p.add_argument_group("streaming (started by nerf_dataset.stream.launch)")
     g.add_argument("--connect", metavar="HOST:PORT", required=True, help="the hub to deliver frames to")
