@@ -7,8 +7,11 @@ stop or its connection closes (the trainer is gone), so it never outlives its la
 
 from __future__ import annotations
 
+import os
 import select
+import shutil
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,17 +34,26 @@ def stream_command(argv: list[str], parser) -> int:
     if secret is None:
         print("cli.py stream: error: the launch's secret must come first on stdin (64 hex digits)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    scratch = None
     try:
         args = _add_stream_options(parser).parse_args(argv)
         host, _, port = args.connect.rpartition(":")
         if not host or not port.isdigit():
             raise UserError(f"--connect {args.connect}: give HOST:PORT")
         require_blender()
-        instance = _Instance(args, (host, int(port)), secret)
+        # Our own folder for the frame being rendered (in --out), removed on every way out.
+        scratch = Path(tempfile.mkdtemp(prefix=f"nerf-stream-{os.getpid()}-", dir=args.out))
+        instance = _Instance(args, (host, int(port)), secret, scratch)
+        return instance.run()
     except UserError as exc:
         print(f"cli.py stream: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return instance.run()
+    except OSError as exc:
+        print(f"cli.py stream: failed: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _read_secret() -> bytes | None:
@@ -68,7 +80,7 @@ def _add_stream_options(p):
 
 
 class _Instance:
-    def __init__(self, args, address, secret: bytes):
+    def __init__(self, args, address, secret: bytes, scratch: Path):
         from ..blender_io.stream_frames import FrameRenderer, load_randomize
         from .dataset import Source
         from .pipeline import plan_scene
@@ -80,7 +92,7 @@ class _Instance:
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
         self.scene, self.objs, self.plan = plan_scene(settings, source, quiet=not args.verbose)
         keypoints = [k for k in (args.keypoints or "").split(",") if k]
-        self.frames = FrameRenderer(self.scene, self.objs, self.plan, Path(args.out), keypoints, not args.verbose)
+        self.frames = FrameRenderer(self.scene, self.objs, self.plan, scratch, keypoints, not args.verbose)
         self.randomize = load_randomize(args.randomize)
         self.credits, self.params = 0, (0, {})
 
@@ -100,9 +112,14 @@ class _Instance:
                 self._frame(seq, view, c2w, returned_params)
             wire.send(self.sock, {"type": "end"})
             return 0
-        except (Stopped, wire.WireError, ConnectionError):
+        except (Stopped, ConnectionError):
             return 0  # the trainer is done with us
-        except Exception as exc:  # noqa: BLE001 - the user's randomisation can raise anything; say it, once
+        except wire.WireError as exc:
+            if "closed" in str(exc):
+                return 0
+            print(f"cli.py stream: error: instance {a.instance}: the hub broke the protocol: {exc}", file=sys.stderr)
+            return 1
+        except BaseException as exc:  # noqa: BLE001 - the user's randomisation can raise anything; say it, once
             message = f"{type(exc).__name__}: {one_line(str(exc))}"
             print(f"cli.py stream: error: instance {a.instance}: {message}", file=sys.stderr)
             try:
@@ -153,7 +170,7 @@ class _Instance:
                 rng=np.random.default_rng([a.seed, a.instance, seq]), scene=self.scene, object=fr.target,
                 objects=self.objs, camera=fr.camera, params=self.params[1], instance=a.instance, seq=seq, view=view,
             )  # fmt: skip
-            params = returned_params(self.randomize(ctx))
+            params = returned_params(self.randomize(ctx), wire.MAX_PARAMS)
         image = fr.render()
         pose = camera_c2w(fr.camera)
         intr = plan.intrinsics_of(view) if view is not None else plan.intrinsics

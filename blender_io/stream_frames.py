@@ -182,14 +182,17 @@ def camera_c2w(camera) -> np.ndarray:
     return m
 
 
-def returned_params(value) -> dict:
-    """What the randomisation returned, checked to be a JSON object (it is recorded with the frame)."""
+def returned_params(value, limit: int) -> dict:
+    """What the randomisation returned, checked to be a JSON object of at most ``limit`` bytes (it travels and
+    is recorded with the frame)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise UserError(f"randomize returned {type(value).__name__}, not a dict (or None)")
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        size = len(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
         raise UserError(f"randomize returned a dict that is not JSON ({exc})") from None
+    if size > limit:
+        raise UserError(f"randomize returned {size} bytes of JSON, over the limit of {limit} per frame")
     return value

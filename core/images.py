@@ -130,6 +130,8 @@ def read_png_rgba(path: Path, size: tuple[int, int], folder: Path | None = None)
     with open_regular(path, folder) as f, _unreadable_image(), Image.open(f) as image:
         if tuple(image.size) != tuple(size):
             raise Unreadable(f"is {image.size[0]}x{image.size[1]}, not {size[0]}x{size[1]}")
+        if image.size[0] * image.size[1] > MAX_DECODED_PIXELS:
+            raise Unreadable(f"is {image.size[0]}x{image.size[1]}: more pixels than are decoded")
         return np.asarray(image.convert("RGBA"))
 
 

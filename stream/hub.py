@@ -1,10 +1,12 @@
 """The hub: the one place Blender instances deliver frames to and consumers take them from.
 
 It lives in the trainer's process, on loopback. Instances render only with credit: each starts with
-``queue_size`` credits and gets one back when one of its frames is handed to a consumer, so an instance is
+``queue_size`` credits and gets one back when a consumer has received one of its frames, so an instance is
 never more than ``queue_size`` frames ahead of the consumers (back-pressure) and the hub holds at most
 ``num_instances * queue_size`` frames. Each frame is popped from the queue once, under a lock, by the one
-consumer that asked for it: exactly-once delivery whatever the number of ``DataLoader`` workers.
+consumer that asked for it, and counts as delivered when that consumer asks again (or says it is done): a
+consumer that dies with a frame on the wire puts it back for the others. Exactly once, whatever the number
+of ``DataLoader`` workers.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from dataclasses import dataclass, field
 
 from . import wire
 
+# Connections still proving they hold the secret, at most. A newcomer beyond it closes the oldest: a real
+# peer answers within milliseconds, so strangers holding connections open silently cannot lock it out.
+MAX_HANDSHAKES = 128
+LIVE = ("starting", "live", "lost")
+"""States in which an instance may still deliver frames ("lost": its fate is being decided)."""
+
 
 @dataclass
 class Instance:
     id: int
     state: str = "starting"
-    """starting → live → ended (all its views sent) | lost (its process or connection died)."""
+    """starting → live → ended (all its views sent) | lost → dead (or starting again, restarted)."""
     sock: socket.socket | None = None
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     received: int = 0
@@ -50,31 +58,45 @@ class Hub:
         self.failure: str | None = None
         """Set when the stream cannot go on (an instance lost under ``on_lost="raise"``): consumers raise it."""
         self.refused = 0
-        self.dropped: list[str] = []
+        self.dropped: collections.deque = collections.deque(maxlen=100)
         self.params: tuple[int, dict] = (0, {})
         self.on_lost = None
-        """``on_lost(instance, reason)``: called (without the lock) when an instance's connection dies."""
+        """``on_lost(instance, reason) -> str``: decides a lost instance's fate: "restart" (the callback has
+        started it again), "continue" or "raise" (a message for the consumers). Called without the lock."""
         self.closed = False
-        self._threads: list[threading.Thread] = []
+        self._handshakes: collections.OrderedDict = collections.OrderedDict()
         self._start(self._accept_loop)
 
     # -- threads ------------------------------------------------------------------------------------
     def _start(self, target, *args) -> None:
-        t = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(t)
-        t.start()
+        threading.Thread(target=target, args=args, daemon=True).start()
 
     def _accept_loop(self) -> None:
         while not self.closed:
             try:
                 conn, _ = self.listener.accept()
             except OSError:
-                return
+                if self.closed:
+                    return
+                time.sleep(0.05)  # out of descriptors for a moment (a flood): keep serving the others
+                continue
+            with self.cv:
+                self._handshakes[conn] = None
+                oldest = next(iter(self._handshakes)) if len(self._handshakes) > MAX_HANDSHAKES else None
+            if oldest is not None:
+                try:
+                    oldest.shutdown(socket.SHUT_RDWR)  # its thread sees the close and refuses it
+                except OSError:
+                    pass
             self._start(self._serve, conn)
 
     def _serve(self, conn: socket.socket) -> None:
         try:
-            wire.accept_handshake(conn, self.secret)
+            try:
+                wire.accept_handshake(conn, self.secret)
+            finally:
+                with self.cv:
+                    self._handshakes.pop(conn, None)
         except (wire.WireError, OSError) as exc:
             with self.cv:
                 self.refused += 1
@@ -100,9 +122,10 @@ class Hub:
     def _serve_instance(self, conn: socket.socket, hello: dict) -> None:
         i = hello.get("instance")
         with self.cv:
-            inst = self.instances.get(i) if isinstance(i, int) else None
+            inst = self.instances.get(i) if isinstance(i, int) and not isinstance(i, bool) else None
             if inst is None or inst.state != "starting" or hello.get("generation") != inst.generation:
                 raise wire.WireError(f"instance {i!r} is not expected")
+            generation = inst.generation
             queued = sum(1 for f in self.frames if f[0] == i)
             inst.sock, inst.state = conn, "live"
             inst.credits_out = max(self.queue_size - queued, 0)
@@ -131,30 +154,41 @@ class Hub:
                         self.cv.notify_all()
                     return
                 elif kind == "error":
-                    reason = str(header.get("message", "it failed"))[:2000]
+                    reason = "it failed: " + str(header.get("message", "no reason given"))[:2000]
                     break
                 else:
                     raise wire.WireError(f"instance {i} sent a {kind!r} message")
+        except (ConnectionError, TimeoutError):
+            pass  # reset or broken: closed, as far as anyone can tell
         except (wire.WireError, OSError) as exc:
-            reason = f"{reason} ({exc})" if "closed" not in str(exc) else reason
-        self.lose(i, reason)
+            if "closed" not in str(exc):
+                reason = f"its connection broke the protocol ({exc})"
+        self.lose(i, reason, generation)
 
     def lose(self, i: int, reason: str, generation: int | None = None) -> None:
-        """Instance ``i`` is gone (its connection, or its process, said so)."""
+        """Instance ``i`` is gone (its connection, or its process, said so). Until ``on_lost`` has decided,
+        consumers wait rather than end: a lost instance never looks like a finished one."""
         with self.cv:
             inst = self.instances[i]
-            if inst.state in ("ended", "lost") or (generation is not None and generation != inst.generation):
+            if inst.state not in ("starting", "live") or (generation is not None and generation != inst.generation):
                 return
             inst.state, inst.reason, inst.sock = "lost", reason, None
+            generation = inst.generation
+        decision = self.on_lost(i, reason) if self.on_lost else f"instance {i} stopped: {reason}"
+        with self.cv:
+            if decision == "restart" or inst.generation != generation:
+                return
+            inst.state = "dead"
+            if decision != "continue":
+                self.failure = self.failure or decision
             self.cv.notify_all()
-        if self.on_lost:
-            self.on_lost(i, reason)
 
     def expect_again(self, i: int) -> int:
-        """Instance ``i`` is being restarted; returns the new process's generation and first sequence number."""
+        """Instance ``i`` is being restarted; returns the new process's generation."""
         with self.cv:
             inst = self.instances[i]
             inst.state, inst.generation = "starting", inst.generation + 1
+            self.cv.notify_all()
             return inst.generation
 
     def fail(self, message: str) -> None:
@@ -174,7 +208,9 @@ class Hub:
 
     def send_params(self, params: dict) -> int:
         """Broadcast ``params`` to every live instance; returns its version number."""
-        wire.encode({"params": params})  # JSON-able, or raise here in the caller
+        size = len(wire.encode({"type": "params", "version": 1, "params": params}))
+        if size > wire.MAX_PARAMS:
+            raise ValueError(f"params of {size} bytes as JSON are over the limit of {wire.MAX_PARAMS}")
         with self.cv:
             version = self.params[0] + 1
             self.params = (version, params)
@@ -186,6 +222,8 @@ class Hub:
     # -- consumers ----------------------------------------------------------------------------------
     def open_stream(self, stream_id: str, max_items: int | None, recorder=None) -> None:
         with self.cv:
+            if self.closed:
+                raise ValueError("the launch is closed: start a new one")
             self.streams[stream_id] = Stream(max_items, recorder)
 
     def _serve_consumer(self, conn: socket.socket, hello: dict) -> None:
@@ -193,25 +231,32 @@ class Hub:
             stream = self.streams.get(hello.get("stream"))
         if stream is None:
             raise wire.WireError("the consumer names no open stream")
-        while True:
-            request, _ = wire.recv(conn, max_payload=0)
-            if request["type"] != "next":
-                raise wire.WireError(f"a consumer sent a {request['type']!r} message")
-            item = self._take(stream)
-            if isinstance(item, dict):
-                wire.send(conn, item)
-                if item["type"] != "frame":
+        pending = None  # the frame on its way to this consumer: delivered once the consumer speaks again
+        try:
+            while True:
+                request, _ = wire.recv(conn, max_payload=0)
+                if pending is not None:
+                    self._delivered(stream, pending)
+                    pending = None
+                if request["type"] == "done":
+                    return
+                if request["type"] != "next":
+                    raise wire.WireError(f"a consumer sent a {request['type']!r} message")
+                item = self._take(stream)
+                if isinstance(item, dict):
+                    wire.send(conn, item)
                     continue
-            else:
-                i, header, payload = item
-                try:
-                    conn.sendall(wire.encode_raw(header, payload))
-                except OSError:
-                    self._put_back(stream, item)  # never delivered: the next consumer gets it
-                    raise
-                if stream.recorder is not None:
-                    stream.recorder.write(header, payload)
-                self._to_instance(self.instances[i], {"type": "credit", "n": 1})
+                pending = item
+                conn.sendall(wire.encode_raw(item[1], item[2]))
+        finally:
+            if pending is not None:
+                self._put_back(stream, pending)
+
+    def _delivered(self, stream: Stream, item) -> None:
+        i, header, payload = item
+        if stream.recorder is not None:
+            stream.recorder.write(header, payload)
+        self._to_instance(self.instances[i], {"type": "credit", "n": 1})
 
     def _take(self, stream: Stream):
         """The next frame for ``stream``, or a message saying why there is none."""
@@ -228,7 +273,7 @@ class Hub:
                     stream.handed += 1
                     self.instances[i].credits_out += 1
                     return i, header, payload
-                if all(inst.state in ("ended", "lost") for inst in self.instances.values()):
+                if not any(inst.state in LIVE for inst in self.instances.values()):
                     return {"type": "end", "why": "every instance has ended"}
                 self.cv.wait(timeout=1.0)
 
@@ -272,12 +317,9 @@ class Hub:
             self.cv.notify_all()
         for inst, _ in socks:
             self._to_instance(inst, {"type": "stop"})
-        try:
-            self.listener.close()
-        except OSError:
-            pass
-        for _, sock in socks:
+        for sock in (self.listener, *(s for _, s in socks)):
             try:
-                sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked on it
             except OSError:
                 pass
+        self.listener.close()

@@ -9,6 +9,8 @@ without a word sees its connection close and exits, so none is left behind.
 from __future__ import annotations
 
 import atexit
+import collections
+import glob
 import importlib.util
 import inspect
 import os
@@ -16,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,11 @@ VIEWS = ("rig", "random")
 ON_LOST = ("raise", "continue", "restart")
 MAX_INSTANCES = 64
 MAX_RESTARTS = 3
+OUTPUT_LINES = 40
+# cli.py options the launch sets itself: settings may not (its own come last on the command line anyway).
+RESERVED = {"connect", "instance", "instances", "generation", "first_seq", "views", "randomize", "keypoints", "out"}
+RESERVED |= {"blend", "import", "import_path", "demo", "object", "workers", "shard", "resume", "overwrite"}
+RESERVED |= {"collect", "import_dir", "import_list"}
 _OPEN: set = set()
 
 
@@ -94,9 +100,10 @@ class Launch:
         self.streams: list = []
         self.procs: dict[int, tuple[subprocess.Popen, int]] = {}
         self.restarts = dict.fromkeys(range(num_instances), 0)
-        self.workdir: Path | None = None
+        self.output: dict[int, collections.deque] = {}
+        """The last lines each instance printed (its errors), kept in memory: nothing is left on disk."""
         self._lock = threading.RLock()
-        self._closed = False
+        self._started = self._closed = False
 
     # -- the with block -------------------------------------------------------------------------------
     def __enter__(self) -> Launch:
@@ -108,10 +115,12 @@ class Launch:
 
     def start(self) -> Launch:
         """Start the instances and wait until each has opened the scene and connected."""
+        if self._started:
+            raise RuntimeError("a launch runs once: call launch() again for another")
+        self._started = True
         self.secret = wire.new_secret()
         self.hub = Hub(self.secret, self.num_instances, self.queue_size, self.host)
         self.address = self.hub.address
-        self.workdir = Path(tempfile.mkdtemp(prefix="nerf-stream-"))
         _OPEN.add(self)
         try:
             for i in range(self.num_instances):
@@ -119,29 +128,28 @@ class Launch:
             self.hub.on_lost = self._lost
             threading.Thread(target=self._watch, daemon=True).start()
             self.hub.wait_ready(self.start_timeout, self._check_started)
+            self._check_started()
         except BaseException:
             self.close()
             raise
         return self
 
     def _spawn(self, i: int, first_seq: int, generation: int) -> None:
-        out = self.workdir / f"instance-{i}"
-        args = ["stream", "--connect", f"{self.address[0]}:{self.address[1]}", "--instance", str(i)]
+        # The scratch folder: each instance makes its own nerf-stream-<pid>-* in it and removes it on exit.
+        args = [*self.settings_args, *self.source_args, "--out", tempfile_dir()]
+        args += ["--connect", f"{self.address[0]}:{self.address[1]}", "--instance", str(i)]
         args += ["--instances", str(self.num_instances), "--generation", str(generation)]
         args += ["--first-seq", str(first_seq), "--seed", str(self.seed), "--views", self.views]
-        args += ["--out", str(out), *self.source_args, *self.settings_args]
         if self.randomize:
             args += ["--randomize", self.randomize]
         if self.keypoints:
             args += ["--keypoints", ",".join(self.keypoints)]
-        log = open(self.workdir / f"instance-{i}.log", "ab")  # noqa: SIM115 (the child writes it)
-        try:
-            proc = subprocess.Popen(
-                [*self.command, *args], stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=str(self.workdir),
-            )  # fmt: skip
-        finally:
-            log.close()
+        pipe = subprocess.PIPE
+        proc = subprocess.Popen(
+            [*self.command, "stream", *args], stdin=pipe, stdout=pipe, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        lines: collections.deque = collections.deque(maxlen=OUTPUT_LINES)
+        threading.Thread(target=_read_output, args=(proc, lines), daemon=True).start()
         try:
             proc.stdin.write(self.secret.hex().encode() + b"\n")
             proc.stdin.close()
@@ -149,6 +157,7 @@ class Launch:
             pass  # it died at once: the watcher reports how
         with self._lock:
             self.procs[i] = (proc, generation)
+            self.output[i] = lines
 
     def _check_started(self) -> None:
         with self._lock:
@@ -157,7 +166,7 @@ class Launch:
             if proc.poll() is not None and self.hub.instances[i].state == "starting":
                 raise InstanceLost(f"Blender instance {i} could not start: {self._ended(i, proc)}")
         if self.hub.failure:
-            raise InstanceLost(self.hub.failure)
+            raise InstanceLost(self.hub.failure.replace("stopped:", "could not start:", 1))
 
     def _watch(self) -> None:
         while not self._closed:
@@ -174,26 +183,25 @@ class Launch:
             code = proc.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
             return "its connection closed while its process still runs"
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        last = _last_line(self.workdir / f"instance-{i}.log")
+        how = f"it was killed by signal {-code}" if code < 0 else f"it exited with code {code}"
+        last = _last_line(self.output.get(i, ()))
         return how + (f" ({last})" if last else "")
 
-    def _lost(self, i: int, reason: str) -> None:
+    def _lost(self, i: int, reason: str) -> str:
+        """The hub's ``on_lost``: restart the instance, or the one sentence the consumers raise."""
         with self._lock:
-            if self._closed:
-                return
             proc, _ = self.procs[i]
-            if "closed" in reason:
+            if reason == "its connection closed":
                 reason = self._ended(i, proc)
-            if self.on_lost == "restart" and self.restarts[i] < MAX_RESTARTS:
+            if self.on_lost == "restart" and self.restarts[i] < MAX_RESTARTS and not self._closed:
                 self.restarts[i] += 1
                 _stop(proc)
                 generation = self.hub.expect_again(i)
                 self._spawn(i, first_seq=self.hub.instances[i].received, generation=generation)
-                return
-        message = f"Blender instance {i} stopped: it {reason}; the frames delivered before it are complete"
-        if self.on_lost != "continue":
-            self.hub.fail(message)
+                return "restart"
+        if self.on_lost == "continue":
+            return "continue"
+        return f"Blender instance {i} stopped: {reason}; the frames delivered before it are complete"
 
     # -- while running --------------------------------------------------------------------------------
     def send(self, params: dict) -> int:
@@ -236,8 +244,9 @@ class Launch:
         for stream in self.streams:
             if stream.recorder is not None:
                 stream.recorder.close()
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        for proc in procs:  # the scratch folders of instances that could not remove their own
+            for folder in glob.glob(os.path.join(tempfile_dir(), f"nerf-stream-{proc.pid}-*")):
+                shutil.rmtree(folder, ignore_errors=True)
         _OPEN.discard(self)
 
 
@@ -266,13 +275,20 @@ def _close_all() -> None:
         launch_.close()
 
 
-def _last_line(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, 2) - 4096))
-            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+def _read_output(proc: subprocess.Popen, lines: collections.deque) -> None:
+    for raw in proc.stdout:
+        lines.append(raw.decode("utf-8", "replace").rstrip())
+    proc.stdout.close()
+
+
+def _last_line(lines) -> str:
+    lines = [ln for ln in list(lines) if ln.strip()]
     errors = [ln for ln in lines if "error" in ln.lower()]
     return (errors or lines or [""])[-1].strip()[:500]
 
@@ -299,6 +315,8 @@ def _settings_args(settings) -> list[str]:
     if isinstance(settings, dict):
         args = []
         for key, value in settings.items():
+            if str(key).replace("-", "_") in RESERVED:
+                raise ValueError(f"settings may not set {key!r}: launch() sets it (see its arguments)")
             flag = "--" + str(key).replace("_", "-")
             if value is True:
                 args.append(flag)

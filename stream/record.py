@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UserError
-from .items import BACKGROUNDS, CONVENTIONS, check_choice, frame_item, to_torch
+from ..core.untrusted import Unreadable, open_regular
+from .items import BACKGROUNDS, CONVENTIONS, MAX_SIDE, check_choice, frame_item, to_torch
 from .wire import decode_arrays
 
 INDEX = "index.jsonl"
@@ -35,12 +36,16 @@ class Recorder:
 
     def __init__(self, folder, facts: dict):
         self.root = Path(folder)
-        if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
-            raise UserError(f"record folder {self.root} is not empty: record into a new folder")
-        (self.root / "frames").mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.root / FACTS, json.dumps({"format": FORMAT, "version": 1, **facts}, indent=1).encode())
+        try:
+            if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+                raise UserError(f"record folder {self.root} is not empty: record into a new folder")
+            (self.root / "frames").mkdir(parents=True, exist_ok=True)
+            data = json.dumps({"format": FORMAT, "version": 1, **facts}, indent=1).encode()
+            _write_atomic(self.root / FACTS, data)
+            self._index = open(self.root / INDEX, "xb")  # noqa: SIM115 (open for the recording's life)
+        except OSError as exc:
+            raise UserError(f"cannot record into {self.root}: {exc.strerror or exc}") from None
         self._lock = threading.Lock()
-        self._index = open(self.root / INDEX, "ab")  # noqa: SIM115 (open for the recording's life)
         self.count = 0
 
     def write(self, header: dict, payload: bytes) -> None:
@@ -69,19 +74,25 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _open(root: Path, name: str):
+    try:
+        return open_regular(root / name, root)
+    except Unreadable as exc:
+        raise UserError(f"{root} is not a recorded stream: its {name} {exc}") from None
+
+
 def read_index(folder) -> list[dict]:
     root = Path(folder)
-    facts_path = root / FACTS
-    if not facts_path.is_file() or facts_path.stat().st_size > MAX_LINE:
-        raise UserError(f"{root} is not a recorded stream (no {FACTS})")
+    with _open(root, FACTS) as f:
+        raw = f.read(MAX_LINE + 1)
     try:
-        facts = json.loads(facts_path.read_bytes())
-    except ValueError:
-        raise UserError(f"{facts_path} is not JSON") from None
+        facts = json.loads(raw) if len(raw) <= MAX_LINE else None
+    except (ValueError, RecursionError):
+        facts = None
     if not isinstance(facts, dict) or facts.get("format") != FORMAT:
-        raise UserError(f"{root} is not a recorded stream ({FACTS} says another format)")
+        raise UserError(f"{root} is not a recorded stream ({FACTS} is not this tool's)")
     lines = []
-    with open(root / INDEX, "rb") as f:
+    with _open(root, INDEX) as f:
         for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE + 1), b""), 1):
             if not raw.endswith(b"\n"):
                 if len(raw) > MAX_LINE:
@@ -91,7 +102,7 @@ def read_index(folder) -> list[dict]:
                 raise UserError(f"{INDEX} has more than {MAX_LINES} lines")
             try:
                 line = json.loads(raw, parse_constant=_no_constant)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise UserError(f"{INDEX} line {number} is not JSON") from None
             if not isinstance(line, dict) or not isinstance(line.get("image"), str):
                 raise UserError(f"{INDEX} line {number} is not a frame")
@@ -122,11 +133,13 @@ class ReplayDataset:
     def frame(self, i: int) -> dict:
         """Item ``i`` as numpy arrays (no torch needed)."""
         from ..core.images import read_png_rgba
-        from ..core.untrusted import Unreadable
 
         line = self.lines[i]
+        size = (line.get("width"), line.get("height"))
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_SIDE for n in size):
+            raise UserError(f"{INDEX} line {i + 1} has no width and height of 1 to {MAX_SIDE} pixels")
         try:
-            image = read_png_rgba(self.root / line["image"], (line.get("width"), line.get("height")), self.root)
+            image = read_png_rgba(self.root / line["image"], size, self.root)
         except Unreadable as exc:
             raise UserError(f"{line['image']} in {self.root} {exc}") from None
         return frame_item(line, image, self.background, self.convention)

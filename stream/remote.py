@@ -39,6 +39,8 @@ class RemoteIterableDataset(_Base):
         check_choice("convention", convention, CONVENTIONS)
         if max_items is not None and (not isinstance(max_items, int) or max_items < 0):
             raise ValueError(f"max_items must be a whole number ≥ 0 or None, not {max_items!r}")
+        if launch.hub is None or launch.hub.closed:
+            raise ValueError("the launch is not running: use the dataset inside its with block")
         self.address = launch.address
         self._secret = launch.secret
         self.stream_id = secrets.token_hex(16)
@@ -47,6 +49,11 @@ class RemoteIterableDataset(_Base):
         self.recorder = Recorder(record, launch.facts()) if record is not None else None
         launch.hub.open_stream(self.stream_id, max_items, self.recorder)
         launch.streams.append(self)
+
+    def __getstate__(self) -> dict:
+        """What a DataLoader worker gets (pickled by torch for "spawn" workers, within this machine): the hub's
+        address, the secret and the stream; the recorder stays with the hub that writes it."""
+        return {**self.__dict__, "recorder": None}
 
     def __repr__(self) -> str:
         return f"RemoteIterableDataset(hub {self.address[0]}:{self.address[1]}, max_items={self.max_items})"
@@ -61,7 +68,15 @@ class RemoteIterableDataset(_Base):
                 header, arrays = wire.recv(sock)
                 kind = header["type"]
                 if kind == "frame":
-                    yield frame_item(header, arrays["image"], self.background, self.convention)
+                    item = frame_item(header, arrays["image"], self.background, self.convention)
+                    try:
+                        yield item
+                    except GeneratorExit:  # the consumer stopped: this frame was handed over all the same
+                        try:
+                            wire.send(sock, {"type": "done"})
+                        except OSError:
+                            pass
+                        raise
                 elif kind == "end":
                     return
                 elif kind == "error":

@@ -18,6 +18,7 @@ import json
 import secrets
 import socket
 import struct
+import time
 
 import numpy as np
 
@@ -30,6 +31,9 @@ MAX_PAYLOAD = 512 << 20
 MAX_ARRAYS = 64
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a peer has for the whole handshake (not per byte: a trickle cannot hold a connection open)."""
+MAX_PARAMS = 256 << 10
+"""The largest parameters (as JSON) the trainer may send, and a randomisation may return, per frame."""
 
 
 class WireError(Exception):
@@ -48,10 +52,15 @@ def _mac(secret: bytes, role: bytes, *parts: bytes) -> bytes:
     return hmac.new(secret, role + b"".join(parts), hashlib.sha256).digest()
 
 
-def recv_exact(sock: socket.socket, n: int) -> bytes:
+def recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
     while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WireError("the peer took too long")
+            sock.settimeout(left)
         k = sock.recv_into(view[got:], n - got)
         if k == 0:
             raise WireError("the connection closed")
@@ -62,10 +71,14 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
 def accept_handshake(sock: socket.socket, secret: bytes) -> None:
     """Server side: prove the client holds ``secret`` (and prove we do). Raises Refused before reading
     anything but the client's fixed-size answer."""
+    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
     sock.settimeout(HANDSHAKE_TIMEOUT)
     server_nonce = secrets.token_bytes(NONCE)
     sock.sendall(GREETING + server_nonce)
-    answer = recv_exact(sock, NONCE + 32)
+    try:
+        answer = recv_exact(sock, NONCE + 32, deadline)
+    except TimeoutError:
+        raise WireError("the peer took too long") from None
     client_nonce, mac = answer[:NONCE], answer[NONCE:]
     if not hmac.compare_digest(mac, _mac(secret, b"client", server_nonce, client_nonce)):
         raise Refused("the peer does not hold the launch's secret")
@@ -76,14 +89,15 @@ def accept_handshake(sock: socket.socket, secret: bytes) -> None:
 def connect(address: tuple[str, int], secret: bytes, timeout: float = HANDSHAKE_TIMEOUT) -> socket.socket:
     """Client side: connect, answer the challenge and check the server's answer."""
     sock = socket.create_connection(address, timeout=timeout)
+    deadline = time.monotonic() + timeout
     try:
-        greeting = recv_exact(sock, len(GREETING) + NONCE)
+        greeting = recv_exact(sock, len(GREETING) + NONCE, deadline)
         if not greeting.startswith(GREETING):
             raise WireError("the server does not speak this protocol")
         server_nonce = greeting[len(GREETING) :]
         client_nonce = secrets.token_bytes(NONCE)
         sock.sendall(client_nonce + _mac(secret, b"client", server_nonce, client_nonce))
-        if not hmac.compare_digest(recv_exact(sock, 32), _mac(secret, b"server", client_nonce, server_nonce)):
+        if not hmac.compare_digest(recv_exact(sock, 32, deadline), _mac(secret, b"server", client_nonce, server_nonce)):
             raise Refused("the server does not hold the launch's secret")
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -126,8 +140,8 @@ def recv_raw(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict,
         raise WireError(f"a message of {head_len} + {payload_len} bytes is over the limit")
     try:
         header = json.loads(recv_exact(sock, head_len).decode("utf-8"), parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WireError(f"a message header is not JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise WireError(f"a message header is not JSON ({type(exc).__name__})") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise WireError("a message header is not an object with a type")
     _check_specs(header.get("arrays", []), payload_len)

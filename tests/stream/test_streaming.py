@@ -229,6 +229,39 @@ def test_a_killed_instance_is_reported_and_no_blender_is_left(tmp_path):
         assert not Path(f"/proc/{p}").exists()
 
 
+def test_the_last_instance_killed_is_an_error_not_an_end_and_restart_brings_it_back():
+    settings = {**SMALL, "train": 40}
+    with launch(None, num_instances=1, settings=settings, views="rig") as L:
+        got = []
+        with pytest.raises(InstanceLost, match="instance 0 stopped: it was killed by signal 9"):
+            for item in RemoteIterableDataset(L).frames():
+                got.append(item)
+                if len(got) == 1:
+                    os.kill(L.procs[0][0].pid, signal.SIGKILL)
+    with launch(None, num_instances=1, settings=settings, views="rig", on_lost="restart") as L:
+        keys = []
+        for item in RemoteIterableDataset(L).frames():
+            keys.append((item["split"], item["index"]))
+            if len(keys) == 3:
+                os.kill(L.procs[0][0].pid, signal.SIGKILL)
+        assert L.stats()["restarts"][0] == 1
+    assert len(keys) == 44 and len(set(keys)) == 44, "every rig view once, the restarted instance included"
+
+
+def test_a_launch_runs_once_and_a_stream_needs_it_running():
+    L = launch(None, settings={"resolution": "32x32", "samples": 1, "train": 2, "val": 0, "test": 0})
+    with pytest.raises(ValueError, match="not running"):
+        RemoteIterableDataset(L)
+    with L:
+        assert len(list(RemoteIterableDataset(L).frames())) == 2
+    with pytest.raises(RuntimeError, match="runs once"):
+        L.start()
+    with pytest.raises(ValueError, match="not running"):
+        RemoteIterableDataset(L)
+    with pytest.raises(ValueError, match=r"launch\(\) sets it"):
+        launch(None, settings={"connect": "1.2.3.4:5"})
+
+
 def test_restart_replaces_a_killed_instance_and_the_stream_goes_on():
     with launch(None, num_instances=2, settings=SMALL, views="random", on_lost="restart", seed=4) as L:
         keys, killed_after = [], None
@@ -290,3 +323,31 @@ def test_launch_problems_are_one_sentence(tmp_path):
         launch(None, views="sideways")
     with pytest.raises(ValueError, match="top level"):
         launch(None, randomize=lambda ctx: {})
+
+
+TRAINER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import conftest
+from nerf_dataset.stream import launch, RemoteIterableDataset
+with launch(None, num_instances=2, settings={"resolution": "32x32", "samples": 1}, views="random") as L:
+    print(" ".join(map(str, L.pids())), flush=True)
+    for item in RemoteIterableDataset(L).frames():
+        time.sleep(0.05)
+"""
+
+
+def test_ctrl_c_in_the_trainer_leaves_no_blender():
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", TRAINER, str(HERE.parent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    pids = [int(p) for p in trainer.stdout.readline().split()]
+    assert len(pids) == 2
+    time.sleep(1.0)
+    trainer.send_signal(signal.SIGINT)
+    _, err = trainer.communicate(timeout=60)
+    assert "KeyboardInterrupt" in err
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{p}").exists() for p in pids)

@@ -154,10 +154,10 @@ def test_a_frame_without_credit_drops_the_instance():
             except OSError:
                 break
         deadline = time.monotonic() + 5
-        while hub.stats()["states"][0] != "lost" and time.monotonic() < deadline:
+        while hub.stats()["states"][0] != "dead" and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert hub.stats()["states"][0] == "lost"
-        assert "without credit" in hub.instances[0].reason
+        assert hub.stats()["states"][0] == "dead"
+        assert "without credit" in hub.instances[0].reason and "without credit" in hub.failure
         s.close()
     finally:
         hub.close()
@@ -198,3 +198,96 @@ def test_a_recording_replays_and_hostile_recordings_are_refused_in_one_sentence(
         with pytest.raises(UserError) as caught:
             ReplayDataset(tmp_path / "rec").frame(0)
         assert "\n" not in str(caught.value), what
+
+
+def test_a_consumer_that_dies_with_a_frame_on_the_wire_puts_it_back():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    try:
+        hub.open_stream("s", max_items=None)
+        FakeInstance(hub, secret, 0, 6).start()
+        s = wire.connect(hub.address, secret)
+        wire.send(s, {"type": "hello", "role": "consumer", "stream": "s"})
+        wire.send(s, {"type": "next"})
+        time.sleep(0.3)  # the frame is sent; the consumer dies before reading it
+        s.close()
+        got: list = []
+        _consume(hub, secret, "s", got)
+        assert sorted(got) == [(0, k) for k in range(6)], "the frame in flight went to the next consumer"
+    finally:
+        hub.close()
+
+
+def test_a_flood_of_strangers_does_not_lock_out_the_real_peers_and_a_closed_hub_is_gone():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    strangers = [socket.create_connection(hub.address) for _ in range(200)]  # say nothing, hold the slots
+    try:
+        hub.open_stream("s", max_items=3)
+        FakeInstance(hub, secret, 0, 3).start()
+        got: list = []
+        _consume(hub, secret, "s", got)
+        assert len(got) == 3
+        with pytest.raises(ValueError, match="over the limit"):
+            hub.send_params({"blob": "x" * (wire.MAX_PARAMS + 1)})
+    finally:
+        for s in strangers:
+            s.close()
+        hub.close()
+    with pytest.raises(OSError):
+        wire.connect(hub.address, secret, timeout=2).close()
+    with pytest.raises(ValueError, match="closed"):
+        hub.open_stream("t", None)
+
+
+def _png_header_only(path, w: int, h: int) -> None:
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
+
+
+def test_hostile_recording_files_are_one_sentence_each(tmp_path):
+    import os
+
+    rec = Recorder(tmp_path / "rec", {})
+    header = {**_frame_header(0), "instance": 0, "arrays": [{"name": "image", "dtype": "uint8", "shape": [3, 4, 4]}]}
+    rec.write(header, _image(0).tobytes())
+    rec.close()
+    root, index = tmp_path / "rec", tmp_path / "rec" / "index.jsonl"
+    good = index.read_bytes()
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(good)
+    cases = {}
+    index.unlink()
+    cases["missing index"] = lambda: ReplayDataset(root)
+    os.mkfifo(index)
+    cases["a fifo"] = lambda: ReplayDataset(root)
+    for what, check in cases.items():
+        with pytest.raises(UserError):
+            check()
+        assert what
+    index.unlink()
+    index.symlink_to(outside)
+    with pytest.raises(UserError, match="outside"):
+        ReplayDataset(root)
+    index.unlink()
+    index.write_bytes(b'{"a":' * 100_000 + b"\n")
+    with pytest.raises(UserError, match="not JSON"):
+        ReplayDataset(root)
+    big = json.loads(good)
+    big.update(width=10_000, height=10_000)
+    index.write_bytes(json.dumps(big).encode() + b"\n")
+    _png_header_only(root / big["image"], 10_000, 10_000)
+    with pytest.raises(UserError, match="more pixels"):
+        ReplayDataset(root).frame(0)
+    big.update(width="8")
+    index.write_bytes(json.dumps(big).encode() + b"\n")
+    with pytest.raises(UserError, match="width and height"):
+        ReplayDataset(root).frame(0)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match="cannot record"):
+        Recorder(tmp_path / "afile" / "sub", {})
