@@ -70,6 +70,8 @@ bench: $(STAMP)
 	$(PY) bench/passes_cost.py
 	$(PY) bench/job_costs.py
 	$(PY) bench/cloud_costs.py
+	$(PY) bench/collection_speed.py
+	$(PY) bench/stream_speed.py --frames 256
 
 clean:
 	rm -rf out dist

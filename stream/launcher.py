@@ -101,6 +101,7 @@ class Launch:
         self.procs: dict[int, tuple[subprocess.Popen, int]] = {}
         self.restarts = dict.fromkeys(range(num_instances), 0)
         self.output: dict[int, collections.deque] = {}
+        self._readers: dict[int, threading.Thread] = {}
         """The last lines each instance printed (its errors), kept in memory: nothing is left on disk."""
         self._lock = threading.RLock()
         self._started = self._closed = False
@@ -149,7 +150,8 @@ class Launch:
             [*self.command, "stream", *args], stdin=pipe, stdout=pipe, stderr=subprocess.STDOUT, start_new_session=True
         )
         lines: collections.deque = collections.deque(maxlen=OUTPUT_LINES)
-        threading.Thread(target=_read_output, args=(proc, lines), daemon=True).start()
+        reader = threading.Thread(target=_read_output, args=(proc, lines), daemon=True)
+        reader.start()
         try:
             proc.stdin.write(self.secret.hex().encode() + b"\n")
             proc.stdin.close()
@@ -158,6 +160,7 @@ class Launch:
         with self._lock:
             self.procs[i] = (proc, generation)
             self.output[i] = lines
+            self._readers[i] = reader
 
     def _check_started(self) -> None:
         with self._lock:
@@ -184,6 +187,9 @@ class Launch:
         except subprocess.TimeoutExpired:
             return "its connection closed while its process still runs"
         how = f"it was killed by signal {-code}" if code < 0 else f"it exited with code {code}"
+        reader = self._readers.get(i)
+        if reader is not None:
+            reader.join(timeout=1.0)  # its last words are still in the pipe
         last = _last_line(self.output.get(i, ()))
         return how + (f" ({last})" if last else "")
 
