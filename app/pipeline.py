@@ -48,7 +48,7 @@ def source_identity(source: Source) -> str:
     return f"--blend {Path(path).resolve()}" if path else "an unsaved scene"
 
 
-def load_scene(source: Source, quiet: bool = True):
+def load_scene(source: Source, quiet: bool = True, prepare=None):
     """Open, import or build the scene; returns (scene, target name, target objects). ``quiet`` keeps
     Blender's and the importers' own output off stdout (``--verbose`` shows it)."""
     import bpy
@@ -64,20 +64,23 @@ def load_scene(source: Source, quiet: bool = True):
     elif source.blend:
         scene_io.open_blend(source.blend, quiet)
     scene = bpy.context.scene
+    if prepare is not None:
+        prepare(scene)
     if source.objects:
         return scene, source.object or source.objects[0], scene_io.objects_named(scene, source.objects)
     target, objs = scene_io.pick_target(scene, source.object, imported)
     return scene, target, objs
 
 
-def plan_scene(settings: Settings, source: Source, quiet: bool = True) -> tuple[object, list, Plan]:
+def plan_scene(settings: Settings, source: Source, quiet: bool = True, prepare=None) -> tuple[object, list, Plan]:
     """Check the settings, open the scene and plan its views, writing nothing: (scene, target objects, plan).
-    The Build Camera Rig operator's whole job, and the start of every new dataset."""
+    The Build Camera Rig operator's whole job, and the start of every new dataset. ``prepare(scene)`` runs on
+    the opened scene before it is read (a stream instance's own copy)."""
     from ..blender_io import scene as scene_io
 
     settings.validate(FORMATS)
     cameras = load_rig_cameras(settings) if settings.rig == "dataset" else None  # refused before Blender loads
-    scene, target, objs = load_scene(source, quiet)
+    scene, target, objs = load_scene(source, quiet, prepare)
     s = settings
     facts = scene_io.scene_facts(scene, target, objs, s.rig, s.camera_path_from, s.resolution, source_identity(source))
     plan = build_plan(settings, facts, image_namer(settings.formats), cameras)

@@ -81,16 +81,21 @@ def _add_stream_options(p):
 
 class _Instance:
     def __init__(self, args, address, secret: bytes, scratch: Path):
-        from ..blender_io.stream_frames import FrameRenderer, load_randomize
+        from ..blender_io.stream_frames import FrameRenderer, load_randomize, match_viewport_to_render
         from .dataset import Source
         from .pipeline import plan_scene
 
         if not (0 <= args.instance < args.instances) or args.first_seq < 0:
             raise UserError("--instance must be from 0 to --instances - 1, and --first-seq at least 0")
         self.args, self.address, self.secret = args, address, secret
-        settings = replace(settings_from_args(args), transparent=True)  # the alpha is the annotations' truth
+        # The alpha is the annotations' truth; no dataset is written, so no format's limits apply (nerfstudio's
+        # layout holds any camera: non-square pixels, per-view intrinsics).
+        settings = replace(settings_from_args(args), transparent=True, formats=("nerfstudio",), passes=())
         source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
-        self.scene, self.objs, self.plan = plan_scene(settings, source, quiet=not args.verbose)
+        # What the viewport depsgraph holds (the scene reader's, the annotations') is made what renders.
+        self.scene, self.objs, self.plan = plan_scene(
+            settings, source, quiet=not args.verbose, prepare=match_viewport_to_render
+        )
         keypoints = [k for k in (args.keypoints or "").split(",") if k]
         self.frames = FrameRenderer(self.scene, self.objs, self.plan, scratch, keypoints, not args.verbose)
         self.randomize = load_randomize(args.randomize)
@@ -162,7 +167,7 @@ class _Instance:
     def _frame(self, seq: int, view, c2w, returned_params) -> None:
         from ..blender_io.stream_frames import Context, camera_c2w
 
-        a, plan, fr = self.args, self.plan, self.frames
+        a, fr = self.args, self.frames
         fr.pose(view, c2w)
         params = {}
         if self.randomize is not None:
@@ -173,7 +178,7 @@ class _Instance:
             params = returned_params(self.randomize(ctx), wire.MAX_PARAMS)
         image = fr.render()
         pose = camera_c2w(fr.camera)
-        intr = plan.intrinsics_of(view) if view is not None else plan.intrinsics
+        intr = fr.intrinsics()  # as rendered: the rig's, or what the randomisation made of them
         K = intr.matrix()
         header = {
             "type": "frame",

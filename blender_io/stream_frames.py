@@ -18,13 +18,14 @@ import numpy as np
 from mathutils import Matrix
 
 from ..core import annotations as ann
+from ..core.camera import intrinsics_from_optics
 from ..core.conventions import look_at_c2w_opengl
 from ..core.errors import UserError
 from ..core.plan import Plan, View
 from .quiet import quiet_stdout
 from .render import apply_render_settings
 from .rig import build_rig_camera
-from .scene import world_triangles
+from .scene import read_optics, read_raster, world_triangles
 from .state import SceneState
 
 
@@ -51,6 +52,9 @@ def load_randomize(spec: str | None):
     if not spec:
         return None
     path, _, name = spec.rpartition(":")
+    folder = str(Path(path).parent)
+    if folder not in sys.path:  # the script's own modules beside it import as they would when run
+        sys.path.insert(0, folder)
     module_name = f"nerf_stream_randomize_{abs(hash(path))}"
     loader = importlib.util.spec_from_file_location(module_name, path)
     if loader is None:
@@ -65,13 +69,15 @@ def load_randomize(spec: str | None):
 
 
 def keypoint_reader(scene, specs: list[str]):
-    """``specs`` ("Object" or "Object:vertex") → a function giving their world positions (n, 3) now."""
+    """``specs`` ("Object" or "Object:vertex") → a function of the evaluated depsgraph giving their world
+    positions (n, 3): an object's origin, or a vertex of its evaluated mesh (shape keys, armatures and
+    modifiers applied, as rendered). A whole spec that names an object is that object, colons and all."""
     found = []
     for spec in specs:
-        name, _, index = spec.rpartition(":") if ":" in spec else (spec, "", "")
+        name, _, index = (spec, "", "") if scene.objects.get(spec) is not None else spec.rpartition(":")
         obj = scene.objects.get(name)
         if obj is None:
-            raise UserError(f"keypoint {spec!r}: the scene has no object named '{name}'")
+            raise UserError(f"keypoint {spec!r}: the scene has no object named '{name or spec}'")
         if index:
             if not index.isdigit() or obj.type != "MESH" or int(index) >= len(obj.data.vertices):
                 raise UserError(f"keypoint {spec!r}: '{name}' has no vertex {index}")
@@ -79,15 +85,48 @@ def keypoint_reader(scene, specs: list[str]):
         else:
             found.append((obj, None))
 
-    def positions() -> np.ndarray:
+    def positions(depsgraph) -> np.ndarray:
         out = []
         for obj, index in found:
-            m = np.array(obj.matrix_world, dtype=np.float64)
-            local = np.array(obj.data.vertices[index].co, dtype=np.float64) if index is not None else np.zeros(3)
+            ev = obj.evaluated_get(depsgraph)
+            m = np.array(ev.matrix_world, dtype=np.float64)
+            local = np.zeros(3)
+            if index is not None:
+                mesh = ev.to_mesh()
+                try:  # modifiers that add vertices (subdivision) keep the original ones first
+                    verts = mesh.vertices if index < len(mesh.vertices) else obj.data.vertices
+                    local = np.array(verts[index].co, dtype=np.float64)
+                finally:
+                    ev.to_mesh_clear()
             out.append(m[:3, :3] @ local + m[:3, 3])
         return np.array(out).reshape(-1, 3)
 
     return positions
+
+
+def match_viewport_to_render(scene) -> None:
+    """Make what the viewport depsgraph sees (the one ray casts and mesh reads use) what the render sees:
+    objects, collections and modifiers hidden or shown as for rendering, subdivision at render levels. The
+    instance's scene is its own copy, so nothing of the user's is changed; run after each randomisation."""
+    for obj in scene.objects:
+        if obj.hide_viewport != obj.hide_render:
+            obj.hide_viewport = obj.hide_render
+        if not obj.hide_render and obj.hide_get():
+            obj.hide_set(False)
+        for mod in obj.modifiers:
+            if mod.show_viewport != mod.show_render:
+                mod.show_viewport = mod.show_render
+            if hasattr(mod, "render_levels") and hasattr(mod, "levels") and mod.levels != mod.render_levels:
+                mod.levels = mod.render_levels
+    stack = [bpy.context.view_layer.layer_collection]
+    while stack:
+        layer = stack.pop()
+        coll = layer.collection
+        if coll.hide_viewport != coll.hide_render:
+            coll.hide_viewport = coll.hide_render
+        if layer.hide_viewport and not coll.hide_render:
+            layer.hide_viewport = False
+        stack.extend(layer.children)
 
 
 class FrameRenderer:
@@ -135,20 +174,26 @@ class FrameRenderer:
         with Image.open(self.still) as image:
             return np.asarray(image.convert("RGBA"))
 
+    def intrinsics(self):
+        """The camera's intrinsics as it renders now (a randomisation may have changed lens or resolution)."""
+        return intrinsics_from_optics(read_optics(self.scene, self.camera), read_raster(self.scene))
+
     def annotate(self, c2w: np.ndarray, K: np.ndarray, w: int, h: int) -> dict:
+        match_viewport_to_render(self.scene)
         depsgraph = bpy.context.evaluated_depsgraph_get()
-        verts, _ = world_triangles(self.objs, depsgraph)
-        bbox, in_view = ann.bounding_box(ann.project_points(verts, c2w, K)[0], w, h)
+        verts, tris = world_triangles(self.objs, depsgraph)
+        near = self.camera.data.clip_start
+        bbox, in_view = ann.mesh_box(verts, tris, c2w, K, near, w, h)
         target = self.target
-        if target is not None and target.type in ("MESH", "CURVE", "SURFACE", "META", "FONT"):
-            local = np.array([tuple(c) for c in target.evaluated_get(depsgraph).bound_box], dtype=np.float64)
-            corners = ann.box_corners(local.min(axis=0), local.max(axis=0), np.array(target.matrix_world))
-            obj_m = np.array(target.matrix_world, dtype=np.float64)
-        else:  # every visible mesh: the world box and the world frame
-            lo, hi = (verts.min(axis=0), verts.max(axis=0)) if len(verts) else (np.zeros(3), np.zeros(3))
-            corners, obj_m = ann.box_corners(lo, hi, np.eye(4)), np.eye(4)
+        obj_m = np.array(target.matrix_world, dtype=np.float64) if target is not None else np.eye(4)
+        if len(verts):  # the object's box in its own frame (its children's geometry included)
+            local = (verts - obj_m[:3, 3]) @ np.linalg.inv(obj_m[:3, :3]).T
+            lo, hi = local.min(axis=0), local.max(axis=0)
+        else:
+            lo = hi = np.zeros(3)
+        corners = ann.box_corners(lo, hi, obj_m)
         corner_uv, _ = ann.project_points(corners, c2w, K)
-        points = self.keypoints()
+        points = self.keypoints(depsgraph)
         kp_uv, _ = ann.project_points(points, c2w, K)
         visible = ann.in_image(kp_uv, w, h) & self._unoccluded(points, c2w[:3, 3], depsgraph)
         return {
@@ -162,7 +207,8 @@ class FrameRenderer:
         }
 
     def _unoccluded(self, points: np.ndarray, eye: np.ndarray, depsgraph) -> np.ndarray:
-        """True where nothing lies between the camera and the point (a ray cast that stops just short of it)."""
+        """True where nothing rendered lies between the camera and the point (a ray cast that stops just
+        short of it, through the render-matched depsgraph)."""
         out = []
         for p in points:
             d = float(np.linalg.norm(p - eye))

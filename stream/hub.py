@@ -61,8 +61,8 @@ class Hub:
         self.dropped: collections.deque = collections.deque(maxlen=100)
         self.params: tuple[int, dict] = (0, {})
         self.on_lost = None
-        """``on_lost(instance, reason) -> str``: decides a lost instance's fate: "restart" (the callback has
-        started it again), "continue" or "raise" (a message for the consumers). Called without the lock."""
+        """``on_lost(instance, reason) -> (decision, reason)``: a lost instance's fate, "restart" (the callback
+        has started it again), "continue" or "raise", and how it ended in words. Called without the lock."""
         self.closed = False
         self._handshakes: collections.OrderedDict = collections.OrderedDict()
         self._start(self._accept_loop)
@@ -141,6 +141,8 @@ class Hub:
                 kind = header["type"]
                 if kind == "frame":
                     with self.cv:
+                        if inst.generation != generation or inst.state != "live":
+                            raise wire.WireError(f"instance {i} was replaced: its old connection is not heard")
                         if inst.credits_out <= 0:
                             raise wire.WireError(f"instance {i} sent a frame without credit")
                         inst.credits_out -= 1
@@ -174,13 +176,14 @@ class Hub:
                 return
             inst.state, inst.reason, inst.sock = "lost", reason, None
             generation = inst.generation
-        decision = self.on_lost(i, reason) if self.on_lost else f"instance {i} stopped: {reason}"
+        decision, reason = self.on_lost(i, reason) if self.on_lost else ("raise", reason)
         with self.cv:
             if decision == "restart" or inst.generation != generation:
                 return
-            inst.state = "dead"
-            if decision != "continue":
-                self.failure = self.failure or decision
+            inst.state, inst.reason = "dead", reason
+            if decision == "raise":
+                message = f"Blender instance {i} stopped: {reason}; the frames delivered before it are complete"
+                self.failure = self.failure or message
             self.cv.notify_all()
 
     def expect_again(self, i: int) -> int:
@@ -274,6 +277,12 @@ class Hub:
                     self.instances[i].credits_out += 1
                     return i, header, payload
                 if not any(inst.state in LIVE for inst in self.instances.values()):
+                    dead = [inst for inst in self.instances.values() if inst.state == "dead"]
+                    if dead:  # on_lost="continue": the others went on, but this stream is short of their frames
+                        first = dead[0]
+                        others = f" (and {len(dead) - 1} more)" if len(dead) > 1 else ""
+                        return {"type": "error", "message": f"the stream ended short: Blender instance {first.id}"
+                                f"{others} stopped before its last frame: {first.reason}"}  # fmt: skip
                     return {"type": "end", "why": "every instance has ended"}
                 self.cv.wait(timeout=1.0)
 

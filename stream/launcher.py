@@ -32,6 +32,7 @@ VIEWS = ("rig", "random")
 ON_LOST = ("raise", "continue", "restart")
 MAX_INSTANCES = 64
 MAX_RESTARTS = 3
+MAX_KEYPOINTS = 1000
 OUTPUT_LINES = 40
 # cli.py options the launch sets itself: settings may not (its own come last on the command line anyway).
 RESERVED = {"connect", "instance", "instances", "generation", "first_seq", "views", "randomize", "keypoints", "out"}
@@ -102,6 +103,8 @@ class Launch:
         self.restarts = dict.fromkeys(range(num_instances), 0)
         self.output: dict[int, collections.deque] = {}
         self._readers: dict[int, threading.Thread] = {}
+        self._every_proc: list[subprocess.Popen] = []
+        """Every process started, restarted ones included: each one's scratch folder is checked at close."""
         """The last lines each instance printed (its errors), kept in memory: nothing is left on disk."""
         self._lock = threading.RLock()
         self._started = self._closed = False
@@ -159,6 +162,7 @@ class Launch:
             pass  # it died at once: the watcher reports how
         with self._lock:
             self.procs[i] = (proc, generation)
+            self._every_proc.append(proc)
             self.output[i] = lines
             self._readers[i] = reader
 
@@ -166,10 +170,12 @@ class Launch:
         with self._lock:
             procs = dict(self.procs)
         for i, (proc, _) in procs.items():
-            if proc.poll() is not None and self.hub.instances[i].state == "starting":
+            state = self.hub.instances[i].state
+            exited = proc.poll() is not None and state == "starting" and self.on_lost != "restart"
+            if state == "dead" or exited:
                 raise InstanceLost(f"Blender instance {i} could not start: {self._ended(i, proc)}")
         if self.hub.failure:
-            raise InstanceLost(self.hub.failure.replace("stopped:", "could not start:", 1))
+            raise InstanceLost(self.hub.failure)
 
     def _watch(self) -> None:
         while not self._closed:
@@ -193,8 +199,8 @@ class Launch:
         last = _last_line(self.output.get(i, ()))
         return how + (f" ({last})" if last else "")
 
-    def _lost(self, i: int, reason: str) -> str:
-        """The hub's ``on_lost``: restart the instance, or the one sentence the consumers raise."""
+    def _lost(self, i: int, reason: str) -> tuple[str, str]:
+        """The hub's ``on_lost``: restart the instance, or say how it ended."""
         with self._lock:
             proc, _ = self.procs[i]
             if reason == "its connection closed":
@@ -204,10 +210,8 @@ class Launch:
                 _stop(proc)
                 generation = self.hub.expect_again(i)
                 self._spawn(i, first_seq=self.hub.instances[i].received, generation=generation)
-                return "restart"
-        if self.on_lost == "continue":
-            return "continue"
-        return f"Blender instance {i} stopped: {reason}; the frames delivered before it are complete"
+                return "restart", reason
+        return ("continue" if self.on_lost == "continue" else "raise"), reason
 
     # -- while running --------------------------------------------------------------------------------
     def send(self, params: dict) -> int:
@@ -242,7 +246,7 @@ class Launch:
             if self._closed:
                 return
             self._closed = True
-            procs = [proc for proc, _ in self.procs.values()]
+            procs = list(self._every_proc)
         if self.hub is not None:
             self.hub.close()
         for proc in procs:
@@ -339,6 +343,8 @@ def _settings_args(settings) -> list[str]:
 
 def _keypoints(keypoints) -> list[str]:
     names = [keypoints] if isinstance(keypoints, str) else list(keypoints or ())
+    if len(names) > MAX_KEYPOINTS:
+        raise ValueError(f"at most {MAX_KEYPOINTS} keypoints, not {len(names)}")
     for name in names:
         if not isinstance(name, str) or not name or "," in name or "\n" in name:
             raise ValueError(f"keypoint {name!r} is not an object name (or 'Object:vertex') without commas")

@@ -23,3 +23,9 @@ def tumble(ctx):
     rotation = [float(a) for a in ctx.rng.uniform(0.0, 2.0 * math.pi, size=3)]
     ctx.object.rotation_euler = rotation
     return {"rotation": rotation}
+
+
+def zoom(ctx):
+    """A randomised focal length: the frame's K must follow the lens the camera rendered with."""
+    ctx.camera.data.lens = float(ctx.rng.uniform(35.0, 90.0))
+    return {"lens": ctx.camera.data.lens}

@@ -75,6 +75,48 @@ def cube_blend(tmp_path_factory) -> Path:
     return path
 
 
+HIDING_SCENE = CUBE_SCENE.replace(
+    "bpy.ops.wm.save_as_mainfile",
+    """bpy.data.objects["Cube"].hide_viewport = True  # still rendered: it must still hide what is inside it
+for name, z in (("Inside", 0.0), ("Top", 0.6)):
+    empty = bpy.data.objects.new(name, None)
+    scene.collection.objects.link(empty)
+    empty.location = (0.0, 0.0, z)
+bpy.ops.mesh.primitive_cube_add(size=0.3, location=(0.0, 0.0, 0.6))
+bpy.context.active_object.name = "Ghost"
+bpy.context.active_object.hide_render = True  # not rendered: it must not hide Top
+bpy.ops.wm.save_as_mainfile""",
+)
+
+
+def _corner_pixels(obj_to_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The unit cube's corners in Blender's bound_box order, projected with the frame's own object pose."""
+    order = [(0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0)]
+    local = np.array([[b - 0.5 for b in bits] + [1.0] for bits in order])
+    cam = (obj_to_cam @ local.T).T[:, :3] * np.array([1.0, -1.0, -1.0])  # OpenGL camera -> OpenCV
+    return (cam @ K.T)[:, :2] / cam[:, 2:3]
+
+
+def test_visibility_is_the_render_s_and_k_follows_a_randomised_lens(tmp_path):
+    scene = tmp_path / "hiding.blend"
+    subprocess.run([sys.executable, "-c", HIDING_SCENE, str(scene)], check=True, capture_output=True)
+    settings = {**SMALL, "samples": 16, "engine": "CYCLES"}
+    with launch(scene, settings=settings, views="random", object="Cube", randomize=f"{SCRIPTS}:zoom",
+                keypoints=["Inside", "Top"], seed=7) as L:  # fmt: skip
+        items = list(RemoteIterableDataset(L, max_items=8).frames())
+    lenses = {round(it["params"]["lens"], 3) for it in items}
+    assert len(lenses) == 8
+    for it in items:
+        assert it["K"][0, 0] == pytest.approx(it["params"]["lens"] / 36.0 * 64, rel=1e-6)  # 36 mm sensor, 64 px
+        box = alpha_box(it["image"][..., 3])
+        assert np.abs(np.subtract(it["bbox"], box)).max() <= 1.0, (it["bbox"], box)
+        np.testing.assert_allclose(it["box_corners"], _corner_pixels(it["object_to_camera"], it["K"]), atol=1e-4)
+        inside, top = it["keypoints_visible"]
+        assert not inside, "a point inside a rendered cube is hidden, even if the viewport hides the cube"
+        u, v = it["keypoints"][1]
+        assert top == (0 <= u < 64 and 0 <= v < 64), "a ghost (not rendered) hides nothing"
+
+
 def _pick(value, k: int):
     """Item ``k`` of a collated batch value (tensors stack, lists and dicts collate element by element)."""
     if isinstance(value, dict):
@@ -246,6 +288,17 @@ def test_the_last_instance_killed_is_an_error_not_an_end_and_restart_brings_it_b
                 os.kill(L.procs[0][0].pid, signal.SIGKILL)
         assert L.stats()["restarts"][0] == 1
     assert len(keys) == 44 and len(set(keys)) == 44, "every rig view once, the restarted instance included"
+
+
+def test_continue_goes_on_without_a_lost_instance_but_a_short_stream_says_so():
+    with launch(None, num_instances=2, settings={**SMALL, "train": 20}, views="rig", on_lost="continue") as L:
+        got = []
+        with pytest.raises(InstanceLost, match="ended short: Blender instance 1 stopped before its last frame"):
+            for item in RemoteIterableDataset(L).frames():
+                got.append(item)
+                if len(got) == 2:
+                    os.kill(L.procs[1][0].pid, signal.SIGKILL)
+        assert sum(1 for it in got if it["instance"] == 0) == 12, "instance 0 rendered all of its share"
 
 
 def test_a_launch_runs_once_and_a_stream_needs_it_running():
