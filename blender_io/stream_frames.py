@@ -142,6 +142,7 @@ class FrameRenderer:
         folder.mkdir(parents=True, exist_ok=True)
         self.still = folder / "frame.png"
         scene.render.filepath = str(folder / "frame")
+        scene.render.image_settings.compression = 0  # read back at once and dropped: no time spent packing it
         self._keyed = True
 
     def random_pose(self, rng: np.random.Generator) -> np.ndarray:
