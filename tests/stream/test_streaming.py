@@ -89,6 +89,57 @@ bpy.ops.wm.save_as_mainfile""",
 )
 
 
+RIGGED_SCENE = """
+import bpy, sys
+from mathutils import Euler
+bpy.ops.wm.read_factory_settings(use_empty=True)
+scene = bpy.context.scene
+root = bpy.data.objects.new("Root", None)  # a glTF-style root: the target is an Empty
+scene.collection.objects.link(root)
+root.location, root.rotation_euler = (0.3, -0.2, 0.1), Euler((0.2, 0.1, 0.7))
+bpy.ops.mesh.primitive_cube_add(size=1.0)
+plank = bpy.context.active_object
+plank.name = "Plank"
+plank.parent, plank.location = root, (0.2, 0.0, 0.0)
+plank.shape_key_add(name="Basis")
+key = plank.shape_key_add(name="Lift")
+key.data[0].co.z += 0.5
+key.value = 1.0  # rendered deformed: vertex 0 is 0.5 higher than in the mesh
+hand = bpy.data.objects.new("rig:Hand", None)
+scene.collection.objects.link(hand)
+hand.parent, hand.location = root, (0.0, 0.0, 0.8)
+sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+scene.collection.objects.link(sun)
+cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+scene.collection.objects.link(cam)
+scene.camera = cam
+print("REST", *plank.data.vertices[0].co)
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[-1])
+"""
+
+
+def test_keypoints_follow_deformation_and_an_empty_target_has_its_own_frame(tmp_path):
+    scene = tmp_path / "rigged.blend"
+    made = subprocess.run([sys.executable, "-c", RIGGED_SCENE, str(scene)], check=True, capture_output=True, text=True)
+    line = next(ln for ln in made.stdout.splitlines() if ln.startswith("REST "))
+    rest = np.array([float(x) for x in line.split()[1:]])
+    (tmp_path / "helper.py").write_text("LIFT = 0.0\n")  # a module beside the randomisation script
+    (tmp_path / "noop.py").write_text("import helper\n\n\ndef randomize(ctx):\n    return {'lift': helper.LIFT}\n")
+    settings = {**SMALL, "engine": "CYCLES"}
+    with launch(scene, settings=settings, views="random", object="Root", randomize=tmp_path / "noop.py",
+                keypoints=["Plank:0", "rig:Hand"], seed=5) as L:  # fmt: skip
+        items = list(RemoteIterableDataset(L, max_items=4).frames())
+    flip = np.diag([1.0, -1.0, -1.0])
+    for it in items:
+        # in the Empty's own frame: the plank's deformed vertex 0, and the hand
+        local = np.array([rest + [0.2, 0.0, 0.5], [0.0, 0.0, 0.8]])
+        cam = (it["object_to_camera"][:3, :3] @ local.T).T + it["object_to_camera"][:3, 3]
+        cam = cam @ flip.T
+        expected = (cam @ it["K"].T)[:, :2] / cam[:, 2:3]
+        np.testing.assert_allclose(it["keypoints"], expected, atol=1e-3)
+        assert it["params"] == {"lift": 0.0}
+
+
 def _corner_pixels(obj_to_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """The unit cube's corners in Blender's bound_box order, projected with the frame's own object pose."""
     order = [(0, 0, 0), (0, 0, 1), (0, 1, 1), (0, 1, 0), (1, 0, 0), (1, 0, 1), (1, 1, 1), (1, 1, 0)]

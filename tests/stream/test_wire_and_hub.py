@@ -291,3 +291,20 @@ def test_hostile_recording_files_are_one_sentence_each(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="cannot record"):
         Recorder(tmp_path / "afile" / "sub", {})
+
+
+def test_a_replaced_instance_s_old_connection_is_not_heard():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    try:
+        hub.open_stream("s", max_items=None)
+        old = wire.connect(hub.address, secret)
+        wire.send(old, {"type": "hello", "role": "instance", "instance": 0, "generation": 0})
+        hub.wait_ready(5, lambda: None)
+        hub.expect_again(0)  # the launch restarts it; the old process's last frame must not count
+        wire.send(old, _frame_header(0), {"image": _image(0)})
+        time.sleep(0.3)
+        assert hub.stats()["received"][0] == 0 and hub.stats()["queued"] == 0
+        old.close()
+    finally:
+        hub.close()
