@@ -86,19 +86,22 @@ def keypoint_reader(scene, specs: list[str]):
             found.append((obj, None))
 
     def positions(depsgraph) -> np.ndarray:
+        local = {}  # one evaluated mesh per object per frame, however many of its vertices are keypoints
+        for obj in {o for o, index in found if index is not None}:
+            ev = obj.evaluated_get(depsgraph)
+            mesh = ev.to_mesh()
+            try:  # modifiers that add vertices (subdivision) keep the original ones first
+                verts = mesh.vertices if len(mesh.vertices) >= len(obj.data.vertices) else obj.data.vertices
+                co = np.empty(len(verts) * 3)
+                verts.foreach_get("co", co)
+                local[obj] = co.reshape(-1, 3)
+            finally:
+                ev.to_mesh_clear()
         out = []
         for obj, index in found:
-            ev = obj.evaluated_get(depsgraph)
-            m = np.array(ev.matrix_world, dtype=np.float64)
-            local = np.zeros(3)
-            if index is not None:
-                mesh = ev.to_mesh()
-                try:  # modifiers that add vertices (subdivision) keep the original ones first
-                    verts = mesh.vertices if index < len(mesh.vertices) else obj.data.vertices
-                    local = np.array(verts[index].co, dtype=np.float64)
-                finally:
-                    ev.to_mesh_clear()
-            out.append(m[:3, :3] @ local + m[:3, 3])
+            m = np.array(obj.evaluated_get(depsgraph).matrix_world, dtype=np.float64)
+            p = local[obj][index] if index is not None else np.zeros(3)
+            out.append(m[:3, :3] @ p + m[:3, 3])
         return np.array(out).reshape(-1, 3)
 
     return positions

@@ -18,9 +18,7 @@ import torch
 
 from ..core.conventions import OPENGL_FROM_OPENCV
 from .dataset_files import DatasetFiles
-
-BACKGROUNDS = {"keep": None, "white": 1.0, "black": 0.0}
-CONVENTIONS = ("opengl", "opencv")
+from .items import BACKGROUNDS, CONVENTIONS, check_choice, composite
 
 
 class NerfDataset(torch.utils.data.Dataset):
@@ -45,10 +43,8 @@ class NerfDataset(torch.utils.data.Dataset):
         dtype: torch.dtype = torch.float32,
         pose_dtype: torch.dtype = torch.float64,
     ):
-        if background not in BACKGROUNDS:
-            raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
-        if convention not in CONVENTIONS:
-            raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
+        check_choice("background", background, BACKGROUNDS)
+        check_choice("convention", convention, CONVENTIONS)
         for what, value in (("dtype", dtype), ("pose_dtype", pose_dtype)):
             if not (isinstance(value, torch.dtype) and value.is_floating_point):
                 raise ValueError(f"{what} must be a floating-point torch dtype, not {value!r}")
@@ -95,10 +91,7 @@ class NerfDataset(torch.utils.data.Dataset):
 
     def _item(self, frame: dict) -> dict:
         """A frame of ``DatasetFiles`` as tensors, its background composited and its pose in ``convention``."""
-        image, bg = frame["image"], BACKGROUNDS[self.background]
-        if bg is not None and image.shape[-1] == 4:
-            alpha = image[..., 3:]
-            image = image[..., :3] * alpha + np.float32(bg) * (1.0 - alpha)
+        image = composite(frame["image"], self.background)
         c2w = frame["c2w"] @ OPENGL_FROM_OPENCV if self.convention == "opencv" else frame["c2w"]
         item = {
             "image": torch.from_numpy(np.ascontiguousarray(image)).to(self.dtype),

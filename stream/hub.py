@@ -194,11 +194,6 @@ class Hub:
             self.cv.notify_all()
             return inst.generation
 
-    def fail(self, message: str) -> None:
-        with self.cv:
-            self.failure = self.failure or message
-            self.cv.notify_all()
-
     def _to_instance(self, inst: Instance, header: dict) -> None:
         sock = inst.sock
         if sock is None:
@@ -257,9 +252,14 @@ class Hub:
 
     def _delivered(self, stream: Stream, item) -> None:
         i, header, payload = item
-        if stream.recorder is not None:
-            stream.recorder.write(header, payload)
         self._to_instance(self.instances[i], {"type": "credit", "n": 1})
+        if stream.recorder is not None:
+            try:
+                stream.recorder.write(header, payload)
+            except OSError as exc:  # a full disk: the stream stops saying so, rather than record a part of it
+                with self.cv:
+                    self.failure = self.failure or f"recording into {stream.recorder.root} failed: {exc}"
+                    self.cv.notify_all()
 
     def _take(self, stream: Stream):
         """The next frame for ``stream``, or a message saying why there is none."""

@@ -10,12 +10,11 @@ import math
 
 import numpy as np
 
+from ..core.conventions import OPENGL_FROM_OPENCV
 from ..core.errors import UserError
 
 BACKGROUNDS = ("keep", "white", "black")
 CONVENTIONS = ("opengl", "opencv")
-# OpenGL camera axes (Blender's: −Z forward, +Y up) to OpenCV's (+Z forward, +Y down), on the camera side.
-FLIP = np.diag([1.0, -1.0, -1.0, 1.0])
 MAX_KEYPOINTS = 10_000
 MAX_SIDE = 1 << 15
 
@@ -62,7 +61,7 @@ def frame_item(header: dict, image: np.ndarray, background: str = "keep", conven
         raise UserError("the frame's keypoints_visible is not one true/false per keypoint")
     obj = _floats(ann.get("object_to_camera"), 16, "object_to_camera").reshape(4, 4)
     if convention == "opencv":
-        c2w, obj = c2w @ FLIP, FLIP @ obj
+        c2w, obj = c2w @ OPENGL_FROM_OPENCV, OPENGL_FROM_OPENCV @ obj  # the camera's axes to OpenCV's
     params = header.get("params", {})
     if not isinstance(params, dict):
         raise UserError("the frame's params is not an object")
@@ -88,10 +87,11 @@ def frame_item(header: dict, image: np.ndarray, background: str = "keep", conven
     }
 
 
-def composite(rgba: np.ndarray, background: str) -> np.ndarray:
-    """Float image in [0, 1]: RGBA as stored, or RGB over a white or black background."""
+def composite(image: np.ndarray, background: str) -> np.ndarray:
+    """Float image in [0, 1] (from uint8, or already float): RGBA as stored, or RGB over a white or black
+    background. Streamed frames and ``NerfDataset`` both come through here."""
     check_choice("background", background, BACKGROUNDS)
-    img = rgba.astype(np.float32) / 255.0
+    img = image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32, copy=False)
     if background == "keep" or img.shape[-1] == 3:
         return img
     rgb, a = img[..., :3], img[..., 3:4]

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import UserError
+from ..core.files import write_bytes_atomic
 from ..core.untrusted import Unreadable, open_regular
 from .items import BACKGROUNDS, CONVENTIONS, MAX_SIDE, check_choice, frame_item, to_torch
 from .wire import decode_arrays
@@ -41,7 +40,7 @@ class Recorder:
                 raise UserError(f"record folder {self.root} is not empty: record into a new folder")
             (self.root / "frames").mkdir(parents=True, exist_ok=True)
             data = json.dumps({"format": FORMAT, "version": 1, **facts}, indent=1).encode()
-            _write_atomic(self.root / FACTS, data)
+            write_bytes_atomic(self.root / FACTS, data)
             self._index = open(self.root / INDEX, "xb")  # noqa: SIM115 (open for the recording's life)
         except OSError as exc:
             raise UserError(f"cannot record into {self.root}: {exc.strerror or exc}") from None
@@ -58,7 +57,7 @@ class Recorder:
         line = {k: v for k, v in header.items() if k not in ("type", "arrays")}
         line["image"] = name
         with self._lock:
-            _write_atomic(self.root / name, buf.getvalue())
+            write_bytes_atomic(self.root / name, buf.getvalue())
             self._index.write(json.dumps(line, separators=(",", ":")).encode() + b"\n")
             self._index.flush()
             self.count += 1
@@ -66,12 +65,6 @@ class Recorder:
     def close(self) -> None:
         with self._lock:
             self._index.close()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _open(root: Path, name: str):

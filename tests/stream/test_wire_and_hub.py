@@ -308,3 +308,26 @@ def test_a_replaced_instance_s_old_connection_is_not_heard():
         old.close()
     finally:
         hub.close()
+
+
+def test_a_recording_that_cannot_be_written_stops_the_stream_in_one_sentence(tmp_path):
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    try:
+        recorder = Recorder(tmp_path / "rec", {})
+        (tmp_path / "rec" / "frames").rmdir()
+        (tmp_path / "rec" / "frames").write_text("in the way")  # the disk says no to every frame
+        hub.open_stream("s", max_items=None, recorder=recorder)
+        FakeInstance(hub, secret, 0, 5).start()
+        s = wire.connect(hub.address, secret)
+        wire.send(s, {"type": "hello", "role": "consumer", "stream": "s"})
+        replies = []
+        for _ in range(2):
+            wire.send(s, {"type": "next"})
+            replies.append(wire.recv(s)[0])
+        s.close()
+        assert replies[0]["type"] == "frame"
+        assert replies[1]["type"] == "error" and "recording into" in replies[1]["message"]
+        assert "\n" not in replies[1]["message"]
+    finally:
+        hub.close()
