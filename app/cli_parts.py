@@ -127,12 +127,3 @@ class Progress:
             self.stream.write(line + "\n")
             self.last = time.monotonic()
         self.stream.flush()
-
-
-# Every character str.splitlines() breaks a line at, escaped: a value or path may hold any of them.
-LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode() for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
-
-
-def one_line(text: str) -> str:
-    """A path or a typed value may hold a line break; the contract is one line all the same."""
-    return text.translate(LINE_BREAKS)

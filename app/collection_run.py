@@ -14,23 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.asset_index import (
-    COLLECTION_DIR,
-    INDEX_CSV,
-    INDEX_JSON,
-    RECORDS_DIR,
-    AssetRecord,
-    read_record,
-    write_index,
-    write_record,
-)
+from ..core.asset_index import AssetRecord, read_record, write_index, write_record
 from ..core.collection import AXES, LIGHTING, NORMALIZE, Asset, read_import_list, scan_dir, shard_assets
 from ..core.errors import UserError
 from ..core.files import write_json_atomic
-from ..core.plan import PLAN_FILE
-from ..core.reader_kit import one_line
+from ..core.layout import BATCH_FILE, COLLECTION_DIR, INDEX_CSV, INDEX_JSON, PLAN_FILE, RECORDS_DIR
 from ..core.settings import SettingError
 from ..core.shards import parse_shard
+from ..core.text import one_line
 from .cli_parts import EXIT_FAILED, EXIT_OK, script_args
 from .dataset import IncompleteError, RunOptions, Source
 
@@ -241,9 +232,6 @@ def _prepare_out(out: Path, run: RunOptions, batch: dict) -> None:
             (out / name).unlink(missing_ok=True)
     if not (run.resume and _saved_batch(out) is not None):
         write_json_atomic(out / BATCH_FILE, batch)
-
-
-BATCH_FILE = f"{COLLECTION_DIR}/batch.json"
 
 
 def _saved_batch(out: Path) -> dict | None:

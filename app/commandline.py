@@ -10,6 +10,7 @@ from ..core.collection import AXES, NORMALIZE
 from ..core.errors import UserError
 from ..core.preview import PREVIEW_FILE
 from ..core.shards import parse_shard
+from ..core.text import one_line
 from .cli_parts import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -17,7 +18,6 @@ from .cli_parts import (
     Parser,
     Progress,
     add_settings,
-    one_line,
     require_blender,
     script_args,
     settings_from_args,
@@ -196,7 +196,7 @@ def _failure(exc: Exception) -> str:
 
 def _advice(args) -> str:
     """ "--resume finishes the dataset" only where there is a started dataset to resume."""
-    from ..core.plan import PLAN_FILE
+    from ..core.layout import PLAN_FILE
 
     planned = args is not None and (Path(args.out).expanduser() / PLAN_FILE).is_file()
     return "; --resume finishes the dataset" if planned else ""
@@ -232,8 +232,6 @@ def _say(line: str, stream) -> None:
 
 def _validate_command(args: list[str]) -> int:
     """``cli.py validate``: exit 0 without problems, 1 with, 2 for bad input (no folder, no dataset, bad options)."""
-    from ..core.reader_kit import one_line
-
     try:
         a = build_validate_parser().parse_args(normalized_argv(args))
         if a.sample is not None and a.sample < 1:
@@ -281,7 +279,7 @@ def _planned_target(root: Path) -> str | None:
     """The object a dataset of ours was made of, from its saved plan (read as warily as the rest)."""
     import json
 
-    from ..core.plan import PLAN_FILE
+    from ..core.layout import PLAN_FILE
     from ..core.untrusted import Unreadable, read_bounded
 
     try:

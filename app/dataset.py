@@ -14,9 +14,10 @@ from ..core.camera_path import write_camera_paths
 from ..core.downscale import downscaled_relpath, write_downscaled
 from ..core.files import link_or_copy
 from ..core.images import exr_complete, png_complete
+from ..core.layout import STAGING_DIR, TRACKS_FILE, WRITE_PROBE
 from ..core.passes import PASS_EXTS
-from ..core.plan import PLAN_DIR, Plan
-from ..core.points import TRACKS_FILE, colour_points, load_points
+from ..core.plan import Plan
+from ..core.points import colour_points, load_points
 from ..core.preview import write_preview
 from ..core.settings import SettingError
 from ..exporters import FORMATS
@@ -132,7 +133,7 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     try:
         clear_dataset(out_dir, saved_plan(out_dir))
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f"{PLAN_DIR}.probe"
+        probe = out_dir / WRITE_PROBE
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
@@ -196,7 +197,7 @@ def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample
         sample_points()
     colour_saved_points(out_dir, plan)
     written = export(plan, out_dir)
-    shutil.rmtree(out_dir / PLAN_DIR / "staging", ignore_errors=True)
+    shutil.rmtree(out_dir / STAGING_DIR, ignore_errors=True)
     return written
 
 

@@ -19,14 +19,12 @@ import time
 from pathlib import Path
 
 from ..core.errors import UserError
-from ..core.plan import PLAN_DIR
+from ..core.layout import FINALISE_LOCK, LOCK_FILE
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
-
-LOCK_FILE = f"{PLAN_DIR}/lock"
 
 
 class OutputLock:
@@ -86,7 +84,7 @@ def finalising(out_dir: Path):
     if fcntl is None:
         yield
         return
-    path = Path(out_dir) / f"{PLAN_DIR}/finalise.lock"
+    path = Path(out_dir) / FINALISE_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -22,11 +22,11 @@ from pathlib import Path, PurePosixPath
 from ..core.camera_path import camera_path_files
 from ..core.downscale import downscaled_relpath
 from ..core.errors import UserError
+from ..core.layout import LOCK_FILE, PLAN_DIR, PLAN_FILE
 from ..core.passes import PASS_EXTS
-from ..core.plan import PLAN_DIR, PLAN_FILE, Plan, load_plan
+from ..core.plan import Plan, load_plan
 from ..core.preview import PREVIEW_FILE
 from ..exporters import FORMATS
-from .lock import LOCK_FILE
 
 TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 # The passes whose downscaled copies nerfstudio reads (masks_<k>/, depths_<k>/).

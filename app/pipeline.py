@@ -14,8 +14,9 @@ from pathlib import Path
 from ..core.dataset_rig import check_apart, load_rig_cameras
 from ..core.errors import UserError
 from ..core.files import write_text_atomic
-from ..core.plan import PLAN_FILE, Plan, build_plan, cameras_digest, check_formats_hold
-from ..core.points import TRACKS_FILE, load_points
+from ..core.layout import PLAN_FILE, TRACKS_FILE
+from ..core.plan import Plan, build_plan, cameras_digest, check_formats_hold
+from ..core.points import load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.shards import append_record, shard_views, start_record
 from ..exporters import FORMATS

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import UserError
+from ..core.text import one_line
 from ..stream import wire
-from .cli_parts import one_line, require_blender, settings_from_args
+from .cli_parts import require_blender, settings_from_args
 
 EXIT_BAD_INPUT = 2
 

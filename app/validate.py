@@ -20,11 +20,12 @@ import numpy as np
 
 from ..core.errors import UserError
 from ..core.images import exr_complete, png_complete, read_channel, read_image_size
-from ..core.plan import PLAN_FILE
+from ..core.layout import PLAN_FILE
 from ..core.preview import PREVIEW_FILE
-from ..core.reader_kit import Camera, Dataset, one_line
+from ..core.reader_kit import SHOWN, Camera, Dataset
 from ..core.rigs import SPLITS
 from ..core.silhouette import compare, dilate, project
+from ..core.text import one_line
 from ..core.untrusted import Unreadable, inside, is_dir, present, read_bounded
 from ..exporters import FORMATS
 
@@ -238,7 +239,9 @@ class Report:
         """One line per problem, then per distinct note (each one line: ``Dataset`` escapes what it records)."""
         out = [f"{f.where}: {f.message}" for f in self.problems]
         out += [
-            f"{one_line(ds.folder.name)}: {ds.omitted} more problems not listed" for ds in self.datasets if ds.omitted
+            f"{one_line(ds.folder.name, SHOWN)}: {ds.omitted} more problems not listed"
+            for ds in self.datasets
+            if ds.omitted
         ]
         notes = dict.fromkeys(f"note: {f.where}: {f.message}" for f in self.notes)
         return out + list(notes)
@@ -330,6 +333,6 @@ def validate(root: Path, mesh: tuple[np.ndarray, np.ndarray] | None = None, limi
             for ds in datasets:
                 checked = reproject(ds, *mesh, limit=limit)
                 if ds.cameras and not checked:
-                    unchecked.append(one_line(ds.folder.name))
+                    unchecked.append(one_line(ds.folder.name, SHOWN))
                 scores += checked
     return Report(datasets, sorted(scores, key=_badness), unchecked)

@@ -15,7 +15,8 @@ from pathlib import Path
 import bpy
 
 from ..core.images import publish_png
-from ..core.plan import PLAN_DIR, Plan, View
+from ..core.layout import STAGING_DIR
+from ..core.plan import Plan, View
 from .compat import engine_id
 from .passes import PassOutputs
 from .quiet import quiet_stdout
@@ -31,7 +32,6 @@ def _stamps(r) -> list[str]:
 # One animation render per run of consecutive frames: every extra render call costs a scene sync, and each
 # frame is published as it is written anyway. The modal operator steps one frame at a time instead.
 CHUNK_FRAMES = 1 << 30
-STAGING = f"{PLAN_DIR}/staging"
 
 
 def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan) -> None:
@@ -97,7 +97,7 @@ class RenderJob:
     ):
         self.scene, self.camera, self.plan, self.out_dir = scene, camera, plan, Path(out_dir)
         self.threads = threads
-        self.passes = PassOutputs(scene, plan.settings.passes, self.out_dir / STAGING, objs, camera.data.clip_end)
+        self.passes = PassOutputs(scene, plan.settings.passes, self.out_dir / STAGING_DIR, objs, camera.data.clip_end)
         self.pass_files = pass_files
         """``pass_files(view)`` = {(pass, ext): path relative to the output folder} (``pipeline``)."""
         self.on_view = None
@@ -130,7 +130,7 @@ class RenderJob:
         scene.frame_step = 1
         if self.threads > 0:
             scene.render.threads_mode, scene.render.threads = "FIXED", self.threads
-        staging = self.out_dir / STAGING
+        staging = self.out_dir / STAGING_DIR
         staging.mkdir(parents=True, exist_ok=True)
         scene.render.filepath = str(staging) + os.sep + "f_######"
         self.passes.begin(self._state)

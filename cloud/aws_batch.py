@@ -14,7 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from ..core.errors import UserError
-from .job import BACKEND_DIR, SHARD_LIST_VARIABLE, shard_list_text
+from ..core.layout import BACKEND_DIR
+from .job import SHARD_LIST_VARIABLE, shard_list_text
 from .s3 import S3Options, S3Store, client, errors
 
 SUBMISSIONS = f"{BACKEND_DIR}/aws-batch"
@@ -26,7 +27,6 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{1,126}[A-Za-z0-9]")
 QUEUE = re.compile(r"arn:aws[\w-]*:batch:[\w-]+:\d{12}:job-(queue|definition)/[\w:.-]{1,255}|[A-Za-z0-9][\w:-]{0,254}")
 BUSY = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 ID = re.compile(r"[\w-]{1,128}")
-DONE = "SUCCEEDED"
 
 
 @dataclass(frozen=True)

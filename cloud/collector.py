@@ -18,8 +18,8 @@ from ..app.dataset import (
 )
 from ..app.lock import OutputLock
 from ..core.files import link_or_copy
+from ..core.layout import TRACKS_FILE
 from ..core.plan import save_plan
-from ..core.points import TRACKS_FILE
 from .job import read_job
 
 

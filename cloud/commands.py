@@ -22,7 +22,6 @@ from ..app.cli_parts import (
     Parser,
     Progress,
     add_settings,
-    one_line,
     require_blender,
     settings_from_args,
 )
@@ -30,6 +29,7 @@ from ..app.dataset import IncompleteError, Source
 from ..core.errors import UserError
 from ..core.settings import SettingError, flag_of
 from ..core.shards import parse_shard
+from ..core.text import one_line
 from .job import BACKENDS
 from .location import S3Url, parse_location
 from .options import (

@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import UserError
-from .job import BACKEND_DIR, SHARD_LIST_VARIABLE, JobSpec, shard_list_text
+from ..core.layout import BACKEND_DIR
+from .job import SHARD_LIST_VARIABLE, JobSpec, shard_list_text
 from .location import S3Url
 from .s3 import S3Options
 

@@ -19,14 +19,10 @@ from pathlib import Path
 from ..app.ownership import saved_plan
 from ..core.errors import UserError
 from ..core.files import write_json_atomic
-from ..core.plan import MAX_PLAN_BYTES, PLAN_DIR, PLAN_FILE, Plan
-from ..core.points import TRACKS_FILE
+from ..core.layout import JOB_FILE, PLAN_FILE, SCENE_FILE, TRACKS_FILE
+from ..core.plan import MAX_PLAN_BYTES, Plan
 
 JOB_FORMAT = 1
-JOB_FILE = f"{PLAN_DIR}/job.json"
-SCENE_FILE = f"{PLAN_DIR}/scene.blend"
-LOG_DIR = f"{PLAN_DIR}/logs"
-BACKEND_DIR = f"{PLAN_DIR}/backend"
 MAX_JOB_BYTES = 1 << 20
 # Each engine's own variable for the task's index (research/cluster-engines.md). The count is always the
 # job's: a resubmitted subset (Slurm --array=1,3) numbers its tasks by the job's shards, not by the subset.

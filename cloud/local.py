@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ..app.dataset import IncompleteError, absent_views, pending_views
 from ..core.files import last_line, write_json_atomic
+from ..core.layout import BACKEND_DIR, LOG_DIR
 from ..core.shards import read_done, shard_views
-from .job import BACKEND_DIR, LOG_DIR
 
 POLL_S = 0.2
 

@@ -43,6 +43,3 @@ def parse_location(text: str) -> Path | S3Url:
         raise UserError(f"{text}: the prefix has characters S3 keys should not have")
     return S3Url(bucket, "/".join(parts))
 
-
-def is_remote(location) -> bool:
-    return isinstance(location, S3Url)

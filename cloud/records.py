@@ -16,15 +16,14 @@ from pathlib import Path
 
 from ..app.dataset import pass_files
 from ..core.errors import UserError
-from ..core.plan import PLAN_DIR
+from ..core.layout import PROOF_DIR
 from .s3 import CONCURRENCY, S3Store
 
-RECORD_DIR = f"{PLAN_DIR}/views"
 MAX_RECORD_BYTES = 64 << 10
 
 
 def record_dir(digest: str) -> str:
-    return f"{RECORD_DIR}/{digest[:16]}"
+    return f"{PROOF_DIR}/{digest[:16]}"
 
 
 def record_rel(digest: str, frame: int) -> str:

@@ -21,10 +21,10 @@ from ..app.dataset import IncompleteError, collect, prepare_out_dir
 from ..app.lock import OutputLock
 from ..app.ownership import describe, owned_files
 from ..core.errors import UserError
-from ..core.plan import MAX_PLAN_BYTES, PLAN_DIR, PLAN_FILE, save_plan
-from ..core.points import TRACKS_FILE
+from ..core.layout import JOB_FILE, LOG_DIR, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE
+from ..core.plan import MAX_PLAN_BYTES, save_plan
 from ..core.shards import shard_views
-from .job import JOB_FILE, LOG_DIR, MAX_JOB_BYTES, SCENE_FILE, read_job
+from .job import MAX_JOB_BYTES, read_job
 from .location import S3Url
 from .records import ViewUploader, listed_done, read_record, record_rel, sha256_of, verified_done, view_files
 from .s3 import CONCURRENCY, S3Options, S3Store
@@ -193,7 +193,7 @@ def run_remote_worker(url: S3Url, options: S3Options, shard=None, threads: int =
 
 def _note_failure(store: S3Store, index: int, exc: BaseException) -> None:
     """The task's last words where ``status`` reads them (best effort: the bucket may be what failed)."""
-    from ..app.cli_parts import one_line
+    from ..core.text import one_line
 
     try:
         store.put(log_rel(index), f"failed: {redact(one_line(str(exc)), store)}\n".encode())

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import write_json_atomic, write_text_atomic
-from .job import BACKEND_DIR, LOG_DIR, shard_list_text
+from ..core.layout import BACKEND_DIR, LOG_DIR
+from .job import shard_list_text
 
 SCRIPT = f"{BACKEND_DIR}/slurm-array.sh"
 SUBMISSIONS = f"{BACKEND_DIR}/slurm.json"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ..app.dataset import view_complete
 from ..core.files import last_line
+from ..core.layout import LOG_DIR
 from ..core.shards import shard_views
-from .job import LOG_DIR, JobSpec, read_job
+from .job import JobSpec, read_job
 from .location import S3Url
 
 BUSY_STATES = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "SUBMITTED", "RUNNABLE", "STARTING")

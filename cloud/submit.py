@@ -10,8 +10,9 @@ from ..app.dataset import RunOptions, Source
 from ..app.pipeline import plan_dataset
 from ..blender_io.quiet import quiet_stdout
 from ..core.errors import UserError
+from ..core.layout import SCENE_FILE
 from ..core.settings import Settings
-from .job import SCENE_FILE, JobSpec, plan_digest, write_job
+from .job import JobSpec, plan_digest, write_job
 
 
 def make_job(settings: Settings, source: Source, job_dir: Path, shards: int, backend: str, options: dict,

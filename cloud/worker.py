@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..app.dataset import RunOptions, Source
 from ..app.pipeline import start_job
-from .job import SCENE_FILE, read_job, shard_from_environment
+from ..core.layout import SCENE_FILE
+from .job import read_job, shard_from_environment
 
 
 def run_worker(job_dir: Path, shard=None, threads: int = 0, quiet=True, progress=None, under_parent=False,

@@ -14,11 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .files import write_json_atomic, write_text_atomic
+from .layout import INDEX_CSV, INDEX_JSON, RECORDS_DIR
 from .untrusted import Unreadable, read_bounded
 
-COLLECTION_DIR = ".nerf_collection"
-RECORDS_DIR = f"{COLLECTION_DIR}/records"
-INDEX_JSON, INDEX_CSV = "index.json", "index.csv"
 CSV_COLUMNS = ("id", "source", "status", "reason", "views", "normalize", "scale", "model_to_world", "bounds_min",
                "bounds_max", "seconds")  # fmt: skip
 

@@ -19,13 +19,12 @@ from .camera import Intrinsics, Optics, Raster, horizontal_optics, intrinsics_fr
 from .dataset_rig import RigCameras
 from .errors import UserError
 from .framing import bounding_sphere, fit_radius
+from .layout import PLAN_FILE
 from .passes import passes_missing
 from .rigs import SPLITS, orbit_directions, poses_from_directions
 from .settings import SettingError, Settings, check_downscales, check_size
 
 PLAN_VERSION = 1
-PLAN_DIR = ".nerf_dataset"
-PLAN_FILE = f"{PLAN_DIR}/plan.json"
 MAX_PLAN_BYTES = 256 << 20  # 100 000 views take about 40 MiB
 FIRST_FRAME = 1
 # The LLFF convention for held-out views of a captured sequence: every 8th frame.

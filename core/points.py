@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .files import write_bytes_atomic
-from .plan import PLAN_DIR
+from .layout import POINTS_FILE
 
-POINTS_FILE = f"{PLAN_DIR}/points.npz"
-TRACKS_FILE = f"{PLAN_DIR}/tracks.npz"
 """The points before their colours: sampled and tracked where the scene is open (``blender_io.points``)."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .text import one_line
 from .untrusted import Unreadable, inside, read_bounded
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".exr", ".bmp", ".tif", ".tiff"}
@@ -92,26 +93,21 @@ class Dataset:
 
 
 # Characters that would break a report line, or the terminal: controls, line separators, lone surrogates.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+SHOWN = 60
+"""About how many characters of a value from a file a message quotes."""
 _REPR = reprlib.Repr()
 _REPR.maxstring = _REPR.maxother = 60
 _REPR.maxlist = _REPR.maxdict = 4
 _REPR.maxlevel = 2
 
 
-def one_line(text: str, limit: int = 60) -> str:
-    """``text`` escaped to one printable line of at most about ``limit`` characters (middle elided)."""
-    text = _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], str(text))
-    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-(limit // 2) :]}"
-
-
 def shown(value) -> str:
     """A value from a file as a message quotes it: short, one line, JSON's words for true/false/null."""
     if isinstance(value, str):
-        return f"'{one_line(value)}'"
+        return f"'{one_line(value, SHOWN)}'"
     if value is None or isinstance(value, bool):
         return json.dumps(value)
-    return one_line(_REPR.repr(value))
+    return one_line(_REPR.repr(value), SHOWN)
 
 
 def kind(value) -> str:

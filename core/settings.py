@@ -7,13 +7,10 @@ error messages are all derived from these fields, so a setting is added here and
 
 from __future__ import annotations
 
-import math
-import re
-import types
-import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
-from .errors import UserError
+from . import options
+from .options import Choice, Meta, OptionError, family
 from .passes import ENGINE_PASSES, PASS_DESCRIPTIONS, PASSES
 from .rigs import RIG_DESCRIPTIONS, RIG_KINDS, RIG_LABELS, SPLITS, RigSpec, default_elevation_range
 
@@ -27,39 +24,16 @@ MAX_VIEWS = 100_000
 DOWNSCALE_FACTORS = (2, 4, 8, 16)
 NERF_SYNTHETIC_COUNTS = {"train": 100, "val": 100, "test": 200}
 
-Choice = tuple[str, str, str]
-"""(identifier, label, description), as Blender's enum items want them."""
-
-
-@dataclass(frozen=True)
-class Meta:
-    """How one setting is asked for and checked, wherever it is asked for."""
-
-    flag: str
-    label: str
-    help: str
-    metavar: str = ""
-    low: float | None = None
-    """Smallest allowed value (inclusive)."""
-    high: float | None = None
-    positive: bool = False
-    """The value must be above 0."""
-    choices: tuple[Choice, ...] = ()
-    """Allowed values; empty for formats, whose names the exporters give (``choices=`` of the derivers)."""
-    noun: str = "value"
-    """What one of the choices is called in a message: "unknown pass 'albedo'"."""
-    none_means: str = ""
-    """For a setting that may be left unset: what that means, shown in the panel and the CLI help."""
-    shown: object = None
-    """The value the panel offers when an unset setting is switched on."""
-    part: int | None = None
-    """This field is element ``part`` of a compound flag (``--elevation MIN,MAX``)."""
-    panel: str = ""
-    """How the panel edits it, when not by its type: "camera" (an object picker), "length" (scene units)."""
-
-
 def setting(default, meta: Meta):
-    return field(default=default, metadata={"meta": meta})
+    return options.option(default, meta)
+
+
+SettingError = OptionError
+"""A setting's value is wrong (``core.options.OptionError``, named by flag or label)."""
+
+# How the CLI and the panel name the options of a run, which are no settings.
+options.WORDS.update({"out": ("--out", "Output Folder"), "overwrite": ("--overwrite", "Overwrite"),
+                      "resume": ("--resume", "Resume")})  # fmt: skip
 
 
 def _views(split: str) -> Meta:
@@ -93,6 +67,7 @@ def _choices(ids, descriptions: dict[str, str], labels: dict[str, str] | None = 
     return tuple((str(k), (labels or {}).get(k, str(k).title()), descriptions.get(k, "")) for k in ids)
 
 
+@family
 @dataclass(frozen=True)
 class Settings:
     """Everything that decides the views and the files of a dataset. Same settings + seed = same dataset."""
@@ -318,12 +293,6 @@ class Settings:
                 raise SettingError("elevation_min", "{} must go from the lower to the higher elevation")
 
 
-# How the CLI and the panel name the options of a run (``app.dataset.RunOptions``), which are no settings.
-RUN_OPTION_WORDS = {
-    "out": ("--out", "Output Folder"),
-    "overwrite": ("--overwrite", "Overwrite"),
-    "resume": ("--resume", "Resume"),
-}
 
 
 def check_downscales(size: tuple[int, int], factors) -> None:
@@ -343,94 +312,34 @@ def check_size(size: tuple[int, int], where: str) -> None:
                            f"{MAX_SIDE_PX} px (set {{}})")  # fmt: skip
 
 
-class SettingError(UserError):
-    """A setting's value is wrong. The message names settings in the caller's words: ``{}`` is the setting
-    itself and ``{name}`` any other setting or run option, a flag on the CLI (``str``), a label in the UI."""
-
-    def __init__(self, name: str, text: str):
-        self.setting, self.text = name, text
-        super().__init__(self.worded(flag_of))
-
-    def worded(self, name_of) -> str:
-        return re.sub(r"\{(\w*)\}", lambda m: name_of(m.group(1) or self.setting), self.text)
-
-
 def meta_of(name: str) -> Meta:
-    return SETTING_FIELDS[name].metadata["meta"]
+    return options.meta_of(Settings, name)
 
 
 def flag_of(name: str) -> str:
-    return meta_of(name).flag if name in SETTING_FIELDS else RUN_OPTION_WORDS[name][0]
+    return options.flag_of(name)
 
 
 def label_of(name: str) -> str:
-    return meta_of(name).label if name in SETTING_FIELDS else RUN_OPTION_WORDS[name][1]
+    return options.label_of(name)
 
 
 def kind_of(name: str) -> str:
     """bool, int, float, str, list (a tuple of choices), or size (a (w, h) pair)."""
-    base = _base_type(name)
-    if typing.get_origin(base) is tuple:
-        return "list" if typing.get_args(base)[-1] is Ellipsis else "size"
-    return base.__name__
+    return options.kind_of(Settings, name)
 
 
 def optional(name: str) -> bool:
-    return _base_type(name) is not _HINTS[name]
-
-
-def _base_type(name: str):
-    """The field's type without its ``| None``."""
-    hint = _HINTS[name]
-    if isinstance(hint, types.UnionType):
-        return next(a for a in typing.get_args(hint) if a is not type(None))
-    return hint
+    return options.optional(Settings, name)
 
 
 def choice_ids(name: str, formats: dict | None = None) -> tuple:
     """The allowed values of a setting, in their canonical order (formats: the exporters' names)."""
-    if name == "formats":
-        return tuple(formats or ())
-    ids = [c[0] for c in meta_of(name).choices]
-    return tuple(int(i) for i in ids) if kind_of(name) == "list" and _item_type(name) is int else tuple(ids)
-
-
-def _item_type(name: str):
-    return typing.get_args(_base_type(name))[0]
+    return options.choice_ids(Settings, name, formats if name == "formats" else None)
 
 
 def check_value(name: str, value, formats: dict) -> None:
-    if value is None:
-        return
-    meta, kind = meta_of(name), kind_of(name)
-    if kind in ("int", "float") or kind == "size":
-        for x in value if kind == "size" else (value,):
-            _check_number(name, meta, x)
-    elif kind == "list":
-        allowed = choice_ids(name, formats)
-        for x in value:
-            if x not in allowed:
-                raise SettingError(
-                    name, f"{{}}: unknown {meta.noun} '{x}' (choose from {', '.join(map(str, allowed))})"
-                )
-        if len(set(value)) != len(value):
-            raise SettingError(name, f"{{}} lists a {meta.noun} twice")
-    elif kind == "str" and meta.choices and value not in choice_ids(name):
-        allowed = ", ".join(choice_ids(name))
-        raise SettingError(name, f"{{}}: unknown {meta.noun} '{value}' (choose from {allowed})")
-
-
-def _check_number(name: str, meta: Meta, x) -> None:
-    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-        raise SettingError(name, f"{{}} must be a finite number, not {x!r}")
-    low = "above 0" if meta.positive else None if meta.low is None else f"at least {meta.low:g}"
-    if (
-        (meta.positive and x <= 0)
-        or (meta.low is not None and x < meta.low)
-        or (meta.high is not None and x > meta.high)
-    ):
-        bounds = " and ".join(b for b in (low, None if meta.high is None else f"at most {meta.high:g}") if b)
-        raise SettingError(name, f"{{}} must be {bounds}, not {x:g}")
+    options.check_value(Settings, name, value, formats if name == "formats" else None)
 
 
 def parse_text(name: str, text: str, formats: dict | None = None):
@@ -446,7 +355,7 @@ def parse_text(name: str, text: str, formats: dict | None = None):
     items = [p.lower() if name == "passes" else p for p in parts if p]
     if not items:
         raise SettingError(name, "{} lists nothing; leave the option out for none")
-    if _item_type(name) is int:
+    if options.item_type(Settings, name) is int:
         try:
             items = [int(p) for p in items]
         except ValueError:
@@ -465,8 +374,7 @@ def parse_pair(name: str, text: str) -> tuple[float, float]:
     return lo, hi
 
 
-SETTING_FIELDS = {f.name: f for f in fields(Settings)}
-_HINTS = typing.get_type_hints(Settings)
+SETTING_FIELDS = options.fields_of(Settings)
 
 
 def compound_flags() -> dict[str, list[str]]:

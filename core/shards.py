@@ -10,9 +10,8 @@ from pathlib import Path
 
 from .errors import UserError
 from .files import write_text_atomic
-from .plan import PLAN_DIR
+from .layout import done_list
 
-SHARD_DIR = f"{PLAN_DIR}/shards"
 MAX_RECORD_BYTES = 16 << 20  # 9-digit frames, a million of them
 
 
@@ -35,7 +34,7 @@ def shard_views(views, index: int, count: int) -> list:
 
 
 def record_path(out_dir: Path, index: int, count: int) -> Path:
-    return Path(out_dir) / SHARD_DIR / f"{index}-of-{count}.done"
+    return Path(out_dir) / done_list(index, count)
 
 
 def start_record(out_dir: Path, index: int, count: int, done: list[int]) -> None:

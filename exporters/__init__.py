@@ -8,4 +8,3 @@ from . import colmap, instant_ngp, nerf_synthetic, nerfstudio
 from .record import Format
 
 FORMATS: dict[str, Format] = {m.FORMAT.name: m.FORMAT for m in (nerf_synthetic, instant_ngp, nerfstudio, colmap)}
-DOWNSCALED_FORMATS = {name for name, f in FORMATS.items() if f.takes_downscales}

@@ -22,8 +22,9 @@ from ..core.conventions import OPENGL_FROM_OPENCV, c2w_opengl_to_w2c_opencv, rot
 from ..core.files import write_bytes_atomic, write_text_atomic
 from ..core.plan import Plan
 from ..core.points import ScenePoints
-from ..core.reader_kit import Camera, Dataset, one_line, relative_path, shown
+from ..core.reader_kit import SHOWN, Camera, Dataset, relative_path, shown
 from ..core.rigs import SPLITS
+from ..core.text import one_line
 from ..core.untrusted import is_dir
 from .nerfstudio import image_relpath, pass_relpath
 from .record import Format
@@ -198,7 +199,9 @@ def _usable(ds: Dataset, sparse: Path, cam_id: int, cam) -> bool:
     """Whether the camera can place its images' pixels; a problem when it can't. Only (SIMPLE_)PINHOLE
     has a K here, so the others' focal lengths are left to the model check."""
     if cam.model not in ("PINHOLE", "SIMPLE_PINHOLE"):
-        ds.problem(sparse, f"camera {cam_id} is {one_line(cam.model)}: 3D Gaussian Splatting accepts only PINHOLE")
+        ds.problem(
+            sparse, f"camera {cam_id} is {one_line(cam.model, SHOWN)}: 3D Gaussian Splatting accepts only PINHOLE"
+        )
     if cam.width <= 0 or cam.height <= 0:
         ds.problem(sparse, f"camera {cam_id} is {cam.width}x{cam.height}: an image size must be positive")
         return False

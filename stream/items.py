@@ -12,10 +12,10 @@ import numpy as np
 
 from ..core.conventions import OPENGL_FROM_OPENCV
 from ..core.errors import UserError
+from .wire import MAX_KEYPOINTS
 
 BACKGROUNDS = ("keep", "white", "black")
 CONVENTIONS = ("opengl", "opencv")
-MAX_KEYPOINTS = 10_000
 MAX_SIDE = 1 << 15
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from ..core.errors import UserError
 from . import wire
 from .hub import Hub
+from .wire import MAX_KEYPOINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "cli.py"
@@ -32,7 +33,6 @@ VIEWS = ("rig", "random")
 ON_LOST = ("raise", "continue", "restart")
 MAX_INSTANCES = 64
 MAX_RESTARTS = 3
-MAX_KEYPOINTS = 1000
 OUTPUT_LINES = 40
 # cli.py options the launch sets itself: settings may not (its own come last on the command line anyway).
 RESERVED = {"connect", "instance", "instances", "generation", "first_seq", "views", "randomize", "keypoints", "out"}

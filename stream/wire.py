@@ -34,6 +34,8 @@ HANDSHAKE_TIMEOUT = 10.0
 """Seconds a peer has for the whole handshake (not per byte: a trickle cannot hold a connection open)."""
 MAX_PARAMS = 256 << 10
 """The largest parameters (as JSON) the trainer may send, and a randomisation may return, per frame."""
+MAX_KEYPOINTS = 1000
+"""Keypoints a launch may ask for, and so a frame may carry (live or replayed)."""
 
 
 class WireError(Exception):

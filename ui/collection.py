@@ -16,8 +16,8 @@ from pathlib import Path
 
 import bpy
 
-from ..core.asset_index import COLLECTION_DIR, RECORDS_DIR
 from ..core.errors import UserError
+from ..core.layout import COLLECTION_DIR, RECORDS_DIR
 from .collection_props import IMPORTERS_AXIS
 
 POLL_S = 0.5

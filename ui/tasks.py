@@ -9,9 +9,9 @@ import time
 import traceback
 from collections.abc import Callable
 
-from ..app.cli_parts import one_line
 from ..app.dataset import IncompleteError
 from ..core.errors import UserError
+from ..core.text import one_line
 from .where import panel_words
 
 

@@ -72,13 +72,14 @@ def test_render_restores_the_users_scene_settings(fresh_bpy, tmp_path):
 
 def test_each_frame_is_published_as_soon_as_blender_writes_it(fresh_bpy, tmp_path):
     """A crash loses at most the frame in progress: no finished frame waits in staging for its chunk."""
-    from nerf_dataset.blender_io.render import STAGING, RenderJob
+    from nerf_dataset.blender_io.render import RenderJob
     from nerf_dataset.blender_io.rig import build_rig_camera
+    from nerf_dataset.core.layout import STAGING_DIR
 
     scene, plan = demo_plan(fresh_bpy, Settings(train=6, val=0, test=0, resolution=(16, 12), samples=1))
     job = RenderJob(scene, build_rig_camera(scene, plan), plan, tmp_path, plan.views)
     waiting_in_staging = []
-    job.on_view = lambda view: waiting_in_staging.append(len(list((tmp_path / STAGING).glob("*.png"))))
+    job.on_view = lambda view: waiting_in_staging.append(len(list((tmp_path / STAGING_DIR).glob("*.png"))))
     job.run()
     assert waiting_in_staging == [0] * 6
 

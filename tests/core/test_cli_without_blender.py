@@ -101,7 +101,8 @@ def test_collect_and_validate_need_no_blender(no_bpy_path, tmp_path):
 
 def test_collect_of_a_job_needs_no_blender(no_bpy_path, tmp_path):
     """``cli.py collect --job`` where the images are and Blender is not: a job whose every view is rendered."""
-    from nerf_dataset.cloud.job import SCENE_FILE, JobSpec, plan_digest, write_job
+    from nerf_dataset.cloud.job import JobSpec, plan_digest, write_job
+    from nerf_dataset.core.layout import SCENE_FILE
 
     job = tmp_path / "job"
     planned_dataset(job)

@@ -22,7 +22,8 @@ from nerf_dataset.app.ownership import TEMPORARY, clear_dataset, foreign_files, 
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.images import exr_complete
-from nerf_dataset.core.plan import PLAN_DIR, PLAN_FILE, build_plan, save_plan
+from nerf_dataset.core.layout import PLAN_DIR, PLAN_FILE
+from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.points import ScenePoints
 from nerf_dataset.core.settings import Settings
 from nerf_dataset.exporters import FORMATS
@@ -277,7 +278,8 @@ def test_resume_and_collect_never_touch_files_of_the_user_in_our_folders(tmp_pat
 
 
 def test_damaged_bookkeeping_is_redone_or_one_sentence(tmp_path):
-    from nerf_dataset.core.points import POINTS_FILE, load_points
+    from nerf_dataset.core.layout import POINTS_FILE
+    from nerf_dataset.core.points import load_points
     from nerf_dataset.core.shards import read_done, record_path
 
     plan = rendered(tmp_path)

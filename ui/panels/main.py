@@ -8,9 +8,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ...core.asset_index import COLLECTION_DIR
 from ...core.errors import UserError
-from ...core.plan import PLAN_FILE
+from ...core.layout import COLLECTION_DIR, PLAN_FILE
 from ...core.settings import SETTING_FIELDS
 from .. import collection, jobs
 from ..collection_props import ASSETS
