@@ -6,9 +6,9 @@ Blender calls ``register()``.
 
 
 def _modules():
-    from .ui import jobs, operators, panels, preferences, properties
+    from . import operators, panels
 
-    return (properties, preferences, operators, panels, jobs)
+    return (panels, operators)
 
 
 def register():

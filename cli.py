@@ -24,7 +24,7 @@ def _package():
         module = importlib.util.module_from_spec(spec)
         sys.modules[PACKAGE] = module
         spec.loader.exec_module(module)
-    return importlib.import_module(f"{PACKAGE}.app.commandline")
+    return importlib.import_module(f"{PACKAGE}.commands")
 
 
 if __name__ == "__main__":

@@ -15,41 +15,87 @@ from ..core.downscale import downscaled_relpath, write_downscaled
 from ..core.files import link_or_copy
 from ..core.images import exr_complete, png_complete
 from ..core.layout import STAGING_DIR, TRACKS_FILE, WRITE_PROBE
+from ..core.options import Meta, family, option, required
 from ..core.passes import PASS_EXTS
 from ..core.plan import Plan
 from ..core.points import colour_points, load_points
 from ..core.preview import write_preview
 from ..core.settings import SettingError
+from ..core.shards import parse_shard
 from ..exporters import FORMATS
 from .ownership import DOWNSCALED_PASSES, clear_dataset, describe, foreign_files, remove_temporaries, saved_plan
 
 
+@family
 @dataclass(frozen=True)
 class Source:
     """Where the scene comes from: a .blend, an imported model, the demo scene, or (none) the open scene."""
 
-    blend: str | None = None
-    import_path: str | None = None
-    demo: bool = False
-    object: str | None = None
+    blend: str | None = option(
+        None,
+        Meta("--blend", "Scene", ".blend to open (inside Blender: the loaded file when omitted)", "PATH", panel="none"),
+    )
+    import_path: str | None = option(
+        None, Meta("--import", "Model", "model to import (.obj, .glb, .gltf, .ply, .stl)", "PATH", panel="none")
+    )
+    demo: bool = option(False, Meta("--demo", "Demo Scene", "the built-in demo scene", panel="none"))
+    object: str | None = option(
+        None,
+        Meta(
+            "--object",
+            "Target",
+            "object to orbit (default: the active object, else all visible meshes)",
+            "NAME",
+            panel="none",
+        ),
+    )
     """Target object; None = the active object, else every visible mesh (the imported model with --import)."""
     objects: tuple[str, ...] = ()
     """The target's objects by name, exactly (a job's worker: those the submitter picked); ``object`` names it."""
 
+    @property
+    def given(self) -> bool:
+        """A scene is named (else: the open one, inside Blender)."""
+        return bool(self.blend or self.import_path or self.demo)
 
+
+SCENES = ("blend", "import_path", "demo")
+"""The ways of naming a scene: one at most."""
+
+
+@family
 @dataclass(frozen=True)
 class RunOptions:
     """How one run treats its output folder and machine; nothing here changes the dataset's bytes."""
 
-    out: Path
-    overwrite: bool = False
-    resume: bool = False
-    shard: tuple[int, int] | None = None
+    out: Path = required(Meta("--out", "Output Folder", "output folder", "DIR", panel="none"))
+    overwrite: bool = option(
+        False, Meta("--overwrite", "Overwrite", "replace a dataset of this tool already there (never anything else)")
+    )
+    resume: bool = option(
+        False,
+        Meta("--resume", "Resume", "finish the dataset in --out: keep complete images, render the rest", panel="none"),
+    )
+    shard: tuple[int, int] | None = option(
+        None,
+        Meta(
+            "--shard",
+            "Shard",
+            "render only shard I of N (what each worker runs)",
+            "I/N",
+            parse=parse_shard,
+            panel="none",
+        ),
+    )
     """(I, N): render only shard I of N (``core.shards``)."""
-    threads: int = 0
+    threads: int = option(0, Meta("--threads", "Threads", "render threads (0: all cores)", "N", 0, 1024, panel="none"))
     """Blender's render threads; 0 = all cores (parallel workers share them)."""
-    quiet: bool = True
-    """Keep Blender's own output (rendering, opening, importing) off stdout."""
+    workers: int = option(1, Meta("--workers", "Workers", "parallel Blender processes", "N", 1, 256, panel="none"))
+    retries: int = option(2, Meta("--retries", "Retries", "restarts of a failed worker", "N", 0, 100, panel="none"))
+    verbose: bool = option(
+        False,
+        Meta("--verbose", "Verbose", "show Blender's own output (rendering, opening and importing)", panel="none"),
+    )
     worker: bool = False
     """A job's worker: it renders its shard and leaves finalising to ``collect``."""
     under_parent: bool = False
@@ -60,6 +106,11 @@ class RunOptions:
     @property
     def out_dir(self) -> Path:
         return Path(self.out).expanduser().absolute()
+
+    @property
+    def quiet(self) -> bool:
+        """Keep Blender's own output (rendering, opening, importing) off stdout."""
+        return not self.verbose
 
 
 def format_dir(out_dir: Path, formats: tuple[str, ...], fmt: str) -> Path:

@@ -43,7 +43,7 @@ class FetchError(UserError):
     """A download that failed or was refused: the asset fails, the batch goes on."""
 
 
-def fetch(asset: Asset, opts: FetchOptions) -> Path:
+def download_asset(asset: Asset, opts: FetchOptions) -> Path:
     """The local model file for ``asset`` (a URL), from the cache or downloaded into it."""
     cache = Path(opts.cache).expanduser().absolute()
     known = cache / "urls" / f"{hashlib.sha256(asset.source.encode()).hexdigest()}.json"

@@ -1,7 +1,7 @@
 """The Blender half of the one pipeline the CLI and the operators call: scene -> plan -> rig -> render -> formats.
 
-``start_job`` does everything up to rendering and returns a ``Job``; ``Job.render`` is stepped (all at
-once by the CLI, a chunk per timer tick by the modal operator) and ``Job.finish`` writes the formats
+``start_run`` does everything up to rendering and returns a ``DatasetRun``; its ``render`` is stepped (all at
+once by the CLI, a chunk per timer tick by the modal operator) and ``DatasetRun.finish`` writes the formats
 (``app.dataset``, the bpy-free half). ``make_dataset`` is the three in a row.
 """
 
@@ -18,7 +18,7 @@ from ..core.layout import PLAN_FILE, TRACKS_FILE
 from ..core.plan import Plan, build_plan, cameras_digest, check_formats_hold
 from ..core.points import load_points
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
-from ..core.shards import append_record, shard_views, start_record
+from ..core.shards import append_done, shard_views, start_done_list
 from ..exporters import FORMATS
 from .dataset import (
     RunOptions,
@@ -39,21 +39,19 @@ from .ownership import remove_temporaries, saved_plan
 def source_identity(source: Source) -> str:
     """What a run opens, as the plan records it: the same .blend opened by the UI, by ``--blend`` or by a
     worker is one identity."""
-    import bpy
+    from ..blender_io.scene import open_file
 
     if source.demo:
         return "the demo scene"
     if source.import_path:
         return f"--import {Path(source.import_path).resolve()}"
-    path = source.blend or bpy.data.filepath
+    path = source.blend or open_file()
     return f"--blend {Path(path).resolve()}" if path else "an unsaved scene"
 
 
 def load_scene(source: Source, quiet: bool = True, prepare=None):
     """Open, import or build the scene; returns (scene, target name, target objects). ``quiet`` keeps
     Blender's and the importers' own output off stdout (``--verbose`` shows it)."""
-    import bpy
-
     from ..blender_io import demo
     from ..blender_io import scene as scene_io
 
@@ -64,7 +62,7 @@ def load_scene(source: Source, quiet: bool = True, prepare=None):
         imported = scene_io.import_model(source.import_path, quiet)
     elif source.blend:
         scene_io.open_blend(source.blend, quiet)
-    scene = bpy.context.scene
+    scene = scene_io.current_scene()
     if prepare is not None:
         prepare(scene)
     if source.objects:
@@ -91,9 +89,7 @@ def plan_scene(settings: Settings, source: Source, quiet: bool = True, prepare=N
 
 def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs, worker: bool = False) -> Plan:
     """The saved plan, if this run asks for the same dataset from the same scene and object."""
-    import bpy
-
-    from ..blender_io.scene import surroundings_fingerprint, target_fingerprint
+    from ..blender_io.scene import current_scene, surroundings_fingerprint, target_fingerprint
 
     plan = saved_plan(out_dir)
     if settings is not None and settings != plan.settings:
@@ -115,7 +111,7 @@ def _resumed_plan(out_dir: Path, settings: Settings | None, source: Source, objs
         raise SettingError(
             "out", f"the dataset in {{}} was made of another '{plan.scene.target}': the object's geometry differs"
         )
-    if plan.scene.surroundings and plan.scene.surroundings != surroundings_fingerprint(bpy.context.scene, objs):
+    if plan.scene.surroundings and plan.scene.surroundings != surroundings_fingerprint(current_scene(), objs):
         raise SettingError(
             "out", "the scene of the dataset in {} has changed since it was planned (other objects, lights or the "
             "world): its new views would not match the others"
@@ -190,12 +186,12 @@ def plan_dataset(settings: Settings | None, source: Source, run: RunOptions) -> 
 
 
 @dataclass
-class Job:
+class DatasetRun:
     """A dataset being made: the planned scene and the render still to do."""
 
     planned: Planned
     render: object
-    """A ``blender_io.render.RenderJob`` over the views still to render."""
+    """A ``blender_io.render.ViewRenderer`` over the views still to render."""
 
     @property
     def plan(self) -> Plan:
@@ -219,19 +215,19 @@ class Job:
         self.planned.release()
 
 
-def start_job(settings: Settings | None, source: Source, run: RunOptions) -> Job:
+def start_run(settings: Settings | None, source: Source, run: RunOptions) -> DatasetRun:
     """Everything up to rendering: the plan, the rig, and a render job over the views still missing."""
 
     planned = plan_dataset(settings, source, run)
     try:
-        return _job(planned, run)
+        return _run(planned, run)
     except BaseException:
         planned.release()
         raise
 
 
-def _job(planned: Planned, run: RunOptions) -> Job:
-    from ..blender_io.render import RenderJob
+def _run(planned: Planned, run: RunOptions) -> DatasetRun:
+    from ..blender_io.render import ViewRenderer
     from ..blender_io.rig import build_rig_camera, find_rig
 
     scene, plan, out_dir = planned.scene, planned.plan, planned.out_dir
@@ -239,7 +235,7 @@ def _job(planned: Planned, run: RunOptions) -> Job:
     views = list(plan.views) if run.shard is None else shard_views(plan.views, *run.shard)
     views = [v for v in views if v.frame not in run.done_elsewhere]
     todo = pending_views(plan, out_dir, views) if run.resume or run.shard is not None else views
-    render = RenderJob(
+    render = ViewRenderer(
         scene,
         camera,
         plan,
@@ -250,21 +246,21 @@ def _job(planned: Planned, run: RunOptions) -> Job:
         objs=planned.objs,
         pass_files=lambda view: pass_files(plan, view),
     )
-    job = Job(planned, render)
+    job = DatasetRun(planned, render)
     if run.shard is not None:
         pending = {v.frame for v in todo}
-        start_record(out_dir, *run.shard, [v.frame for v in views if v.frame not in pending])
-        job.render.on_view = lambda view: append_record(out_dir, *run.shard, view.frame)
+        start_done_list(out_dir, *run.shard, [v.frame for v in views if v.frame not in pending])
+        job.render.on_view = lambda view: append_done(out_dir, *run.shard, view.frame)
     return job
 
 
-def make_dataset(settings: Settings | None, source: Source, run: RunOptions, progress=None) -> Job:
+def make_dataset(settings: Settings | None, source: Source, run: RunOptions, progress=None) -> DatasetRun:
     """Render the dataset ``settings`` describe from ``source`` into ``run.out``; the CLI's whole job.
 
     A shard run finalises the dataset when it finds every view complete at its end, unless it is a worker
     of a parent that finalises (``run.worker``).
     """
-    job = start_job(settings, source, run)
+    job = start_run(settings, source, run)
     try:
         job.render.run(progress)
         if run.shard is None:
@@ -290,11 +286,9 @@ def validate_dataset(root: Path, objs=None, limit: int | None = None):
 
     mesh = None
     if objs:
-        import bpy
+        from ..blender_io.scene import target_triangles
 
-        from ..blender_io.scene import world_triangles
-
-        mesh = world_triangles(objs, bpy.context.evaluated_depsgraph_get())
+        mesh = target_triangles(objs)
     return validate(Path(root), mesh, limit)
 
 

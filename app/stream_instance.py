@@ -1,8 +1,9 @@
 """``cli.py stream``: one Blender instance of ``nerf_dataset.stream.launch``, rendering frames into the hub.
 
-The launch's secret comes on stdin, first, before the scene loads. The instance renders only with credit
-from the hub (back-pressure), applies the trainer's parameters between frames, and exits when the hub says
-stop or its connection closes (the trainer is gone), so it never outlives its launch.
+The launch hands each instance its secret and then its spec (``InstanceSpec``, JSON), both on stdin, before the
+scene loads: nothing of it is on a command line. The instance renders only with credit from the hub
+(back-pressure), applies the trainer's parameters between frames, and exits when the hub says stop or its
+connection closes (the trainer is gone), so it never outlives its launch.
 """
 
 from __future__ import annotations
@@ -12,40 +13,90 @@ import select
 import shutil
 import sys
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import UserError
+from ..core.settings import settings_from_values
 from ..core.text import one_line
 from ..stream import wire
-from .cli_parts import require_blender, settings_from_args
+from .dataset import Source
 
 EXIT_BAD_INPUT = 2
+VIEWS = ("rig", "random")
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What one instance renders, and for whom: the launch's ``stream.launcher.instance_spec``, checked."""
+
+    address: tuple[str, int]
+    instance: int
+    instances: int
+    generation: int
+    first_seq: int
+    views: str
+    seed: int
+    settings: dict
+    """The dataset settings as the launch gave them (``core.settings.settings_from_values`` reads them)."""
+    source: Source
+    randomize: str | None
+    keypoints: tuple[str, ...]
+    scratch: str
+    """The folder each instance makes its own scratch folder in (removed on every way out)."""
+    verbose: bool = False
+
+    @staticmethod
+    def from_json(d) -> InstanceSpec:
+        """The spec a launch sent, every field of its type and range (a bad one is one sentence)."""
+
+        def whole(name: str, low: int, high: int) -> int:
+            v = d.get(name)
+            if type(v) is not int or not low <= v <= high:
+                raise UserError(f"the launch's {name} is not a whole number from {low} to {high}")
+            return v
+
+        if not isinstance(d, dict):
+            raise UserError("the launch's spec is not an object")
+        host, _, port = str(d.get("connect", "")).rpartition(":")
+        if not host or not port.isdigit():
+            raise UserError(f"the hub's address {d.get('connect')!r} is not HOST:PORT")
+        instances = whole("instances", 1, 1 << 16)
+        keypoints, source = d.get("keypoints", []), d.get("source", {})
+        names_ok = isinstance(keypoints, list) and all(isinstance(k, str) and k for k in keypoints)
+        if not names_ok or len(keypoints) > wire.MAX_KEYPOINTS:
+            raise UserError(f"the launch's keypoints are not at most {wire.MAX_KEYPOINTS} names")
+        if d.get("views") not in VIEWS or not isinstance(d.get("settings"), dict) or not isinstance(source, dict):
+            raise UserError("the launch's views, settings or source are of the wrong kind")
+        try:
+            source = Source(**{k: source[k] for k in ("blend", "import_path", "demo", "object") if k in source})
+        except TypeError:
+            raise UserError("the launch's source is of the wrong kind") from None
+        randomize = d.get("randomize")
+        return InstanceSpec(
+            (host, int(port)), whole("instance", 0, instances - 1), instances, whole("generation", 0, 1 << 16),
+            whole("first_seq", 0, 1 << 62), d["views"], whole("seed", 0, 2**31 - 1), d["settings"], source,
+            randomize if isinstance(randomize, str) else None, tuple(keypoints), str(d.get("scratch") or "."),
+            d.get("verbose") is True,
+        )  # fmt: skip
 
 
 class Stopped(Exception):
     pass
 
 
-def stream_command(argv: list[str], parser) -> int:
-    """``parser``: cli.py's own (``commandline.build_parser()``), to which the stream's options are added."""
-    secret = _read_secret()
-    if secret is None:
-        print("cli.py stream: error: the launch's secret must come first on stdin (64 hex digits)", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def serve(secret: bytes, spec: InstanceSpec) -> int:
+    """Render frames for the hub until it says stop, the views run out, or the trainer is gone."""
+    from ..blender_io.presence import require_blender
+
     scratch = None
     try:
-        args = _add_stream_options(parser).parse_args(argv)
-        host, _, port = args.connect.rpartition(":")
-        if not host or not port.isdigit():
-            raise UserError(f"--connect {args.connect}: give HOST:PORT")
         require_blender()
-        # Our own folder for the frame being rendered (in --out), removed on every way out.
-        scratch = Path(tempfile.mkdtemp(prefix=f"nerf-stream-{os.getpid()}-", dir=args.out))
-        instance = _Instance(args, (host, int(port)), secret, scratch)
-        return instance.run()
+        # Our own folder for the frame being rendered, removed on every way out.
+        scratch = Path(tempfile.mkdtemp(prefix=f"nerf-stream-{os.getpid()}-", dir=spec.scratch))
+        return _Instance(spec, secret, scratch).run()
     except UserError as exc:
         print(f"cli.py stream: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -57,60 +108,36 @@ def stream_command(argv: list[str], parser) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _read_secret() -> bytes | None:
-    try:
-        line = sys.stdin.buffer.readline(200).strip()
-        secret = bytes.fromhex(line.decode("ascii"))
-    except (ValueError, OSError, AttributeError):
-        return None
-    return secret if len(secret) == 32 else None
-
-
-def _add_stream_options(p):
-    p.prog = "cli.py stream"
-    g = p.add_argument_group("streaming (started by nerf_dataset.stream.launch)")
-    g.add_argument("--connect", metavar="HOST:PORT", required=True, help="the hub to deliver frames to")
-    g.add_argument("--instance", type=int, default=0, metavar="I", help="this instance's number")
-    g.add_argument("--instances", type=int, default=1, metavar="N", help="how many instances share the views")
-    g.add_argument("--generation", type=int, default=0, help="how many times this instance was restarted")
-    g.add_argument("--first-seq", type=int, default=0, metavar="K", help="the first frame number to render")
-    g.add_argument("--views", choices=("rig", "random"), default="rig", help="the rig's views, or random ones")
-    g.add_argument("--randomize", metavar="FILE.py[:FUNC]", help="run FUNC(ctx) before each frame")
-    g.add_argument("--keypoints", metavar="NAMES", help="objects or Object:vertex to project, comma-separated")
-    return p
-
-
 class _Instance:
-    def __init__(self, args, address, secret: bytes, scratch: Path):
+    def __init__(self, spec: InstanceSpec, secret: bytes, scratch: Path):
         from ..blender_io.stream_frames import FrameRenderer, load_randomize, match_viewport_to_render
-        from .dataset import Source
+        from ..exporters import FORMATS
         from .pipeline import plan_scene
 
-        if not (0 <= args.instance < args.instances) or args.first_seq < 0:
-            raise UserError("--instance must be from 0 to --instances - 1, and --first-seq at least 0")
-        self.args, self.address, self.secret = args, address, secret
+        self.spec, self.secret = spec, secret
         # The alpha is the annotations' truth; no dataset is written, so no format's limits apply (nerfstudio's
         # layout holds any camera: non-square pixels, per-view intrinsics).
-        settings = replace(settings_from_args(args), transparent=True, formats=("nerfstudio",), passes=())
-        source = Source(blend=args.blend, import_path=args.import_path, demo=args.demo, object=args.object)
+        settings = settings_from_values({**spec.settings, "seed": spec.seed}, FORMATS)
+        settings = replace(settings, transparent=True, formats=("nerfstudio",), passes=())
         # What the viewport depsgraph holds (the scene reader's, the annotations') is made what renders.
         self.scene, self.objs, self.plan = plan_scene(
-            settings, source, quiet=not args.verbose, prepare=match_viewport_to_render
+            settings, spec.source, quiet=not spec.verbose, prepare=match_viewport_to_render
         )
-        keypoints = [k for k in (args.keypoints or "").split(",") if k]
-        self.frames = FrameRenderer(self.scene, self.objs, self.plan, scratch, keypoints, not args.verbose)
-        self.randomize = load_randomize(args.randomize)
+        self.frames = FrameRenderer(self.scene, self.objs, self.plan, scratch, list(spec.keypoints), not spec.verbose)
+        self.randomize = load_randomize(spec.randomize)
         self.credits, self.params = 0, (0, {})
 
     def run(self) -> int:
         from ..blender_io.stream_frames import returned_params
 
+        a = self.spec
         try:
-            self.sock = wire.connect(self.address, self.secret)
+            self.sock = wire.connect(a.address, self.secret)
         except (OSError, wire.WireError) as exc:
-            print(f"cli.py stream: failed: cannot reach the hub at {self.args.connect}: {exc}", file=sys.stderr)
+            print(
+                f"cli.py stream: failed: cannot reach the hub at {a.address[0]}:{a.address[1]}: {exc}", file=sys.stderr
+            )
             return 1
-        a = self.args
         wire.send(self.sock, {"type": "hello", "role": "instance", "instance": a.instance, "generation": a.generation})
         try:
             for seq, view, c2w in self._views():
@@ -137,7 +164,7 @@ class _Instance:
             self.sock.close()
 
     def _views(self):
-        a, plan = self.args, self.plan
+        a, plan = self.spec, self.plan
         if a.views == "rig":
             mine = plan.views[a.instance :: a.instances]
             for seq in range(a.first_seq, len(mine)):
@@ -168,7 +195,7 @@ class _Instance:
     def _frame(self, seq: int, view, c2w, returned_params) -> None:
         from ..blender_io.stream_frames import Context, camera_c2w
 
-        a, fr = self.args, self.frames
+        a, fr = self.spec, self.frames
         fr.pose(view, c2w)
         params = {}
         if self.randomize is not None:

@@ -6,13 +6,13 @@ importer's axis conversion, recorded per asset so poses can be taken back to the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 import numpy as np
 from bpy_extras.io_utils import axis_conversion
 
+from ..core.collection import AssetOptions
 from ..core.errors import UserError
 from .quiet import quiet_stdout
 from .scene import _geometry_objects, new_empty_scene, world_triangles
@@ -21,14 +21,6 @@ from .scene import _geometry_objects, new_empty_scene, world_triangles
 DEFAULT_AXES = {".obj": ("-Z", "Y"), ".ply": ("Y", "Z"), ".stl": ("Y", "Z"), ".fbx": ("-Z", "Y")}
 # glTF is +Y up, +Z forward by its specification; Blender's importer turns (x, y, z) into (x, -z, y).
 GLTF_TO_BLENDER = np.array([[1.0, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
-
-
-@dataclass(frozen=True)
-class AssetOptions:
-    normalize: str = "unit-cube"
-    up_axis: str | None = None
-    forward_axis: str | None = None
-    lighting: str = "studio"
 
 
 def _enum(axis: str) -> str:

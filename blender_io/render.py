@@ -1,6 +1,6 @@
 """Render the plan's views with Blender's animation render, a chunk of consecutive frames at a time.
 
-``RenderJob`` is stepped: the CLI loops it to the end, the modal operator steps it on timer ticks and can
+``ViewRenderer`` is stepped: the CLI loops it to the end, the modal operator steps it on timer ticks and can
 stop between chunks. Frames render into a staging folder and each is renamed to its final name as soon as
 Blender has written it (``render_write``), so a crash loses at most the frame in progress and never leaves
 a truncated image under a dataset name.
@@ -79,7 +79,7 @@ def chunks(views: list[View], size: int) -> list[list[View]]:
     return out
 
 
-class RenderJob:
+class ViewRenderer:
     """Renders ``views`` of ``plan`` into ``out_dir``; the user's render settings come back on ``end()``."""
 
     def __init__(

@@ -45,6 +45,20 @@ def open_blend(path: str, quiet: bool = True) -> None:
         raise UserError(f"cannot open {path}: {str(exc).splitlines()[-1]}") from None
 
 
+def open_file() -> str:
+    """The open .blend's path ("" for a scene never saved)."""
+    return bpy.data.filepath
+
+
+def current_scene() -> bpy.types.Scene:
+    return bpy.context.scene
+
+
+def target_triangles(objs) -> tuple[np.ndarray, np.ndarray]:
+    """The target's evaluated triangles in world space, as the scene is now."""
+    return world_triangles(objs, bpy.context.evaluated_depsgraph_get())
+
+
 def new_empty_scene() -> bpy.types.Scene:
     """A factory-empty scene with a sun, a grey world and render settings suited to datasets."""
     # The factory startup file, not factory settings: those would also reset preferences and add-ons.

@@ -20,12 +20,13 @@ from ..app.lock import OutputLock
 from ..core.files import link_or_copy
 from ..core.layout import TRACKS_FILE
 from ..core.plan import save_plan
+from .engines import ENGINES
 from .job import read_job
 
 
 def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]:
     job_dir, out = Path(job_dir).absolute(), Path(out).expanduser().absolute()
-    _, plan = read_job(job_dir)
+    _, plan = read_job(job_dir, ENGINES)
     refuse_foreign_files(job_dir, plan)  # before anything is made in --out
     missing = pending_views(plan, job_dir)
     if missing:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,10 +24,6 @@ from ..core.plan import MAX_PLAN_BYTES, Plan
 
 JOB_FORMAT = 1
 MAX_JOB_BYTES = 1 << 20
-# Each engine's own variable for the task's index (research/cluster-engines.md). The count is always the
-# job's: a resubmitted subset (Slurm --array=1,3) numbers its tasks by the job's shards, not by the subset.
-BACKENDS = ("local", "slurm", "aws-batch", "kubernetes", "gcp-batch")
-INDEX_VARIABLES = ("SLURM_ARRAY_TASK_ID", "AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX", "BATCH_TASK_INDEX")
 # Engines whose arrays always number from 0 (AWS Batch, Kubernetes) rerun a subset of shards as a smaller
 # array with this list ("1,3,5-7"): task i renders the list's i-th shard. Slurm numbers them itself.
 SHARD_LIST_VARIABLE = "NERF_DATASET_SHARDS"
@@ -67,9 +63,9 @@ def inside(job_dir: Path, rel: str) -> Path:
     return path
 
 
-def read_job(job_dir: Path, need_scene: bool = True) -> tuple[JobSpec, Plan]:
-    """The job's spec and plan, checked: version, shape, files inside the folder, the plan's digest
-    (``status`` and ``collect`` of a job in a bucket need no scene)."""
+def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -> tuple[JobSpec, Plan]:
+    """The job's spec and plan, checked: version, shape (its back-end one of ``engines``), files inside the
+    folder, the plan's digest (``status`` and ``collect`` of a job in a bucket need no scene)."""
     job_dir = Path(job_dir)
     if not job_dir.is_dir():
         raise UserError(f"--job {job_dir} is not a folder")
@@ -86,7 +82,7 @@ def read_job(job_dir: Path, need_scene: bool = True) -> tuple[JobSpec, Plan]:
                 f"job {job_dir} needs job format {version}; this worker reads format {JOB_FORMAT} and older: "
                 "install the add-on version that made the job"
             )
-        spec = _spec(d)
+        spec = _spec(d, engines)
     except UserError:
         raise
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -100,7 +96,7 @@ def read_job(job_dir: Path, need_scene: bool = True) -> tuple[JobSpec, Plan]:
     return spec, saved_plan(job_dir)
 
 
-def _spec(d) -> JobSpec:
+def _spec(d, engines: Collection[str]) -> JobSpec:
     """A ``JobSpec`` from JSON, every field of the type and range a submitter writes (ValueError if not)."""
     if not isinstance(d, dict) or set(d) != {f for f in JobSpec.__dataclass_fields__}:
         raise ValueError("not the fields of a job")
@@ -112,26 +108,11 @@ def _spec(d) -> JobSpec:
         isinstance(d["target"], str) and 0 < len(d["target"]) < 1024,
         isinstance(objects, list) and 0 < len(objects) < 100_000,
         isinstance(objects, list) and all(isinstance(o, str) and 0 < len(o) < 1024 for o in objects),
-        d["backend"] in BACKENDS and isinstance(d["options"], dict),
+        isinstance(d["backend"], str) and d["backend"] in engines and isinstance(d["options"], dict),
     ]
     if not all(checks):
         raise ValueError("a field of the wrong type or range")
     return JobSpec(**{**d, "objects": tuple(objects)})
-
-
-def shard_from_environment(spec: JobSpec, environ=os.environ) -> tuple[int, int]:
-    """(index, count) of this task from the engine's variable; the count is the job's."""
-    listed = _shard_list(environ.get(SHARD_LIST_VARIABLE), spec.shards) if SHARD_LIST_VARIABLE in environ else None
-    for name in INDEX_VARIABLES:
-        if name in environ:
-            text = environ[name]
-            limit = len(listed) if listed is not None else spec.shards
-            if not (text.isascii() and text.isdigit() and len(text) < 10) or int(text) >= limit:
-                raise UserError(f"{name}={text!r} is no shard of this job's {spec.shards}")
-            return (listed[int(text)] if listed is not None else int(text)), spec.shards
-    if listed is not None and len(listed) == 1:  # a single rerun shard goes as a plain job, with no index
-        return listed[0], spec.shards
-    raise UserError(f"give --shard I/N, or run under an engine that sets one of {', '.join(INDEX_VARIABLES)}")
 
 
 def shard_list_text(shards: list[int]) -> str:
@@ -144,19 +125,3 @@ def shard_list_text(shards: list[int]) -> str:
             parts.append(str(start) if start == s else f"{start}-{s}")
             start = None
     return ",".join(parts)
-
-
-def _shard_list(text: str | None, count: int) -> list[int]:
-    shards: list[int] = []
-    try:
-        if not text or len(text) > 100_000 or not text.isascii():
-            raise ValueError
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            a, b = int(lo), int(hi or lo)
-            if not 0 <= a <= b < count or b - a > count:
-                raise ValueError
-            shards += range(a, b + 1)
-    except ValueError:
-        raise UserError(f"{SHARD_LIST_VARIABLE}={text!r} is not a list of this job's {count} shards") from None
-    return shards

@@ -42,4 +42,3 @@ def parse_location(text: str) -> Path | S3Url:
     if not prefix.isprintable() or "\\" in prefix:
         raise UserError(f"{text}: the prefix has characters S3 keys should not have")
     return S3Url(bucket, "/".join(parts))
-

@@ -2,9 +2,9 @@
 
 ``submit`` plans into a local staging folder and uploads it (``job.json`` last: a prefix is a job only once
 everything a worker reads is there). A worker downloads the job once, renders its shard locally and uploads
-each view as soon as it is written, then its record (``records``). A view with a good record is done: a second
+each view as soon as it is written, then its proof (``proofs``). A view with a good proof is done: a second
 attempt neither renders nor uploads it again. ``status`` lists; ``collect`` downloads what the plan names,
-checked against the records, never a path taken from the bucket.
+checked against the proofs, never a path taken from the bucket.
 """
 
 from __future__ import annotations
@@ -20,26 +20,23 @@ from pathlib import Path
 from ..app.dataset import IncompleteError, collect, prepare_out_dir
 from ..app.lock import OutputLock
 from ..app.ownership import describe, owned_files
+from ..app.processes import pid_alive
 from ..core.errors import UserError
-from ..core.layout import JOB_FILE, LOG_DIR, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE
+from ..core.layout import BACKEND_DIR, JOB_FILE, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE, shard_log
 from ..core.plan import MAX_PLAN_BYTES, save_plan
 from ..core.shards import shard_views
+from ..core.text import one_line
+from .engines import ENGINES
 from .job import MAX_JOB_BYTES, read_job
 from .location import S3Url
-from .records import ViewUploader, listed_done, read_record, record_rel, sha256_of, verified_done, view_files
+from .proofs import ViewUploader, listed_done, proof_rel, read_proof, sha256_of, verified_done, view_files
 from .s3 import CONCURRENCY, S3Options, S3Store
 
 MAX_TRACKS_BYTES = 1 << 30
 MAX_LOG_BYTES = 8192
-REMOTE_BACKENDS = ("aws-batch", "kubernetes", "gcp-batch")
 RENDER_CHUNK = 25
 """Frames per render call of a worker uploading as it goes: between chunks, a failed upload stops it."""
 STAGING = re.compile(r"nerf_dataset-job-(\d+)-")
-BUSY = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
-
-
-def log_rel(shard: int) -> str:
-    return f"{LOG_DIR}/shard-{shard}.log"
 
 
 def staging_dir() -> Path:
@@ -47,31 +44,22 @@ def staging_dir() -> Path:
     root = Path(tempfile.gettempdir())
     for old in root.glob("nerf_dataset-job-*"):
         m = STAGING.match(old.name)
-        if m and not _alive(int(m[1])):
+        if m and not pid_alive(int(m[1])):
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"nerf_dataset-job-{os.getpid()}-"))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
-def check_prefix(store: S3Store, overwrite: bool) -> dict[str, int]:
-    """What is under the prefix; refused unless it is empty, or ours and ``overwrite`` (a job of ours whose
-    tasks are not running, or the leftovers of a submission that failed half-way)."""
+def check_prefix(store: S3Store, overwrite: bool):
+    """Whether the prefix may take a new job: refused unless it is empty, or ours and ``overwrite`` (a job of
+    ours, or the leftovers of a submission that failed half-way). Returns the spec of the job of ours there (the
+    caller checks that its tasks are not running), or None."""
     existing = store.list()
     if not existing:
-        return existing
+        return None
     if not overwrite:
         raise UserError(f"{store.url} already holds files; give --overwrite to replace the job there")
     if JOB_FILE not in existing and all(k.startswith(f"{PLAN_DIR}/") for k in existing):
-        return existing  # an upload that failed before its job.json: ours, and no job
+        return None  # an upload that failed before its job.json: ours, and no job
     with tempfile.TemporaryDirectory() as tmp:
         try:
             spec, plan = read_remote_job(store, Path(tmp), with_scene=False)
@@ -81,21 +69,15 @@ def check_prefix(store: S3Store, overwrite: bool) -> dict[str, int]:
     foreign = sorted(k for k in existing if not (k.startswith(f"{PLAN_DIR}/") or k in owned))
     if foreign:
         raise UserError(f"{store.url} holds files that are not this tool's ({describe(foreign)}); not replacing them")
-    if spec.backend == "aws-batch":
-        from .aws_batch import task_states
-
-        busy = sorted(i for i, st in task_states(store, spec).items() if st["state"] in BUSY)
-        if busy:
-            raise UserError(f"the job in {store.url} still has {len(busy)} shards queued or running on AWS Batch; "
-                            "cli.py cancel --job it first, or pick another prefix")  # fmt: skip
-    return existing
+    return spec
 
 
 def upload_job(local: Path, store: S3Store, overwrite: bool) -> None:
     """The job made in ``local`` into the store, ``job.json`` last; a job of ours already there is replaced
     only with ``overwrite``, and anything else under the prefix is never touched. A failed upload removes
     what it put."""
-    existing = check_prefix(store, overwrite)
+    check_prefix(store, overwrite)
+    existing = store.list()
     if existing:
         store.delete([JOB_FILE])  # first: a half-deleted prefix is no job
         store.delete(sorted(k for k in existing if k != JOB_FILE))
@@ -114,11 +96,10 @@ def upload_job(local: Path, store: S3Store, overwrite: bool) -> None:
 
 
 def remove_unsubmitted(store: S3Store) -> None:
-    """Take back a job just uploaded whose hand-over failed before anything was submitted (best effort)."""
-    from .aws_batch import SUBMISSIONS
-
+    """Take back a job just uploaded whose hand-over failed before anything was submitted (an engine's records
+    of what it submitted lie under ``backend/``; best effort)."""
     try:
-        if not store.list(f"{SUBMISSIONS}/"):
+        if not store.list(f"{BACKEND_DIR}/"):
             store.delete([JOB_FILE])
             store.delete([SCENE_FILE, TRACKS_FILE, PLAN_FILE])
     except (OSError, UserError):
@@ -137,11 +118,12 @@ def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: b
     if with_scene if with_tracks is None else with_tracks:
         store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
     try:
-        spec, plan = read_job(dest, need_scene=with_scene)
+        spec, plan = read_job(dest, ENGINES, need_scene=with_scene)
     except UserError as exc:
         raise UserError(str(exc).replace(str(dest), str(store.url))) from None
-    if spec.backend not in REMOTE_BACKENDS:
-        raise UserError(f"{store.url}: a job in a bucket runs on {', '.join(REMOTE_BACKENDS)}, not {spec.backend}")
+    if "s3" not in ENGINES[spec.backend].places:
+        takers = ", ".join(name for name, e in ENGINES.items() if "s3" in e.places)
+        raise UserError(f"{store.url}: a job in a bucket runs on {takers}, not {spec.backend}")
     return spec, plan
 
 
@@ -152,15 +134,14 @@ def read_spec(store: S3Store):
 
 
 def done_frames(store: S3Store, spec, plan) -> set[int]:
-    """Frames with a record of this plan and all their objects (one listing): what ``status`` counts."""
+    """Frames with a proof of this plan and all their objects (one listing): what ``status`` counts."""
     return listed_done(store.list(), spec.digest, plan)
 
 
 def run_remote_worker(url: S3Url, options: S3Options, shard=None, threads: int = 0, quiet=True, progress=None):
-    """Render one shard of the job in ``url``: download, render what has no good record yet, upload as it
-    goes. Returns (job, shard, uploader)."""
-    from .job import shard_from_environment
-    from .worker import run_worker
+    """Render one shard of the job in ``url``: download, render what has no good proof yet, upload as it
+    goes. Returns (the run, the shard, the uploader)."""
+    from .worker import run_worker, shard_from_environment
 
     store = S3Store(url, options, patient=True)
     scratch = staging_dir()
@@ -170,19 +151,19 @@ def run_remote_worker(url: S3Url, options: S3Options, shard=None, threads: int =
         shard = shard or shard_from_environment(spec)
         index = shard[0]
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        store.put(log_rel(index), f"started at {started}\n".encode())  # fails at once where we may not write
+        store.put(shard_log(index), f"started at {started}\n".encode())  # fails at once where we may not write
         listing = store.list()
         done = verified_done(store, listing, spec.digest, plan, shard_views(plan.views, *shard))
         uploader = ViewUploader(store, plan, spec.digest, scratch)
         try:
-            job, shard = run_worker(scratch, shard, threads, quiet, progress, done_elsewhere=done, on_view=uploader.add,
+            run, shard = run_worker(scratch, shard, threads, quiet, progress, done_elsewhere=done, on_view=uploader.add,
                                     between_chunks=uploader.check, chunk=RENDER_CHUNK)  # fmt: skip
         finally:
             uploader.finish()
         if TRACKS_FILE not in listing and (scratch / TRACKS_FILE).is_file():
             store.upload(scratch / TRACKS_FILE, TRACKS_FILE)  # sampled again here: collect needs them
-        store.put(log_rel(index), f"finished: {uploader.views} views uploaded\n".encode())
-        return job, shard, uploader
+        store.put(shard_log(index), f"finished: {uploader.views} views uploaded\n".encode())
+        return run, shard, uploader
     except BaseException as exc:
         if index is not None and isinstance(exc, (UserError, OSError)):
             _note_failure(store, index, exc)
@@ -193,10 +174,8 @@ def run_remote_worker(url: S3Url, options: S3Options, shard=None, threads: int =
 
 def _note_failure(store: S3Store, index: int, exc: BaseException) -> None:
     """The task's last words where ``status`` reads them (best effort: the bucket may be what failed)."""
-    from ..core.text import one_line
-
     try:
-        store.put(log_rel(index), f"failed: {redact(one_line(str(exc)), store)}\n".encode())
+        store.put(shard_log(index), f"failed: {redact(one_line(str(exc)), store)}\n".encode())
     except (OSError, UserError):
         pass
 
@@ -213,7 +192,7 @@ def redact(text: str, store: S3Store) -> str:
 def last_log_line(store: S3Store, index: int) -> str:
     """The shard's last log line, printable characters only (it is the bucket's text on a terminal)."""
     try:
-        data = store.read(log_rel(index), MAX_LOG_BYTES) or b""
+        data = store.read(shard_log(index), MAX_LOG_BYTES) or b""
     except (OSError, UserError):
         return ""
     lines = data.decode("utf-8", errors="replace").strip().splitlines()
@@ -221,9 +200,9 @@ def last_log_line(store: S3Store, index: int) -> str:
 
 
 def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = False, progress=None) -> list[Path]:
-    """Every view of the job in ``url`` downloaded into ``out`` and checked against its record (missing ones
+    """Every view of the job in ``url`` downloaded into ``out`` and checked against its proof (missing ones
     refused by name), then the formats written there, without Blender. A view whose objects do not match
-    their record loses the record: ``--retry-missing`` renders it again."""
+    their proof loses the proof: ``--retry-missing`` renders it again."""
     store = S3Store(url, options)
     with tempfile.TemporaryDirectory() as tmp:
         spec, plan = read_remote_job(store, Path(tmp), with_scene=False, with_tracks=True)
@@ -239,7 +218,7 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
                 shutil.copyfile(Path(tmp) / TRACKS_FILE, out / TRACKS_FILE)
             bad = download_views(store, spec.digest, plan, out, progress)
             if bad:
-                store.delete([record_rel(spec.digest, v.frame) for v in bad])
+                store.delete([proof_rel(spec.digest, v.frame) for v in bad])
                 raise IncompleteError(bad)
             return collect(out, plan)
         finally:
@@ -247,12 +226,12 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
 
 
 def download_views(store: S3Store, digest: str, plan, out: Path, progress=None) -> list:
-    """Each view's files into ``out``, each checked against its record's size and sha256; returns the views
+    """Each view's files into ``out``, each checked against its proof's size and sha256; returns the views
     that did not match."""
     started, done, total = time.monotonic(), 0, sum(len(view_files(plan, v)) for v in plan.views)
 
-    def fetch(view) -> bool:
-        files = read_record(store, digest, plan, view)
+    def download_view(view) -> bool:
+        files = read_proof(store, digest, plan, view)
         if files is None:
             return False
         for rel, entry in files.items():
@@ -262,7 +241,7 @@ def download_views(store: S3Store, digest: str, plan, out: Path, progress=None) 
 
     bad = []
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        for view, good in zip(plan.views, pool.map(fetch, plan.views)):
+        for view, good in zip(plan.views, pool.map(download_view, plan.views)):
             if not good:
                 bad.append(view)
             done += len(view_files(plan, view))

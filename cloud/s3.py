@@ -8,11 +8,11 @@ retried); every S3 error becomes one sentence (``StorageError``, exit 1) rather 
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.options import Meta, Options, family, option
 from .location import S3Url
 
 RETRIES = 5
@@ -21,29 +21,61 @@ QUICK_RETRIES = 2
 """Attempts per request of a command a user waits on (status, collect, submit): an endpoint that never answers
 is reported within a minute, not after five read timeouts."""
 CONCURRENCY = 8
-ENDPOINT = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?")
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}|[a-z0-9-]{1,40}")
-PROFILE = re.compile(r"[\w.@+-]{1,64}")
+ENDPOINT = r"https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[\w./-]*)?"
+REGION = r"[a-z]{2}(-[a-z]+)+-\d{1,2}|[a-z0-9-]{1,40}"
+PROFILE = r"[\w.@+-]{1,64}"
 
 
 class StorageError(OSError):
     """The bucket refused or could not be reached: one sentence, exit 1."""
 
 
+@family
 @dataclass(frozen=True)
-class S3Options:
+class S3Options(Options):
     """How to reach the bucket. None of these is a secret: a job records endpoint and region for its workers;
     the profile *name* stays on the submitter's machine."""
 
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
+    FAMILY = "S3"
+    PANEL_PREFIX = "s3_"
 
-    def __post_init__(self) -> None:
-        for name, pattern in (("endpoint_url", ENDPOINT), ("region", REGION), ("profile", PROFILE)):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
-                raise UserError(f"--{name.replace('_', '-')} {value!r} is not an S3 {name.replace('_', ' ')}")
+    endpoint_url: str | None = option(
+        None,
+        Meta(
+            "--endpoint-url",
+            "Endpoint URL",
+            "an S3-compatible store (MinIO, Ceph)",
+            "URL",
+            none_means="AWS",
+            word=ENDPOINT,
+            what="an S3 endpoint url",
+        ),
+    )
+    region: str | None = option(
+        None,
+        Meta(
+            "--region",
+            "Region",
+            "the bucket's region",
+            "NAME",
+            none_means="the AWS configuration's",
+            word=REGION,
+            what="an S3 region",
+        ),
+    )
+    profile: str | None = option(None, Meta(
+        "--profile", "AWS Profile", "a profile of ~/.aws/config; only its name is kept, never a key", "NAME",
+        none_means="the standard chain: environment, profile, role", word=PROFILE, what="an S3 profile"))  # fmt: skip
+
+    @staticmethod
+    def from_job(d) -> S3Options:
+        """What a job recorded of its bucket (never a profile: that is the submitter's own)."""
+        if not isinstance(d, dict) or not set(d) <= {"endpoint_url", "region"}:
+            raise UserError("the job's S3 options are damaged")
+        try:
+            return S3Options(**d)
+        except UserError as exc:
+            raise UserError(f"the job's S3 options are damaged: {exc}") from None
 
     def worker_args(self) -> list[str]:
         """What a worker in the cloud needs to reach the same bucket (its credentials are its own role's)."""

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..app.dataset import view_complete
-from ..core.files import last_line
-from ..core.layout import LOG_DIR
 from ..core.shards import shard_views
-from .job import JobSpec, read_job
-from .location import S3Url
-
-BUSY_STATES = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "SUBMITTED", "RUNNABLE", "STARTING")
-QUIET_STATES = ("COMPLETED", "SUCCEEDED", "RUNNING", "PENDING", "SUBMITTED", "RUNNABLE", "STARTING")
+from .engines import engine_of
+from .engines.engine import BUSY_STATES, QUIET_STATES
+from .job import JobSpec
 
 
 @dataclass
@@ -47,6 +40,8 @@ class ShardStatus:
 @dataclass
 class JobStatus:
     spec: JobSpec
+    plan: object
+    """The job's ``core.plan.Plan``."""
     shards: list[ShardStatus]
     engine: list[str] = field(default_factory=list)
     """The engine's own summary lines (an AWS Batch array's counts)."""
@@ -60,67 +55,19 @@ class JobStatus:
         return sum(s.total for s in self.shards)
 
 
-def job_status(location, s3=None) -> JobStatus:
-    """The job in a folder or a bucket, shard by shard."""
-    if isinstance(location, S3Url):
-        return _remote_status(location, s3)
-    spec, plan = read_job(location)
-    states = engine_states(location, spec)
-
-    def log(i: int) -> str:
-        return last_line(Path(location) / LOG_DIR / f"shard-{i}.log")
-
-    return JobStatus(spec, _shards(spec, plan, lambda v: view_complete(plan, Path(location), v), states, log))
-
-
-def _remote_status(url: S3Url, s3) -> JobStatus:
-    from .remote import done_frames, last_log_line, read_remote_job
-    from .s3 import S3Options, S3Store
-
-    store = S3Store(url, s3 or S3Options())
-    with tempfile.TemporaryDirectory() as tmp:
-        spec, plan = read_remote_job(store, Path(tmp), with_scene=False)
-    done = done_frames(store, spec, plan)
-    engine: list[str] = []
-    states: dict[int, dict] = {}
-    if spec.backend == "aws-batch":
-        from . import aws_batch
-
-        states, engine = aws_batch.task_states(store, spec), aws_batch.summary(store)
-    elif spec.backend in ("kubernetes", "gcp-batch"):
-        states = _emitted_states(spec)
-    shards = _shards(spec, plan, lambda v: v.frame in done, states, lambda i: last_log_line(store, i))
-    return JobStatus(spec, shards, engine)
-
-
-def _shards(spec, plan, complete, states, log) -> list[ShardStatus]:
+def job_status(place) -> JobStatus:
+    """The job in its place (a folder or a bucket), shard by shard, as its engine sees each task."""
+    spec, plan = place.read()
+    engine = engine_of(spec)
+    complete = place.is_done(spec, plan)
+    states, summary = engine.task_states(place, spec), engine.summary(place, spec)
     shards = []
     for i in range(spec.shards):
         views = shard_views(plan.views, i, spec.shards)
         missing = [v for v in views if not complete(v)]
         st = states.get(i, {})
         state = st.get("state", "not submitted")
-        text = log(i) if missing and state not in QUIET_STATES else ""
+        text = place.log_line(i) if missing and state not in QUIET_STATES else ""
         shards.append(ShardStatus(i, len(views) - len(missing), len(views), state, st.get("exit_code"), text,
                                   missing, st.get("reason", "")))  # fmt: skip
-    return shards
-
-
-def engine_states(job_dir: Path, spec: JobSpec) -> dict[int, dict]:
-    if spec.backend == "slurm":
-        from .slurm import task_states
-    elif spec.backend in ("kubernetes", "gcp-batch"):
-        return _emitted_states(spec)
-    else:
-        from .local import task_states
-    return task_states(job_dir, spec)
-
-
-def _emitted_states(spec: JobSpec) -> dict[int, dict]:
-    """Kubernetes: what ``kubectl get job`` says, when kubectl is here; an emitted job's engine is otherwise
-    not ours to ask (its records say what is done)."""
-    if spec.backend != "kubernetes":
-        return {}
-    from .kubernetes import KubernetesOptions, task_states
-
-    return task_states(KubernetesOptions.from_dict(spec.options.get("kubernetes", {})), spec.shards)
+    return JobStatus(spec, plan, shards, summary)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import UserError
+from .options import Meta, OptionError, Options, family, option
+from .shards import parse_shard
 from .untrusted import Unreadable, read_bounded
 
 MODEL_EXTS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".fbx", ".blend")
@@ -29,6 +31,95 @@ ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 SHAPENET_V2 = ("models", "model_normalized.obj")
 SHAPENET_V1 = ("model.obj",)
+MAX_DOWNLOAD_MB = 1 << 20
+
+
+def _axis(label: str, importers: str) -> Meta:
+    return Meta(f"--{label.lower().replace(' ', '-')}", label, f"the models' {label.lower()}, for importers that take "
+                "one", "AXIS", choices=tuple((a, a, "") for a in AXES), noun="axis", none_means=importers,
+                unset="DEFAULT", unset_label="Importer's")  # fmt: skip
+
+
+@family
+@dataclass(frozen=True)
+class AssetOptions(Options):
+    """How each asset of a collection is imported, placed and lit (``blender_io.assets``)."""
+
+    FAMILY = "collection"
+
+    normalize: str = option(
+        "unit-cube",
+        Meta(
+            "--normalize",
+            "Normalize",
+            "centre each asset and scale it into [-0.5, 0.5]^3 or the unit sphere",
+            "MODE",
+            choices=tuple((n, n.replace("-", " ").title(), "") for n in NORMALIZE),
+            noun="normalisation",
+        ),
+    )
+    up_axis: str | None = option(None, _axis("Up Axis", "the importer's own (.obj: Y)"))
+    forward_axis: str | None = option(None, _axis("Forward Axis", "the importer's own (.obj: -Z)"))
+    lighting: str = option("studio", Meta(
+        "--lighting", "Lighting", "studio (three area lights), uniform (a white world) or sun", "KIND",
+        choices=tuple((x, x.title(), "") for x in LIGHTING), noun="lighting"))  # fmt: skip
+
+    def check(self) -> None:
+        if self.up_axis and self.forward_axis and self.up_axis.lstrip("-") == self.forward_axis.lstrip("-"):
+            raise OptionError(
+                "forward_axis", f"{{}} {self.forward_axis} and {{up_axis}} {self.up_axis} lie on one axis"
+            )
+
+
+@family
+@dataclass(frozen=True)
+class CollectionOptions(Options):
+    """Which assets a collection renders and how its downloads go (the panel's Assets and Pattern)."""
+
+    FAMILY = "collection"
+
+    import_list: str | None = option(
+        None,
+        Meta("--import-list", "Assets", "assets to render, one per line: SOURCE [ID] [SHA256]", "FILE", panel="none"),
+    )
+    import_dir: str | None = option(
+        None,
+        Meta("--import-dir", "Assets", "every model under DIR (ShapeNet's layout recognised)", "DIR", panel="none"),
+    )
+    pattern: str | None = option(
+        None,
+        Meta(
+            "--pattern",
+            "Pattern",
+            "with --import-dir: only files matching GLOB (e.g. '*.glb')",
+            "GLOB",
+            prop="assets_pattern",
+        ),
+    )
+    cache: str | None = option(
+        None,
+        Meta(
+            "--cache",
+            "Download Cache",
+            "download cache for URL sources",
+            "DIR",
+            none_means="OUT/.nerf_collection/cache",
+            panel="none",
+        ),
+    )
+    max_download_mb: int = option(
+        512,
+        Meta(
+            "--max-download-mb", "Largest Download", "largest download, in MB", "MB", 1, MAX_DOWNLOAD_MB, panel="none"
+        ),
+    )
+    asset_shard: tuple[int, int] | None = option(None, Meta(
+        "--asset-shard", "Asset Shard", "render only block I of N of the assets (each worker's)", "I/N",
+        parse=parse_shard, panel="none"))  # fmt: skip
+
+    @property
+    def given(self) -> bool:
+        return bool(self.import_list or self.import_dir)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,17 @@ class Meta:
     """The CLI takes one command line, split into words as a shell splits it."""
     prop: str = ""
     """The panel property's name, where it is not the family's prefix and the field's name."""
+    unset: str = UNSET
+    """The panel's enum item of a choice left unset (saved in .blend files: an item's id never changes)."""
+    unset_label: str = ""
+    """That item's label (default: "Scene's <label>")."""
+    const: str | None = None
+    """The value of the flag given without one (``--emit`` alone: the job folder's own place)."""
+    parse: typing.Callable[[str], object] | None = None
+    """How the CLI's text becomes the value, where the option's kind does not say (``--shard I/N``)."""
+    ordered: bool = False
+    """A list whose order is the user's (the first format holds the images); others take one canonical order,
+    so equal options compare equal."""
 
 
 def option(default, meta: Meta):
@@ -202,6 +213,8 @@ def check_fields(obj, dynamic: dict | None = None) -> None:
 
 def check_value(cls, name: str, value, dynamic: dict | None = None) -> None:
     if value is None:
+        if not optional(cls, name):
+            raise OptionError(name, "{} must be given")
         return
     meta, kind = meta_of(cls, name), kind_of(cls, name)
     if kind == "bool":
@@ -243,7 +256,7 @@ def check_number(name: str, meta: Meta, x, whole: bool) -> None:
 
 
 def range_words(meta: Meta, whole: bool) -> str:
-    """"1 to 10" for counts; "at least 1 and at most 5000" for measures; "above 0"."""
+    """ "1 to 10" for counts; "at least 1 and at most 5000" for measures; "above 0"."""
     low = "above 0" if meta.positive else None if meta.low is None else f"at least {meta.low:g}"
     if whole and meta.low is not None and meta.high is not None:
         return f"{meta.low:g} to {meta.high:g}"
@@ -263,6 +276,82 @@ def check_text(name: str, meta: Meta, value, cls=None, dynamic: dict | None = No
         raise OptionError(name, "{} takes plain words (no newlines)")
 
 
+def value_from_text(cls, name: str, text, dynamic: dict | None = None):
+    """An option's value from what a user typed (a comma list, ``WxH``, NAME=VALUE pairs, a command line), checked
+    for its form only: the family's checks follow. Values that are no text (a bool flag, typed numbers) pass."""
+    meta, kind = meta_of(cls, name), kind_of(cls, name)
+    if meta.parse is not None and isinstance(text, str):
+        try:
+            return meta.parse(text)
+        except ValueError as exc:
+            raise OptionError(name, f"{{}} {exc}") from None
+    if kind == "list" and meta.repeat and isinstance(text, list | tuple):
+        return tuple(text)
+    if kind == "dict" and isinstance(text, list | tuple):
+        return _pairs(name, text)
+    if not isinstance(text, str):
+        return tuple(text) if isinstance(text, list) else text
+    if kind in ("int", "float"):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            what = "a whole number" if kind == "int" else "a number"
+            raise OptionError(name, f"{{}} takes {what}, not {text!r}") from None
+    if kind == "size":
+        try:
+            w, h = (int(p) for p in text.lower().split("x"))
+        except ValueError:
+            raise OptionError(name, f"{{}} must look like 800x600, not '{text}'") from None
+        return w, h
+    if kind == "list":
+        return _list_from_text(cls, name, text, dynamic)
+    if not text.strip():
+        raise OptionError(name, "{} is empty; leave the option out instead")
+    if meta.choices:
+        return next((c for c in choice_ids(cls, name) if str(c).lower() == text.lower()), text)
+    if meta.panel == "file":  # kept as an absolute path: a run from another folder must mean the same file
+        from pathlib import Path
+
+        return str(Path(text).expanduser().absolute())
+    return text
+
+
+def _list_from_text(cls, name: str, text: str, dynamic: dict | None):
+    meta = meta_of(cls, name)
+    if meta.shell:
+        import shlex
+
+        try:
+            return tuple(shlex.split(text))
+        except ValueError:
+            raise OptionError(name, f"{{}} {text!r} is not a command line") from None
+    items = [p.strip() for p in text.split(",") if p.strip()]
+    if not items:
+        raise OptionError(name, "{} lists nothing; leave the option out for none")
+    allowed = choice_ids(cls, name, dynamic)
+    if item_type(cls, name) is int:
+        try:
+            items = [int(p) for p in items]
+        except ValueError:
+            raise OptionError(name, f"{{}} takes whole numbers like 2,4,8, not '{text}'") from None
+    elif meta.choices:  # one canonical spelling: "Depth" is the pass "depth"
+        items = [next((c for c in allowed if str(c).lower() == x.lower()), x) for x in items]
+    check_value(cls, name, tuple(items), dynamic)
+    if meta.ordered or not allowed:
+        return tuple(items)
+    return tuple(x for x in allowed if x in items)
+
+
+def _pairs(name: str, items) -> dict:
+    pairs = {}
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        if not sep:
+            raise OptionError(name, "{} takes NAME=VALUE")
+        pairs[key] = value
+    return pairs
+
+
 def panel_name(cls, name: str) -> str:
     """The panel property holding an option: the family's prefix and the field's name, unless it says."""
     meta = meta_of(cls, name)
@@ -276,6 +365,16 @@ def switch_of(cls, name: str) -> str | None:
         return None
     meta = meta_of(cls, name)
     return "use_" + (meta.flag.lstrip("-").replace("-", "_") if meta.part is not None else name)
+
+
+def build(cls, values: dict, subject: str, name_of=None):
+    """The family from the values given (a value of None was not given: its default holds), or one sentence
+    naming what ``subject`` still needs, in the asker's words (``name_of``: flags, or the panel's labels)."""
+    name_of = name_of or flag_of
+    missing = [n for n in fields_of(cls) if default_of(cls, n) is REQUIRED and values.get(n) in (None, "")]
+    if missing:
+        raise UserError(f"{subject} needs {' and '.join(name_of(n) for n in missing)}")
+    return cls(**{k: v for k, v in values.items() if v is not None})
 
 
 def to_record(obj) -> dict:

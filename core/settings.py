@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from . import options
+from .errors import UserError
 from .options import Choice, Meta, OptionError, family
 from .passes import ENGINE_PASSES, PASS_DESCRIPTIONS, PASSES
 from .rigs import RIG_DESCRIPTIONS, RIG_KINDS, RIG_LABELS, SPLITS, RigSpec, default_elevation_range
@@ -24,16 +25,13 @@ MAX_VIEWS = 100_000
 DOWNSCALE_FACTORS = (2, 4, 8, 16)
 NERF_SYNTHETIC_COUNTS = {"train": 100, "val": 100, "test": 200}
 
+
 def setting(default, meta: Meta):
     return options.option(default, meta)
 
 
 SettingError = OptionError
 """A setting's value is wrong (``core.options.OptionError``, named by flag or label)."""
-
-# How the CLI and the panel name the options of a run, which are no settings.
-options.WORDS.update({"out": ("--out", "Output Folder"), "overwrite": ("--overwrite", "Overwrite"),
-                      "resume": ("--resume", "Resume")})  # fmt: skip
 
 
 def _views(split: str) -> Meta:
@@ -74,7 +72,7 @@ class Settings:
 
     formats: tuple[str, ...] = setting(
         ("nerf",),
-        Meta("--format", "Formats", "output formats, the first holds the images", "LIST", noun="format"),
+        Meta("--format", "Formats", "output formats, the first holds the images", "LIST", noun="format", ordered=True),
     )
     train: int | None = setting(None, _views("train"))
     val: int | None = setting(None, _views("val"))
@@ -293,8 +291,6 @@ class Settings:
                 raise SettingError("elevation_min", "{} must go from the lower to the higher elevation")
 
 
-
-
 def check_downscales(size: tuple[int, int], factors) -> None:
     """Every ``images_<k>/`` copy is at least ``MIN_SIDE_PX`` a side (``floor(w / k)`` by ``floor(h / k)``)."""
     w, h = size
@@ -342,30 +338,6 @@ def check_value(name: str, value, formats: dict) -> None:
     options.check_value(Settings, name, value, formats if name == "formats" else None)
 
 
-def parse_text(name: str, text: str, formats: dict | None = None):
-    """A setting's value from the text a user typed (the CLI's comma lists, ``WxH``), checked for form only."""
-    kind = kind_of(name)
-    parts = [p.strip() for p in text.split("x" if kind == "size" else ",")]
-    if kind == "size":
-        try:
-            w, h = (int(p) for p in text.lower().split("x"))
-        except ValueError:
-            raise SettingError(name, f"{{}} must look like 800x600, not '{text}'") from None
-        return w, h
-    items = [p.lower() if name == "passes" else p for p in parts if p]
-    if not items:
-        raise SettingError(name, "{} lists nothing; leave the option out for none")
-    if options.item_type(Settings, name) is int:
-        try:
-            items = [int(p) for p in items]
-        except ValueError:
-            raise SettingError(name, f"{{}} takes whole numbers like 2,4,8, not '{text}'") from None
-    check_value(name, tuple(items), formats or {})
-    if name == "formats":
-        return tuple(items)  # the order is the user's: the first format holds the images
-    return tuple(x for x in choice_ids(name) if x in items)  # one canonical order, so equal settings compare equal
-
-
 def parse_pair(name: str, text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(x) for x in text.split(","))
@@ -387,29 +359,37 @@ def compound_flags() -> dict[str, list[str]]:
     return out
 
 
-def settings_argv(settings: Settings) -> list[str]:
-    """The CLI options that give ``settings`` (those left at their defaults are left out): what the panel hands a
-    background ``cli.py``, and ``settings_from_args`` of them gives ``settings`` back."""
-    argv: list[str] = []
-    pairs = compound_flags()
-    for name, f in SETTING_FIELDS.items():
-        meta, value = meta_of(name), getattr(settings, name)
-        if meta.part is not None:
-            both = [getattr(settings, n) for n in pairs[meta.flag]]
-            if meta.part == 0 and None not in both:
-                argv.append(f"{meta.flag}={both[0]!r},{both[1]!r}")  # "=": a negative value is no flag
-            continue
-        if value == f.default:
-            continue
-        kind = kind_of(name)
-        if kind == "bool":
-            argv.append(meta.flag)
-        elif kind == "list":
-            argv += [meta.flag, ",".join(map(str, value))]
-        elif kind == "size":
-            argv += [meta.flag, f"{value[0]}x{value[1]}"]
-        else:
-            argv.append(f"{meta.flag}={value!r}" if isinstance(value, float) else f"{meta.flag}={value}")
-    if settings.cameras_from and settings.rig == "dataset":
-        argv = [a for a in argv if a != "--rig=dataset"]  # --cameras-from sets it
-    return argv
+def setting_name(key: str) -> str | None:
+    """The setting a user names by its flag or its field (``format`` or ``formats``, ``test-elevation``); a compound
+    flag's name (``elevation``) is itself (``settings_from_values`` takes it); None: no setting."""
+    key = key.lstrip("-")
+    for name in SETTING_FIELDS:
+        meta = meta_of(name)
+        if meta.flag[2:] == key.replace("_", "-"):
+            return name if meta.part is None else meta.flag[2:]
+    under = key.replace("-", "_")
+    return under if under in SETTING_FIELDS else None
+
+
+def settings_from_values(values: dict, formats: dict) -> Settings:
+    """The settings that ``values`` give, checked (``SettingError`` names the flag or label): each value typed, or
+    as text the CLI would take (``"64x64"``, ``"depth,mask"``, ``"--elevation"``'s ``"10,80"`` under
+    ``elevation``); what is missing or None keeps its default. What every asker hands in: the CLI's flags, a
+    stream's launch, a collection's batch file."""
+    unknown = set(values) - set(SETTING_FIELDS) - {compound[2:] for compound in compound_flags()}
+    if unknown:
+        raise UserError(f"unknown setting {sorted(unknown)[0]!r}")
+    given = {}
+    for flag, names in compound_flags().items():
+        raw = values.get(flag[2:])
+        pair = parse_pair(names[0], raw) if isinstance(raw, str) else raw
+        for part, name in enumerate(names):
+            given[name] = values.get(name, None if pair is None else pair[part])
+    for name in SETTING_FIELDS:
+        if name not in given and values.get(name) is not None:
+            given[name] = options.value_from_text(Settings, name, values[name], formats if name == "formats" else None)
+    if given.get("cameras_from") and given.get("rig") is None:
+        given["rig"] = "dataset"  # the only rig it belongs to
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    settings.validate(formats)
+    return settings

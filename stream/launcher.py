@@ -1,9 +1,9 @@
 """``launch()``: start N headless Blender instances that render frames into this process, and stop them all.
 
 Each instance is this add-on's ``cli.py stream`` (under the bpy module, or a Blender executable), started in
-its own process group with the launch's secret on its stdin (never on a command line, where ``ps`` shows
-it). Leaving the ``with`` block, an exception, or Ctrl-C stops every instance; an instance whose trainer died
-without a word sees its connection close and exits, so none is left behind.
+its own process group with the launch's secret and its spec (what to render, JSON) on its stdin: nothing on a
+command line, where ``ps`` shows it. Leaving the ``with`` block, an exception, or Ctrl-C stops every instance;
+an instance whose trainer died without a word sees its connection close and exits, so none is left behind.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import collections
 import glob
 import importlib.util
 import inspect
+import json
 import os
 import shutil
 import signal
@@ -22,22 +23,22 @@ import threading
 import time
 from pathlib import Path
 
+from ..core.entry import cli_command
 from ..core.errors import UserError
+from ..core.settings import SETTING_FIELDS, Settings, kind_of, setting_name
 from . import wire
 from .hub import Hub
 from .wire import MAX_KEYPOINTS
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = ROOT / "cli.py"
 VIEWS = ("rig", "random")
 ON_LOST = ("raise", "continue", "restart")
 MAX_INSTANCES = 64
 MAX_RESTARTS = 3
 OUTPUT_LINES = 40
-# cli.py options the launch sets itself: settings may not (its own come last on the command line anyway).
+# What the launch sets itself (its own arguments), so that settings may not: named as a user would write them.
 RESERVED = {"connect", "instance", "instances", "generation", "first_seq", "views", "randomize", "keypoints", "out"}
 RESERVED |= {"blend", "import", "import_path", "demo", "object", "workers", "shard", "resume", "overwrite"}
-RESERVED |= {"collect", "import_dir", "import_list"}
+RESERVED |= {"collect", "import_dir", "import_list", "seed"}
 _OPEN: set = set()
 
 
@@ -92,8 +93,8 @@ class Launch:
         self.on_lost, self.start_timeout, self.host = on_lost, start_timeout, host
         self.keypoints = _keypoints(keypoints)
         self.randomize = _randomize_spec(randomize)
-        self.source_args = _source_args(scene) + (["--object", object] if object else [])
-        self.settings_args = _settings_args(settings)
+        self.source = {**_source(scene), **({"object": object} if object else {})}
+        self.settings = _settings_values(settings)
         self.command = _blender_command(blender)
         self.hub: Hub | None = None
         self.secret = b""
@@ -138,25 +139,27 @@ class Launch:
             raise
         return self
 
+    def instance_spec(self, i: int, first_seq: int, generation: int) -> dict:
+        """What instance ``i`` renders, as ``app.stream_instance.InstanceSpec`` reads it. The scratch folder:
+        each instance makes its own nerf-stream-<pid>-* in it and removes it on exit."""
+        return {
+            "connect": f"{self.address[0]}:{self.address[1]}", "instance": i, "instances": self.num_instances,
+            "generation": generation, "first_seq": first_seq, "views": self.views, "seed": self.seed,
+            "settings": self.settings, "source": self.source, "randomize": self.randomize,
+            "keypoints": self.keypoints, "scratch": tempfile_dir(),
+        }  # fmt: skip
+
     def _spawn(self, i: int, first_seq: int, generation: int) -> None:
-        # The scratch folder: each instance makes its own nerf-stream-<pid>-* in it and removes it on exit.
-        args = [*self.settings_args, *self.source_args, "--out", tempfile_dir()]
-        args += ["--connect", f"{self.address[0]}:{self.address[1]}", "--instance", str(i)]
-        args += ["--instances", str(self.num_instances), "--generation", str(generation)]
-        args += ["--first-seq", str(first_seq), "--seed", str(self.seed), "--views", self.views]
-        if self.randomize:
-            args += ["--randomize", self.randomize]
-        if self.keypoints:
-            args += ["--keypoints", ",".join(self.keypoints)]
         pipe = subprocess.PIPE
         proc = subprocess.Popen(
-            [*self.command, "stream", *args], stdin=pipe, stdout=pipe, stderr=subprocess.STDOUT, start_new_session=True
+            [*self.command, "stream"], stdin=pipe, stdout=pipe, stderr=subprocess.STDOUT, start_new_session=True
         )
         lines: collections.deque = collections.deque(maxlen=OUTPUT_LINES)
         reader = threading.Thread(target=_read_output, args=(proc, lines), daemon=True)
         reader.start()
         try:
-            proc.stdin.write(self.secret.hex().encode() + b"\n")
+            spec = json.dumps(self.instance_spec(i, first_seq, generation), allow_nan=False)
+            proc.stdin.write(self.secret.hex().encode() + b"\n" + spec.encode() + b"\n")
             proc.stdin.close()
         except OSError:
             pass  # it died at once: the watcher reports how
@@ -231,8 +234,8 @@ class Launch:
 
     def facts(self) -> dict:
         return {
-            "scene_args": self.source_args,
-            "settings_args": self.settings_args,
+            "source": self.source,
+            "settings": self.settings,
             "num_instances": self.num_instances,
             "seed": self.seed,
             "views": self.views,
@@ -308,37 +311,58 @@ def _whole(name: str, value, low: int, high: int) -> None:
         raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
 
 
-def _source_args(scene) -> list[str]:
+def _source(scene) -> dict:
     if scene is None or scene == "demo":
-        return ["--demo"]
+        return {"demo": True}
     path = Path(scene).expanduser().resolve()
     if not path.is_file():
         raise UserError(f"scene {scene} is not a file")
-    return ["--blend" if path.suffix.lower() == ".blend" else "--import", str(path)]
+    return {"blend" if path.suffix.lower() == ".blend" else "import_path": str(path)}
 
 
-def _settings_args(settings) -> list[str]:
+def _settings_values(settings) -> dict:
+    """The dataset settings as the instances read them (``core.settings.settings_from_values``): from a dict of
+    cli.py's options (``{"resolution": "64x64", "test-elevation": 20}``), a list of its arguments, or a
+    ``Settings``. A name that is no setting, or one the launch sets itself, is refused here."""
     if settings is None:
-        return []
-    if isinstance(settings, list | tuple):
-        return [str(a) for a in settings]
-    if isinstance(settings, dict):
-        args = []
-        for key, value in settings.items():
-            if str(key).replace("-", "_") in RESERVED:
-                raise ValueError(f"settings may not set {key!r}: launch() sets it (see its arguments)")
-            flag = "--" + str(key).replace("_", "-")
-            if value is True:
-                args.append(flag)
-            elif value is not False and value is not None:
-                text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-                args += [flag, text]
-        return args
-    from ..core.settings import Settings, settings_argv
-
+        return {}
     if isinstance(settings, Settings):
-        return settings_argv(settings)
-    raise ValueError("settings must be a dict of cli.py options, a list of arguments, or a Settings")
+        return json.loads(json.dumps(settings.to_dict()))
+    if isinstance(settings, list | tuple):
+        settings = _pairs(list(settings))
+    if not isinstance(settings, dict):
+        raise ValueError("settings must be a dict of cli.py options, a list of arguments, or a Settings")
+    values = {}
+    for key, value in settings.items():
+        if str(key).replace("-", "_") in RESERVED:
+            raise ValueError(f"settings may not set {key!r}: launch() sets it (see its arguments)")
+        name = setting_name(str(key))
+        if name is None:
+            raise ValueError(f"{key!r} is not a setting of cli.py")
+        if value is not False and value is not None:
+            values[name] = list(value) if isinstance(value, list | tuple) else value
+    return values
+
+
+def _pairs(args: list) -> dict:
+    """``["--samples", "4", "--transparent"]`` as ``{"samples": "4", "transparent": True}``."""
+    out, i = {}, 0
+    while i < len(args):
+        word = str(args[i])
+        if not word.startswith("--"):
+            raise ValueError(f"settings: {word!r} is not an option")
+        key, eq, value = word[2:].partition("=")
+        name = setting_name(key)
+        if eq:
+            out[key] = value
+        elif name in SETTING_FIELDS and kind_of(name) == "bool":
+            out[key] = True
+        else:
+            if i + 1 >= len(args):
+                raise ValueError(f"settings: {word} needs a value")
+            out[key], i = str(args[i + 1]), i + 1
+        i += 1
+    return out
 
 
 def _keypoints(keypoints) -> list[str]:
@@ -372,10 +396,8 @@ def _randomize_spec(randomize) -> str | None:
 def _blender_command(blender) -> list[str]:
     if blender is None:
         if importlib.util.find_spec("bpy") is not None:
-            return [sys.executable, str(CLI)]
+            return cli_command(sys.executable, [], blender=False)
         blender = shutil.which("blender")
         if blender is None:
             raise UserError("no Blender: install the bpy module (pip install bpy==5.0.1) or pass blender=PATH")
-    if "blender" in Path(blender).name.lower():
-        return [str(blender), "-b", "--factory-startup", "-P", str(CLI), "--"]
-    return [str(blender), str(CLI)]
+    return cli_command(str(blender), [], blender="blender" in Path(blender).name.lower())

@@ -48,7 +48,7 @@ ext = import_module(module)
 demo = import_module(f"{module}.blender_io.demo")
 rig = import_module(f"{module}.blender_io.rig")
 pipeline = import_module(f"{module}.app.pipeline")
-properties = import_module(f"{module}.ui.properties")
+properties = import_module(f"{module}.operators.scene_values")
 
 scene = demo.build_demo_scene()
 scene.render.resolution_x, scene.render.resolution_y = 320, 240

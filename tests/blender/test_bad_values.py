@@ -11,7 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nerf_dataset.app.commandline import build_parser, main, max_workers, run_options, settings_from_args
+from nerf_dataset.app.processes import max_workers
+from nerf_dataset.commands import main
+from nerf_dataset.commands.render import build_parser, run_options, settings_from_args
 from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.settings import MAX_SIDE_PX, MIN_SIDE_PX, SETTING_FIELDS, kind_of
 
@@ -91,4 +93,4 @@ def test_garbage_in_any_option_is_one_line_and_touches_nothing(occupied, picks, 
     except UserError:
         return
     sane(s, run)
-    assert 1 <= args.workers <= max_workers()
+    assert 1 <= run.workers <= max_workers()

@@ -87,9 +87,9 @@ def test_a_refused_source_is_one_report(scene, fresh_bpy, tmp_path):
 
 
 def test_the_panels_dataset_rig_renders_what_the_cli_plans(scene, fresh_bpy, tmp_path):
-    from nerf_dataset.app.commandline import build_parser, settings_from_args
-    from nerf_dataset.ui.panels.main import feedback
-    from nerf_dataset.ui.properties import settings_from_props
+    from nerf_dataset.commands.render import build_parser, settings_from_args
+    from nerf_dataset.panels.main import feedback
+    from nerf_dataset.operators.scene_values import settings_from_props
 
     _source(tmp_path / "src")
     props = scene.nerf_dataset
@@ -116,7 +116,7 @@ def test_the_panels_dataset_rig_renders_what_the_cli_plans(scene, fresh_bpy, tmp
 
 
 def test_the_panel_guides_until_the_source_can_be_rendered(scene, fresh_bpy, tmp_path):
-    from nerf_dataset.ui.panels.main import feedback
+    from nerf_dataset.panels.main import feedback
 
     props = scene.nerf_dataset
     props.rig = "dataset"  # just picked: no source yet

@@ -58,7 +58,7 @@ def test_blender_dash_p_form_uses_the_loaded_file_and_options_after_double_dash(
         "import nerf_dataset.blender_io.compat as compat\n"
         "compat.inside_blender_executable = lambda: True\n"  # what bpy.app.binary_path says inside Blender
         f"sys.argv = {argv!r}\n"
-        "sys.exit(__import__('nerf_dataset.app.commandline').app.commandline.main(sys.argv))\n"
+        "sys.exit(__import__('nerf_dataset.commands').commands.main(sys.argv))\n"
     )
     boot = f"import runpy; runpy.run_path({str(ROOT / 'tests' / 'conftest.py')!r})\n"
     env = {"BLENDER_USER_RESOURCES": str(user_resources), "PATH": "/usr/bin:/bin"}

@@ -27,9 +27,8 @@ def scene(fresh_bpy, tmp_path):
 
 
 def test_the_panel_renders_a_folder_of_assets_with_its_settings(scene, fresh_bpy, tmp_path):
-    from nerf_dataset.app.commandline import build_parser, settings_from_args
-    from nerf_dataset.ui.collection import cli_args
-    from nerf_dataset.ui.properties import settings_from_props
+    from nerf_dataset.app.collection_run import load_batch
+    from nerf_dataset.operators.scene_values import settings_from_props
 
     for k in range(2):
         v, t = l_block(k)
@@ -37,11 +36,11 @@ def test_the_panel_renders_a_folder_of_assets_with_its_settings(scene, fresh_bpy
     props = scene.nerf_dataset
     props.target_kind, props.assets_path, props.output_dir = "ASSETS", str(tmp_path / "tree"), str(tmp_path / "out")
     props.normalize, props.up_axis = "unit-sphere", "Y"
-    argv = cli_args(props, fresh_bpy.context, resume=False)
-    assert settings_from_args(build_parser().parse_args(argv)) == settings_from_props(props, fresh_bpy.context)
-    assert ["--normalize", "unit-sphere"] == argv[argv.index("--normalize") : argv.index("--normalize") + 2]
 
     assert fresh_bpy.ops.nerf_dataset.render() == {"FINISHED"}
+    batch = load_batch(tmp_path / "out")  # what the background Blender rendered: the panel's own values, typed
+    assert batch.settings == settings_from_props(props, fresh_bpy.context)
+    assert (batch.options.normalize, batch.options.up_axis, len(batch.assets)) == ("unit-sphere", "Y", 2)
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert [(r["id"], r["status"], r["views"], r["normalization"]["mode"]) for r in index] == [
         ("m0", "done", 4, "unit-sphere"),
@@ -57,9 +56,9 @@ def test_the_panel_renders_a_folder_of_assets_with_its_settings(scene, fresh_bpy
 
 def test_the_progress_line_counts_an_asset_once_it_has_ended(scene, tmp_path):
     from nerf_dataset.core.asset_index import AssetRecord, write_record
-    from nerf_dataset.ui.collection import Task, count
+    from nerf_dataset.operators.collection import CollectionProcess, count
 
-    task = Task(process=None, out=tmp_path, total=2)
+    task = CollectionProcess(process=None, out=tmp_path, total=2)
     write_record(tmp_path, AssetRecord("a", "/a.obj", "started"))
     assert count(task) == (0, 0)  # still rendering: neither done nor failed
     write_record(tmp_path, AssetRecord("a", "/a.obj", "done"))

@@ -29,7 +29,7 @@ def dataset_files(root):
 
 
 def test_cancel_then_resume_equals_an_uninterrupted_run(scene, tmp_path, fresh_bpy):
-    from nerf_dataset.ui.operators.render import cancel, finish, start
+    from nerf_dataset.operators.render import cancel, finish, start
 
     context = fresh_bpy.context
     props = scene.nerf_dataset
@@ -61,7 +61,7 @@ def test_cancel_then_resume_equals_an_uninterrupted_run(scene, tmp_path, fresh_b
 
 
 def test_panel_feedback_counts_views_and_warns_about_framing(scene, fresh_bpy):
-    from nerf_dataset.ui.panels.main import feedback
+    from nerf_dataset.panels.main import feedback
 
     props = scene.nerf_dataset
     info = feedback(fresh_bpy.context, props)
@@ -102,7 +102,7 @@ def test_a_view_that_cannot_be_written_is_reported_not_raised(scene, fresh_bpy, 
 
 
 def test_validate_operator_checks_the_output_folder(scene, tmp_path, fresh_bpy):
-    from nerf_dataset.ui.operators.render import finish, start
+    from nerf_dataset.operators.render import finish, start
 
     props = scene.nerf_dataset
     props.output_dir = str(tmp_path / "checked")
@@ -121,11 +121,11 @@ def test_camera_rig_with_the_panels_defaults_gives_the_clis_split(fresh_bpy, tmp
     """A 250-frame scene camera and untouched view counts: the panel sends "auto" as the CLI does (187/31/32)."""
     nerf_dataset.register()
     try:
-        from nerf_dataset.app.commandline import build_parser, settings_from_args
+        from nerf_dataset.commands.render import build_parser, settings_from_args
         from nerf_dataset.app.pipeline import plan_scene
         from nerf_dataset.blender_io.demo import build_demo_scene
-        from nerf_dataset.ui.panels.main import feedback
-        from nerf_dataset.ui.properties import settings_from_props, source_from_props
+        from nerf_dataset.panels.main import feedback
+        from nerf_dataset.operators.scene_values import settings_from_props, source_from_props
 
         scene = build_demo_scene()
         scene.frame_start, scene.frame_end = 1, 250
@@ -152,17 +152,17 @@ def test_errors_name_settings_by_their_panel_labels(scene, fresh_bpy):
 
 
 def test_every_setting_is_a_panel_property_with_its_label(scene):
-    from nerf_dataset.core.settings import SETTING_FIELDS, label_of
-    from nerf_dataset.ui.properties import use_switch
+    from nerf_dataset.core.options import switch_of
+    from nerf_dataset.core.settings import SETTING_FIELDS, Settings, label_of
 
     rna = scene.nerf_dataset.bl_rna.properties
     for name in SETTING_FIELDS:
         assert rna[name].name == label_of(name)
-        assert use_switch(name) is None or use_switch(name) in rna
+        assert switch_of(Settings, name) is None or switch_of(Settings, name) in rna
 
 
 def test_the_panel_draws_every_setting(scene):
     from nerf_dataset.core.settings import SETTING_FIELDS
-    from nerf_dataset.ui.panels.main import ARRANGED
+    from nerf_dataset.panels.main import ARRANGED
 
     assert ARRANGED <= set(SETTING_FIELDS)  # the rest is drawn in the output box, as described

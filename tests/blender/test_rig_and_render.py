@@ -51,7 +51,7 @@ def test_rebuilding_the_rig_adds_no_data_blocks(fresh_bpy):
 
 
 def test_render_restores_the_users_scene_settings(fresh_bpy, tmp_path):
-    from nerf_dataset.blender_io.render import RenderJob
+    from nerf_dataset.blender_io.render import ViewRenderer
     from nerf_dataset.blender_io.rig import build_rig_camera
 
     scene, plan = demo_plan(
@@ -65,19 +65,19 @@ def test_render_restores_the_users_scene_settings(fresh_bpy, tmp_path):
     )  # fmt: skip
     before = snapshot()
     camera = build_rig_camera(scene, plan)
-    RenderJob(scene, camera, plan, tmp_path, plan.views).run()
+    ViewRenderer(scene, camera, plan, tmp_path, plan.views).run()
     assert snapshot() == before
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["r_0.png", "r_1.png"]
 
 
 def test_each_frame_is_published_as_soon_as_blender_writes_it(fresh_bpy, tmp_path):
     """A crash loses at most the frame in progress: no finished frame waits in staging for its chunk."""
-    from nerf_dataset.blender_io.render import RenderJob
+    from nerf_dataset.blender_io.render import ViewRenderer
     from nerf_dataset.blender_io.rig import build_rig_camera
     from nerf_dataset.core.layout import STAGING_DIR
 
     scene, plan = demo_plan(fresh_bpy, Settings(train=6, val=0, test=0, resolution=(16, 12), samples=1))
-    job = RenderJob(scene, build_rig_camera(scene, plan), plan, tmp_path, plan.views)
+    job = ViewRenderer(scene, build_rig_camera(scene, plan), plan, tmp_path, plan.views)
     waiting_in_staging = []
     job.on_view = lambda view: waiting_in_staging.append(len(list((tmp_path / STAGING_DIR).glob("*.png"))))
     job.run()

@@ -40,7 +40,7 @@ def validate(path, *extra) -> tuple[int, list[str], str]:
     import contextlib
     import io
 
-    from nerf_dataset.app.commandline import main
+    from nerf_dataset.commands import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -215,7 +215,7 @@ def test_blender_style_arguments_reach_validate(good):
     import contextlib
     import io
 
-    from nerf_dataset.app.commandline import main
+    from nerf_dataset.commands import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):

@@ -45,7 +45,7 @@ def scene(fresh_bpy, moto_aws, monkeypatch, tmp_path):
     props.s3_endpoint_url, props.s3_region = moto_aws.url, REGION
     props.batch_job_queue, props.batch_job_definition, props.batch_attempts = QUEUE, DEFINITION, 2
     yield scene
-    from nerf_dataset.ui import jobs
+    from nerf_dataset.operators import following as jobs
 
     jobs.wait()
     nerf_dataset.unregister()
@@ -99,8 +99,8 @@ def blend_bytes(path: Path) -> bytes:
 
 
 def test_a_job_on_aws_batch_from_the_panel(scene, fresh_bpy, moto_aws, tmp_path, user_resources, staged):
-    from nerf_dataset.ui import jobs
-    from nerf_dataset.ui.panels.job import job_lines
+    from nerf_dataset.operators import following as jobs
+    from nerf_dataset.panels.job import job_lines
 
     bpy, props = fresh_bpy, scene.nerf_dataset
     location = f"s3://{BUCKET}/{props.s3_prefix}"
@@ -166,7 +166,7 @@ def zstandard_or_plain(data: bytes) -> bytes:
 
 def test_a_slurm_job_from_the_panel(scene, fresh_bpy, slurm, monkeypatch, user_resources):
     """Slurm's job folder is the Output folder: submitted with sbatch, finalised in place by Download Results."""
-    from nerf_dataset.ui import jobs
+    from nerf_dataset.operators import following as jobs
 
     for name in ("SLURM_CONF", "PATH"):  # sbatch and squeue reach the test's cluster; its tasks inherit these
         monkeypatch.setenv(name, slurm.env[name])
@@ -198,14 +198,14 @@ def test_slurm_values_are_refused_by_their_labels(scene, fresh_bpy):
 def test_in_the_ui_the_timer_ends_the_submission_and_keeps_the_status_bar(scene, fresh_bpy, monkeypatch, staged):
     """Outside ``blender -b`` the operator returns at once; the timer's ticks (called here by hand) say what runs
     in the status bar, store the job once it is submitted, clear the status bar and fetch the status."""
-    from nerf_dataset.cloud import handover
-    from nerf_dataset.ui import jobs
-    from nerf_dataset.ui.operators import jobs as job_ops
-    from nerf_dataset.ui.panels.job import job_lines
+    from nerf_dataset.cloud import actions
+    from nerf_dataset.operators import following as jobs
+    from nerf_dataset.operators import jobs as job_ops
+    from nerf_dataset.panels.job import job_lines
 
     monkeypatch.setattr(job_ops, "waits", lambda: False)
-    gate, real = threading.Event(), handover.submit_made_job
-    monkeypatch.setattr(handover, "submit_made_job", lambda *a: (gate.wait(60), real(*a))[1])
+    gate, real = threading.Event(), actions.hand_over
+    monkeypatch.setattr(actions, "hand_over", lambda *a: (gate.wait(60), real(*a))[1])
     props = scene.nerf_dataset
     location = f"s3://{BUCKET}/{props.s3_prefix}"
     assert fresh_bpy.ops.nerf_dataset.render() == {"FINISHED"}
@@ -232,8 +232,8 @@ def test_in_the_ui_the_timer_ends_the_submission_and_keeps_the_status_bar(scene,
 
 
 def test_retry_missing_cancel_and_forget(scene, fresh_bpy, moto_aws):
-    from nerf_dataset.ui import jobs
-    from nerf_dataset.ui.panels.job import job_lines
+    from nerf_dataset.operators import following as jobs
+    from nerf_dataset.panels.job import job_lines
 
     bpy, props = fresh_bpy, scene.nerf_dataset
     assert bpy.ops.nerf_dataset.render() == {"FINISHED"}
@@ -278,7 +278,7 @@ def test_a_refused_upload_is_one_sentence_and_leaves_nothing_behind(scene, fresh
     assert "Traceback" not in str(failure.value) and len(str(failure.value).splitlines()) == 1
     assert len(staged) == 1 and not staged[0].exists()  # the staging folder is gone, its lock released with it
     assert props.job_location == ""
-    from nerf_dataset.ui import jobs
+    from nerf_dataset.operators import following as jobs
 
     assert jobs.submitting(scene).error  # the panel shows the sentence under the Render button
 
@@ -298,18 +298,18 @@ def failed_status():
     """Shard 0 finished, shard 1 failed half-way, as ``job_status`` reports them."""
     from nerf_dataset.cloud.job import JobSpec
     from nerf_dataset.cloud.status import JobStatus, ShardStatus
-    from nerf_dataset.ui import jobs
+    from nerf_dataset.operators import following as jobs
 
     spec = JobSpec(2, "0" * 64, "NeRF Demo Object", ("NeRF Demo Object",), "aws-batch", {})
     shards = [ShardStatus(0, 4, 4, "SUCCEEDED", 0, "", []),
               ShardStatus(1, 1, 4, "FAILED", 137, "", [1, 2, 3], "OutOfMemoryError: Container killed")]  # fmt: skip
-    return jobs.Fetched(JobStatus(spec, shards), None, 1.0)
+    return jobs.Fetched(JobStatus(spec, None, shards), None, 1.0)
 
 
 def test_the_job_box_names_failed_tasks(scene, fresh_bpy):
     """A shard the engine says FAILED shows with its line (state, exit code, reason); finished ones do not."""
-    from nerf_dataset.ui import jobs
-    from nerf_dataset.ui.panels.job import job_lines
+    from nerf_dataset.operators import following as jobs
+    from nerf_dataset.panels.job import job_lines
 
     props = scene.nerf_dataset
     props.job_location, props.job_backend = "s3://nerf-jobs/jobs/failed", "aws-batch"
@@ -346,9 +346,9 @@ class Layout:
 
 @pytest.mark.parametrize("where", ["LOCAL", "SLURM", "AWS_BATCH", "KUBERNETES"])
 def test_the_panel_draws_each_choice_and_the_job(scene, fresh_bpy, where):
-    from nerf_dataset.ui import jobs
-    from nerf_dataset.ui.panels.main import NERF_DATASET_PT_main
-    from nerf_dataset.ui.tasks import Task
+    from nerf_dataset.operators import following as jobs
+    from nerf_dataset.panels.main import NERF_DATASET_PT_main
+    from nerf_dataset.operators.tasks import Task
 
     props = scene.nerf_dataset
     props.where = where
@@ -427,7 +427,7 @@ class Listener:
 
 
 def test_a_job_is_asked_only_through_the_endpoint_its_own_scene_names(scene, fresh_bpy, moto_aws):
-    from nerf_dataset.ui import jobs
+    from nerf_dataset.operators import following as jobs
 
     bpy, props = fresh_bpy, scene.nerf_dataset
     assert bpy.ops.nerf_dataset.render() == {"FINISHED"}
@@ -444,7 +444,7 @@ def test_a_job_is_asked_only_through_the_endpoint_its_own_scene_names(scene, fre
 
 
 def test_opening_another_file_forgets_what_this_session_followed(scene, fresh_bpy, tmp_path):
-    from nerf_dataset.ui import jobs
+    from nerf_dataset.operators import following as jobs
 
     bpy = fresh_bpy
     assert bpy.ops.nerf_dataset.render() == {"FINISHED"}

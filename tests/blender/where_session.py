@@ -35,7 +35,7 @@ if len(sys.argv) > 3:  # the AWS Batch flow, as a user of the installed extensio
 
     cli, endpoint, bucket, queue, definition, prefix = sys.argv[3:9]
     demo = import_module(f"{module}.blender_io.demo")
-    jobs = import_module(f"{module}.ui.jobs")
+    jobs = import_module(f"{module}.operators.following")
     scene = demo.build_demo_scene()
     props = scene.nerf_dataset
     props.use_train, props.use_val, props.use_test = True, True, True

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nerf_dataset.cloud.aws_batch import BatchOptions
-from nerf_dataset.cloud.job import JobSpec, shard_from_environment, shard_list_text
+from nerf_dataset.cloud.engines.aws_batch import BatchOptions
+from nerf_dataset.cloud.job import JobSpec, shard_list_text
+from nerf_dataset.cloud.worker import shard_from_environment
 from nerf_dataset.cloud.location import S3Url, parse_location
 from nerf_dataset.cloud.s3 import S3Options
 from nerf_dataset.core.errors import UserError

@@ -12,7 +12,7 @@ from pathlib import Path
 from nerf_dataset.cloud.words import IMAGE_ADDON_DIR, WORKER_UID
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "exporters", "app", "cloud", "blender_io", "ui")
+PACKAGES = ("core", "exporters", "stream", "app", "cloud", "blender_io", "commands", "operators", "panels")
 
 
 def instructions() -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from nerf_dataset.app.fetch import FetchError, FetchOptions, _unzip, fetch
+from nerf_dataset.app.fetch import FetchError, FetchOptions, _unzip, download_asset
 from nerf_dataset.core.collection import Asset
 
 
@@ -68,24 +68,24 @@ def test_a_body_over_the_limit_is_cut_off_without_a_content_length(server, tmp_p
     url, bodies = server
     bodies["/big.obj"] = b"#" * (3 << 20)
     with pytest.raises(FetchError, match="sent more than the 1 MB limit"):
-        fetch(Asset("big", f"{url}/big.obj"), FetchOptions(tmp_path, max_bytes=1 << 20))
+        download_asset(Asset("big", f"{url}/big.obj"), FetchOptions(tmp_path, max_bytes=1 << 20))
     assert not list((tmp_path / "tmp").glob("*.part"))
 
 
 def test_a_trickling_server_meets_the_deadline(server, tmp_path):
     url, _ = server
     with pytest.raises(FetchError, match="took more than 1 s"):
-        fetch(Asset("slow", f"{url}/trickle.obj"), FetchOptions(tmp_path, deadline=1.0))
+        download_asset(Asset("slow", f"{url}/trickle.obj"), FetchOptions(tmp_path, deadline=1.0))
 
 
 def test_a_zip_is_unpacked_once_and_members_that_escape_are_refused(server, tmp_path):
     url, bodies = server
     bodies["/ok.zip"] = _zip({"chair/models/model_normalized.obj": b"v 0 0 0\n", "chair/images/t.png": b"x"})
     bodies["/evil.zip"] = _zip({"../../escape.obj": b"v 0 0 0\n"})
-    got = fetch(Asset("ok", f"{url}/ok.zip"), FetchOptions(tmp_path))
+    got = download_asset(Asset("ok", f"{url}/ok.zip"), FetchOptions(tmp_path))
     assert got.name == "model_normalized.obj" and got.is_relative_to(tmp_path / "blobs")
     with pytest.raises(FetchError, match="whose path escapes its folder"):
-        fetch(Asset("evil", f"{url}/evil.zip"), FetchOptions(tmp_path))
+        download_asset(Asset("evil", f"{url}/evil.zip"), FetchOptions(tmp_path))
     assert not (tmp_path.parent / "escape.obj").exists()
 
 
@@ -103,8 +103,8 @@ def test_a_sum_that_differs_is_refused_and_credentials_stay_out_of_the_cache(ser
     bodies["/m.obj"] = b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"
     secret_url = url.replace("http://", "http://me:s3cret@") + "/m.obj?token=abc"
     with pytest.raises(FetchError, match="not the 000000"):
-        fetch(Asset("m", secret_url, "0" * 64), FetchOptions(tmp_path))
+        download_asset(Asset("m", secret_url, "0" * 64), FetchOptions(tmp_path))
     right = hashlib.sha256(bodies["/m.obj"]).hexdigest()
-    assert fetch(Asset("m", secret_url, right), FetchOptions(tmp_path)).read_bytes() == bodies["/m.obj"]
+    assert download_asset(Asset("m", secret_url, right), FetchOptions(tmp_path)).read_bytes() == bodies["/m.obj"]
     for f in tmp_path.rglob("*.json"):
         assert "s3cret" not in f.read_text() and "abc" not in f.read_text()

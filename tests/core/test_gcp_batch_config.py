@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 import pytest
 
-from nerf_dataset.cloud.gcp_batch import GcpBatchOptions, config, emit
+from nerf_dataset.cloud.engines.gcp_batch import GcpBatchOptions, config, emit
 from nerf_dataset.core.errors import UserError
 
 IMAGE = "us-docker.pkg.dev/my-project/nerf/nerf-dataset:0.1.0"
@@ -82,8 +82,8 @@ def test_a_plain_config_leaves_resources_secrets_and_volumes_to_batch():
 
 
 def test_emit_writes_the_config_gcloud_reads(tmp_path):
-    path = emit(ARGS, 4, full_options(), tmp_path / "backend")
-    assert path == tmp_path / "backend" / "gcp-batch-job.json"
+    path = emit(ARGS, 4, full_options(), tmp_path / "backend", "nerf-dataset-0123456789")
+    assert path == tmp_path / "backend" / "gcp-batch-job-nerf-dataset-0123456789.json"
     assert json.loads(path.read_text()) == config(ARGS, 4, full_options())
     assert [p.name for p in path.parent.iterdir()] == [path.name]
 
@@ -100,7 +100,7 @@ def test_a_secret_typed_where_its_name_belongs_is_refused_without_repeating_it()
         GcpBatchOptions(IMAGE, secret_env={"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-example-secret"})
     assert "wJalrXUtnFEMI" not in str(info.value)
     with pytest.raises(UserError) as info:
-        GcpBatchOptions.from_dict({"image": IMAGE, "secret_env": {"K": "wJalrXUtnFEMI-example-secret"}})
+        GcpBatchOptions.from_record({"image": IMAGE, "secret_env": {"K": "wJalrXUtnFEMI-example-secret"}})
     assert "damaged" in str(info.value) and "wJalrXUtnFEMI" not in str(info.value)
 
 
@@ -136,9 +136,9 @@ def test_bad_values_are_refused_in_one_line_naming_the_flag(field, value, flag):
 
 def test_options_round_trip_through_a_job_file_and_damage_is_refused():
     o = full_options()
-    assert GcpBatchOptions.from_dict(json.loads(json.dumps(asdict(o)))) == o
+    assert GcpBatchOptions.from_record(json.loads(json.dumps(asdict(o)))) == o
     good = asdict(o)
     for bad in ("x", {**good, "entrypoint": "sh"}, {k: v for k, v in good.items() if k != "image"},
                 {**good, "secret_env": {"K": 1}}, {**good, "max_retry_count": 2.0}):  # fmt: skip
         with pytest.raises(UserError, match="damaged"):
-            GcpBatchOptions.from_dict(bad)
+            GcpBatchOptions.from_record(bad)

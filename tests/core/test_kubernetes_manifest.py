@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nerf_dataset.cloud.kubernetes import (
+from nerf_dataset.cloud.engines.kubernetes import (
     KubernetesOptions,
     apply,
     cancel,
@@ -82,7 +82,7 @@ def test_a_plain_job_has_no_resources_secret_or_volume_and_parallelism_never_exc
 
 def test_emit_writes_json_that_kubectl_reads_as_yaml(tmp_path):
     path = emit(ARGS, 4, opts(pvc="jobs"), tmp_path / "backend")
-    assert path == tmp_path / "backend" / "kubernetes-job.json"
+    assert path == tmp_path / "backend" / f"kubernetes-job-{NAME}.json"
     assert yaml.safe_load(path.read_text()) == json.loads(path.read_text()) == manifest(ARGS, 4, opts(pvc="jobs"))
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
 
@@ -141,16 +141,16 @@ def test_bad_values_are_refused_in_one_line_naming_the_flag(field, value, flag):
 
 def test_options_round_trip_through_a_job_file_and_damage_is_refused():
     o = opts(cpu="2", secret="creds", pvc="jobs")
-    assert KubernetesOptions.from_dict(json.loads(json.dumps(asdict(o)))) == o
+    assert KubernetesOptions.from_record(json.loads(json.dumps(asdict(o)))) == o
     good = asdict(o)
     for bad in ([], {**good, "privileged": True}, {k: v for k, v in good.items() if k != "image"},
                 {**good, "cpu": 4}, {**good, "parallelism": "8"}):  # fmt: skip
         with pytest.raises(UserError, match="damaged"):
-            KubernetesOptions.from_dict(bad)
+            KubernetesOptions.from_record(bad)
 
 
 def test_the_default_name_is_one_per_job_location_and_a_given_name_is_kept():
-    from nerf_dataset.cloud.options import default_name
+    from nerf_dataset.cloud.engines.kubernetes import default_name
 
     a, b = default_name("s3://nerf-jobs/jobs/a"), default_name("s3://nerf-jobs/jobs/b")
     assert a != b and a == default_name("s3://nerf-jobs/jobs/a") and re.fullmatch(r"nerf-dataset-[0-9a-f]{10}", a)
@@ -316,13 +316,13 @@ def test_task_states_read_kubectls_answers_as_hostile(kubectl, answer):
 
 def test_an_unknown_job_and_an_endless_answer_give_no_states(kubectl, monkeypatch):
     assert task_states(opts(), 3) == {}  # the stand-in answers NotFound
-    monkeypatch.setattr("nerf_dataset.cloud.kubernetes.MAX_OUTPUT_BYTES", 1000)
+    monkeypatch.setattr("nerf_dataset.cloud.tools.MAX_OUTPUT_BYTES", 1000)
     kubectl.answer("get-job", job_json(3, completed="0-2") | {"padding": "x" * 5000})
     assert task_states(opts(), 3) == {}
 
 
 def test_kubectl_that_hangs_is_one_line_after_the_timeout(kubectl, monkeypatch):
-    monkeypatch.setattr("nerf_dataset.cloud.kubernetes.COMMAND_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("nerf_dataset.cloud.tools.COMMAND_TIMEOUT_S", 0.2)
     kubectl.answer("get-job", job_json(2), sleep=5)
     with pytest.raises(UserError, match="^kubectl did not answer within 0.2 s$"):
         task_states(opts(), 2)
@@ -330,7 +330,7 @@ def test_kubectl_that_hangs_is_one_line_after_the_timeout(kubectl, monkeypatch):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the child's state in /proc (Linux)")
 def test_a_child_kubectl_leaves_holding_its_output_is_stopped_with_it(kubectl, monkeypatch):
-    monkeypatch.setattr("nerf_dataset.cloud.kubernetes.COMMAND_TIMEOUT_S", 0.2)
+    monkeypatch.setattr("nerf_dataset.cloud.tools.COMMAND_TIMEOUT_S", 0.2)
     kubectl.answer("get-job", job_json(2), background=30)  # as a credential plugin gone astray might
     with pytest.raises(UserError, match="did not answer"):
         task_states(opts(), 2)

@@ -1,7 +1,7 @@
 import pytest
 
-from nerf_dataset.app.commandline import build_parser
-from nerf_dataset.cloud.local import threads_per_worker
+from nerf_dataset.app.processes import threads_per_worker
+from nerf_dataset.commands.render import build_parser, run_options
 
 
 @pytest.mark.parametrize("workers,cores,threads", [(1, 2, 2), (2, 2, 1), (4, 2, 1), (3, 16, 5)])
@@ -10,4 +10,4 @@ def test_cores_are_split_between_workers(workers, cores, threads):
 
 
 def test_default_is_one_worker_as_measured():
-    assert build_parser().parse_args(["--out", "d"]).workers == 1
+    assert run_options(build_parser().parse_args(["--out", "d"])).workers == 1

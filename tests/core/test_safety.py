@@ -280,7 +280,7 @@ def test_resume_and_collect_never_touch_files_of_the_user_in_our_folders(tmp_pat
 def test_damaged_bookkeeping_is_redone_or_one_sentence(tmp_path):
     from nerf_dataset.core.layout import POINTS_FILE
     from nerf_dataset.core.points import load_points
-    from nerf_dataset.core.shards import read_done, record_path
+    from nerf_dataset.core.shards import done_list_path, read_done
 
     plan = rendered(tmp_path)
     for damage in (os.urandom(300), b"[" * 100_000):
@@ -294,9 +294,9 @@ def test_damaged_bookkeeping_is_redone_or_one_sentence(tmp_path):
     for damage in (good[:100], b"", os.urandom(2000), good.replace(b"\x00\x00\xf8\x7f", b"\x00\x00\xf8\x7f")):
         (tmp_path / POINTS_FILE).write_bytes(damage)
         assert (load_points(tmp_path) is None) == (damage != good)  # derived data: sampled again when damaged
-    record_path(tmp_path, 1, 2).parent.mkdir(parents=True, exist_ok=True)
+    done_list_path(tmp_path, 1, 2).parent.mkdir(parents=True, exist_ok=True)
     for damage in (os.urandom(500), b"1" * 10_000_000 + b"\n", b"3\n4\n5"):
-        record_path(tmp_path, 1, 2).write_bytes(damage)
+        done_list_path(tmp_path, 1, 2).write_bytes(damage)
         assert read_done(tmp_path, 1, 2) <= {3, 4}
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nerf_dataset.app.commandline import build_parser, settings_from_args
+from nerf_dataset.commands.render import build_parser, settings_from_args
 from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.settings import SETTING_FIELDS, SettingError, Settings, label_of, meta_of
 
@@ -102,9 +102,11 @@ def test_unknown_choices_say_what_there_is():
         settings_from_args(build_parser().parse_args(["--out", "d", "--rig", "cube"]))
 
 
-def test_settings_give_the_cli_options_that_give_them_back():
-    from nerf_dataset.core.settings import settings_argv
+def test_settings_handed_over_as_values_come_back_the_same():
+    """What a stream's launch and a collection's batch file hand over (the settings' JSON) gives them back."""
+    from nerf_dataset.core.settings import settings_from_values
+    from nerf_dataset.exporters import FORMATS
 
     dataset = Settings(rig="dataset", cameras_from="/data/src", cameras_transform="/data/t.json", holdout=8)
     for s in (EVERY_SETTING_CHANGED, Settings(), dataset, Settings(elevation_min=-20.5, elevation_max=0.1, seed=3)):
-        assert settings_from_args(build_parser().parse_args(["--out", "d", *settings_argv(s)])) == s
+        assert settings_from_values(json.loads(json.dumps(s.to_dict())), FORMATS) == s

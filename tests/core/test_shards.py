@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nerf_dataset.core.errors import UserError
-from nerf_dataset.core.shards import append_record, parse_shard, read_done, record_path, shard_views, start_record
+from nerf_dataset.core.shards import append_done, done_list_path, parse_shard, read_done, shard_views, start_done_list
 
 
 @given(n_views=st.integers(0, 500), count=st.integers(1, 64))
@@ -18,15 +18,18 @@ def test_shards_are_disjoint_contiguous_and_cover_the_plan(n_views, count):
 
 @pytest.mark.parametrize("bad", ["3", "a/b", "4/4", "-1/2", "0/0"])
 def test_bad_shard_specs_are_user_errors(bad):
-    with pytest.raises(UserError):
-        parse_shard(bad)
+    from nerf_dataset.app.dataset import RunOptions
+    from nerf_dataset.core.options import value_from_text
+
+    with pytest.raises(UserError, match="^--shard "):
+        value_from_text(RunOptions, "shard", bad)
 
 
 def test_records_round_trip_and_survive_a_torn_line(tmp_path):
     assert parse_shard("2/5") == (2, 5)
     assert read_done(tmp_path, 0, 2) == set()
-    start_record(tmp_path, 0, 2, [3, 1])
-    append_record(tmp_path, 0, 2, 7)
-    with open(record_path(tmp_path, 0, 2), "a") as f:
+    start_done_list(tmp_path, 0, 2, [3, 1])
+    append_done(tmp_path, 0, 2, 7)
+    with open(done_list_path(tmp_path, 0, 2), "a") as f:
         f.write("9")  # a crash in the middle of writing "91\n"
     assert read_done(tmp_path, 0, 2) == {1, 3, 7}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nerf_dataset.cloud.slurm import SlurmOptions, array_script
+from nerf_dataset.cloud.engines.slurm import SlurmOptions, array_script
 from nerf_dataset.core.errors import UserError
 
 

@@ -1,0 +1,261 @@
+"""One function per user action on a job, called by ``cli.py`` (``commands.jobs``) and by the panel's operators
+alike, with typed values: submit (``make`` on the main thread, which needs the open scene, then ``hand_over``,
+which does not), ``job_status``, ``retry_missing``, ``cancel`` and ``collect``; and ``render_with_workers``, the
+local engine under ``cli.py --workers N``.
+
+Every engine's settings live in the job (``spec.options``), so retrying, cancelling and following a job need
+nothing but its place (``cloud.places``): its location and, for a bucket, how to reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.options import Meta, OptionError, Options, family, option, required
+from .engines import ENGINES, engine_of
+from .engines.engine import BUSY_STATES, Engine, Start
+from .status import job_status
+
+
+@family
+@dataclass(frozen=True)
+class JobLocation(Options):
+    """Which job a command acts on."""
+
+    job: str = required(Meta("--job", "The job", "the job: a folder every node reads, or a prefix in S3",
+                              "DIR|s3://BUCKET/PREFIX", panel="none"))  # fmt: skip
+
+
+@family
+@dataclass(frozen=True)
+class SubmitOptions(Options):
+    """What a submission asks beside the dataset's settings and its engine's own options."""
+
+    FAMILY = "submission"
+
+    backend: str = option(
+        "local",
+        Meta(
+            "--backend",
+            "Where",
+            "where the shards run",
+            "NAME",
+            choices=tuple((n, e.label, "") for n, e in ENGINES.items()),
+            noun="engine",
+            panel="none",
+        ),
+    )
+    shards: int = option(
+        1,
+        Meta(
+            "--shards",
+            "Shards",
+            "tasks of the job array; each renders its share of the views",
+            "N",
+            1,
+            100_000,
+            shown=4,
+        ),
+    )
+    emit: str | None = option(
+        None,
+        Meta(
+            "--emit",
+            "Emit Folder",
+            "only write the engine's script or manifest (into DIR), do not submit",
+            "DIR",
+            panel="none",
+        ),
+    )
+    apply: bool = option(False, Meta(
+        "--apply", "Apply", "kubectl apply the manifest (kubectl must be configured)", panel="none"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job asked for, every value checked (``submission``): where it lives, on which engine, how."""
+
+    place: object
+    """A ``cloud.places`` place: the job's folder, or its prefix in a bucket with how to reach it."""
+    engine: Engine
+    options: object
+    """The engine's option family (its own flags or panel settings), or None."""
+    asked: SubmitOptions = field(default_factory=SubmitOptions)
+    overwrite: bool = False
+    retries: int = 2
+
+    def start(self, shards: list[int], progress=None) -> Start:
+        a = self.asked
+        return Start(shards, self.options, a.emit, a.apply, self.retries, progress)
+
+
+def submission(place, asked: SubmitOptions, options=None, overwrite: bool = False, retries: int = 2,
+               check_existing: bool = True) -> Submission:  # fmt: skip
+    """The submission asked for, refused in one sentence before any planning or upload: a place its engine does
+    not take, an ``--emit`` it cannot write and, with ``check_existing`` (it asks the bucket: not on Blender's
+    main thread), a bucket that is not ours to fill or a job whose tasks still run (``hand_over`` asks again)."""
+    engine = ENGINES[asked.backend]
+    check_place(engine, place)
+    options = engine.prepare(options, place) if options is not None else None
+    sub = Submission(place, engine, options, asked, overwrite, retries)
+    check_emit(engine, asked.emit)
+    engine.check(place, options, sub.start(list(range(asked.shards))))
+    check_apply(engine, asked.apply)
+    if check_existing:
+        may_replace(place, overwrite)
+    return sub
+
+
+def may_replace(place, overwrite: bool) -> None:
+    """The job's place takes a new job: empty, or ours and ``overwrite`` with none of its tasks running."""
+    existing = place.existing_job(overwrite)
+    if existing is not None:
+        refuse_busy(place, existing)
+
+
+def check_place(engine: Engine, place) -> None:
+    if place.kind in engine.places:
+        return
+    if "folder" in engine.places:
+        takers = [n for n, e in ENGINES.items() if place.kind in e.places and e.submits]
+        raise UserError(f"--backend {engine.name} runs the job in a folder; give --job DIR, or --backend {takers[0]}")
+    raise UserError(f"--backend {engine.name} takes the job from S3: give --job s3://BUCKET/PREFIX")
+
+
+def check_emit(engine: Engine, emit: str | None) -> None:
+    if emit is not None and not engine.emits:
+        writers = [n for n, e in ENGINES.items() if e.emits]
+        raise OptionError("emit", f"{{}} writes a script or manifest for {', '.join(writers[:-1])} and {writers[-1]}, "
+                          f"not {engine.name}")  # fmt: skip
+
+
+def check_apply(engine: Engine, apply: bool) -> None:
+    if apply and not engine.applies:
+        appliers = " and ".join(n for n, e in ENGINES.items() if e.applies)
+        raise OptionError("apply", f"{{}} is a {appliers} option, not one of --backend {engine.name}")
+
+
+def refuse_busy(place, spec) -> None:
+    """A job whose tasks are queued or running is not replaced under them."""
+    engine = engine_of(spec)
+    busy = [i for i, st in engine.task_states(place, spec).items() if st["state"] in BUSY_STATES]
+    if busy:
+        raise UserError(f"the job in {place} still has {len(busy)} shards queued or running on {engine.label}; "
+                        "cli.py cancel --job it first, or pick another prefix")  # fmt: skip
+
+
+@dataclass
+class MadeJob:
+    """A job made and not yet handed over: its folder (a bucket's scratch folder) and the held plan."""
+
+    submission: Submission
+    folder: Path
+    planned: object
+    """``app.pipeline.Planned``: the job folder's lock is held until ``release``."""
+
+    def release(self) -> None:
+        self.planned.release()
+        self.submission.place.drop_staging(self.folder)
+
+
+def make(sub: Submission, settings, source, quiet: bool = True) -> MadeJob:
+    """The Blender half of a submission (the open scene is needed): plan once, track the surface points, pack
+    the scene, write the job, in its folder or, for a bucket, in a scratch folder."""
+    from .submit import make_job
+
+    place, folder = sub.place, sub.place.staging()
+    record = sub.engine.record(sub.options, place.reach)
+    replace_ours = sub.overwrite or place.kind != "folder"  # a scratch folder is always a new one
+    try:
+        planned = make_job(settings, source, folder, sub.asked.shards, sub.engine.name, record, replace_ours, quiet)
+    except BaseException:
+        place.drop_staging(folder)
+        raise
+    return MadeJob(sub, folder, planned)
+
+
+def hand_over(made: MadeJob, progress=None) -> str:
+    """The second half of a submission: upload the job when it lives in a bucket, then start every shard (or
+    write the engine's file). No Blender: the panel runs it in a thread. Releases the job either way; returns
+    one line for the user."""
+    from .job import read_job
+
+    sub = made.submission
+    try:
+        spec, plan = read_job(made.folder, ENGINES)
+        may_replace(sub.place, sub.overwrite)
+        sub.place.hand_in(made.folder, sub.overwrite)
+        try:
+            return sub.engine.start(sub.place, spec, plan, sub.start(list(range(spec.shards)), progress))
+        except BaseException:
+            sub.place.take_back()  # a queue typo leaves no job behind that blocks the next try
+            raise
+    finally:
+        made.release()
+
+
+def submit(sub: Submission, settings, source, quiet: bool = True, progress=None) -> str:
+    """``cli.py submit``: make the job, then hand it over."""
+    return hand_over(make(sub, settings, source, quiet), progress)
+
+
+def retry_missing(place, typed: dict | None = None, emit: str | None = None, apply: bool = False, retries: int = 2,
+                  progress=None) -> str:  # fmt: skip
+    """Start again only the shards with missing views that the engine is not running or about to run, with the
+    job's own engine options, or with ``typed`` ones in their place (Slurm's become the job's)."""
+    status = job_status(place)
+    spec, engine = status.spec, engine_of(status.spec)
+    busy = [s.index for s in status.shards if s.busy]
+    todo = [s.index for s in status.shards if s.missing and not s.busy]
+    check_emit(engine, emit)
+    check_apply(engine, apply)
+    if not todo:
+        return f"no shard to resubmit in {place} ({len(busy)} still pending or running)"
+    options = engine.recorded(spec)
+    if typed and options is not None:
+        options = replace(options, **typed)
+        if engine.persists_retry_options:
+            place.write_spec(engine.with_recorded(spec, options))
+    start = Start(todo, options, emit, apply, retries, progress)
+    engine.check(place, options, start)
+    return engine.start(place, spec, status.plan, start)
+
+
+def cancel(place) -> str:
+    """The engine's own cancel for every task of the job."""
+    spec, _ = place.read(need_scene=False)
+    return engine_of(spec).cancel(place, spec)
+
+
+def collect(place, out: Path | None = None, overwrite: bool = False, progress=None):
+    """``cli.py collect``: every view checked, the dataset written into ``out`` (downloaded first from a
+    bucket; default: a job folder itself), then checked as ``cli.py validate`` checks it. Returns (the files
+    written, the folder, the validation's ``Report``)."""
+    from ..app.validate import validate
+
+    out = Path(out).expanduser().absolute() if out is not None else place.default_out()
+    written = place.collect(out, overwrite, progress)
+    return written, out, validate(out)
+
+
+def render_with_workers(settings, source, run, progress=None):
+    """``cli.py --workers N``: the local engine on the output folder. Plan once (the folder becomes a job), N
+    ``cli.py worker`` processes, one collect; the folder's lock is this process's throughout. Returns the
+    ``Planned`` (its lock held: the caller releases it)."""
+    from ..app.dataset import collect as finalise
+    from ..app.pipeline import plan_dataset
+    from .engines.local import run_workers
+    from .submit import write_job_files
+
+    planned = plan_dataset(settings, source, run)
+    try:
+        local = ENGINES["local"]
+        write_job_files(planned, run.workers, local.name, local.record(None, None))
+        run_workers(planned.plan, planned.out_dir, run.workers, run.retries, progress)
+        finalise(planned.out_dir, planned.plan)
+    except BaseException:
+        planned.release()
+        raise
+    return planned

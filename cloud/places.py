@@ -1,0 +1,189 @@
+"""Where a job lives, behind one interface: a folder every node reads (``FolderJob``), or a prefix in a bucket
+(``BucketJob``). Each action (``cloud.actions``) and each engine asks its job's place, never which kind it is:
+how the job is read, which views are done, a shard's last words, where a new job is made and how it is handed
+in, how a worker reaches it and renders its shard, and how the dataset is collected from it.
+
+A place is named by its location (``cloud.location``): ``s3://BUCKET/PREFIX``, or any other text as a folder.
+A bucket is reached as the user says now (``S3Options``: endpoint, region, profile name), never as the job says:
+a job in a bucket is anyone's file, and it must not send requests signed with the user's credentials to a host
+of its choosing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..core.errors import UserError
+from ..core.files import last_line
+from ..core.layout import shard_log
+from .engines import ENGINES
+from .location import S3Url, parse_location
+from .s3 import S3Options
+
+
+class FolderJob:
+    kind = "folder"
+    online = False
+    reach = None
+
+    def __init__(self, location: Path):
+        self.location = Path(location)
+
+    def __str__(self) -> str:
+        return str(self.location)
+
+    def read(self, need_scene: bool = True):
+        from .job import read_job
+
+        return read_job(self.location, ENGINES, need_scene)
+
+    def is_done(self, spec, plan):
+        """A predicate: is this view's every file complete (decoded to its end, the right size)?"""
+        from ..app.dataset import view_complete
+
+        return lambda view: view_complete(plan, self.location, view)
+
+    def log_line(self, index: int) -> str:
+        return last_line(self.location / shard_log(index))
+
+    def existing_job(self, overwrite: bool):
+        """A folder is checked when the job is planned into it (the output folder's rules)."""
+        return None
+
+    def staging(self) -> Path:
+        """Where a new job is made: the folder itself."""
+        return self.location
+
+    def hand_in(self, made: Path, overwrite: bool) -> None:
+        """The job was made in place: nothing to move."""
+
+    def take_back(self) -> None:
+        """Nothing was moved."""
+
+    def drop_staging(self, made: Path) -> None:
+        """The job stays where it was made."""
+
+    def write_spec(self, spec) -> None:
+        from .job import write_job
+
+        write_job(self.location, spec)
+
+    def worker_args(self, mounted: str | None = None) -> list[str]:
+        """How a worker elsewhere (a container) names the job: where its volume mounts it, or this path."""
+        return ["--job", mounted or str(self.location)]
+
+    def default_out(self) -> Path:
+        """``collect`` finalises a job folder in place unless told otherwise."""
+        return self.location
+
+    def collect(self, out: Path, overwrite: bool = False, progress=None) -> list[Path]:
+        from .collector import collect_job
+
+        job, out = self.location, Path(out)
+        if out != job and (job.resolve() in out.resolve().parents or out.resolve() in job.resolve().parents):
+            raise UserError(f"--out {out} and --job {job} must be the same folder, or neither inside the other")
+        return collect_job(job, out, overwrite)
+
+    def render_shard(self, shard, threads: int, quiet: bool, progress, under_parent: bool) -> str:
+        from .worker import run_worker
+
+        run, shard = run_worker(self.location, shard, threads, quiet, progress, under_parent)
+        return f"rendered shard {shard[0]}/{shard[1]} of {self}: {run.render.done} views"
+
+
+class BucketJob:
+    kind = "s3"
+    online = True
+
+    def __init__(self, url: S3Url, reach: S3Options | None = None):
+        self.location, self.reach = url, reach or S3Options()
+        self._store = None
+
+    def __str__(self) -> str:
+        return str(self.location)
+
+    @property
+    def store(self):
+        """The bucket's client, made once it is needed (boto3 is imported then)."""
+        if self._store is None:
+            from .s3 import S3Store
+
+            self._store = S3Store(self.location, self.reach)
+        return self._store
+
+    def read(self, need_scene: bool = False):
+        """The spec and plan (a bucket's scene is for workers only: ``render_shard`` downloads it)."""
+        from .remote import read_remote_job
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return read_remote_job(self.store, Path(tmp), with_scene=False)
+
+    def is_done(self, spec, plan):
+        from .remote import done_frames
+
+        done = done_frames(self.store, spec, plan)
+        return lambda view: view.frame in done
+
+    def log_line(self, index: int) -> str:
+        from .remote import last_log_line
+
+        return last_log_line(self.store, index)
+
+    def existing_job(self, overwrite: bool):
+        """Before any planning: a bucket we cannot reach or may not fill fails at once. The spec of a job of
+        ours already there (``overwrite`` replaces it), or None."""
+        from .remote import check_prefix
+
+        return check_prefix(self.store, overwrite)
+
+    def staging(self) -> Path:
+        """Where a new job is made before it is uploaded: a scratch folder of this process."""
+        from .remote import staging_dir
+
+        return staging_dir()
+
+    def hand_in(self, made: Path, overwrite: bool) -> None:
+        from .remote import upload_job
+
+        upload_job(made, self.store, overwrite)
+
+    def take_back(self) -> None:
+        """A job just uploaded whose hand-over failed before anything was submitted leaves no job behind."""
+        from .remote import remove_unsubmitted
+
+        remove_unsubmitted(self.store)
+
+    def drop_staging(self, made: Path) -> None:
+        shutil.rmtree(made, ignore_errors=True)
+
+    def write_spec(self, spec) -> None:
+        raise UserError(f"{self}: a job in a bucket keeps the options it was submitted with")
+
+    def worker_args(self, mounted: str | None = None) -> list[str]:
+        """A worker reaches the same bucket with its own credentials (its role): endpoint and region only."""
+        return ["--job", str(self.location), *self.reach.worker_args()]
+
+    def default_out(self) -> Path:
+        raise UserError(f"give --out DIR: the dataset of {self} is downloaded there")
+
+    def collect(self, out: Path, overwrite: bool = False, progress=None) -> list[Path]:
+        from .remote import collect_remote
+
+        return collect_remote(self.location, self.reach, Path(out), overwrite, progress)
+
+    def render_shard(self, shard, threads: int, quiet: bool, progress, under_parent: bool) -> str:
+        from .remote import run_remote_worker
+
+        run, shard, uploads = run_remote_worker(self.location, self.reach, shard, threads, quiet, progress)
+        return (f"rendered shard {shard[0]}/{shard[1]} of {self}: {run.render.done} views; "
+                f"uploaded {uploads.views} views ({uploads.files} files)")  # fmt: skip
+
+
+def job_place(where, reach: S3Options | None = None) -> FolderJob | BucketJob:
+    """The place a location names (text as typed, or a parsed location), reached with ``reach`` if a bucket."""
+    location = parse_location(where) if isinstance(where, str) else where
+    if isinstance(location, S3Url):
+        return BucketJob(location, reach)
+    return FolderJob(location)

@@ -1,0 +1,35 @@
+"""``cli.py collection-worker --out OUT [--asset-shard I/N]``: render a started collection (or block I of N of its
+assets) from its batch file alone: what ``--workers N`` and the panel start. Without a block it writes the index
+too, as the collection's own run would."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..app.collection_run import load_batch, render_assets
+from ..app.dataset import IncompleteError, RunOptions
+from ..blender_io.presence import require_blender
+from ..core.collection import CollectionOptions
+from ..core.errors import UserError
+from .parsing import EXIT_OK, Parser, add_family, failed, given, refused
+from .render import finish_batch
+
+PROG = "cli.py collection-worker"
+
+
+def main(ours: list[str]) -> int:
+    p = Parser(prog=PROG, description=argparse.SUPPRESS)
+    add_family(p, RunOptions, only=("out", "resume", "threads", "verbose"))
+    add_family(p, CollectionOptions, only=("asset_shard",))
+    try:
+        a = p.parse_args(ours)
+        run = RunOptions(**given(RunOptions, a))
+        shard = given(CollectionOptions, a).get("asset_shard")
+        batch = load_batch(run.out_dir)
+        require_blender()
+        render_assets(run.out_dir, batch, run, shard)
+        return EXIT_OK if shard is not None else finish_batch(run.out_dir, batch)
+    except UserError as exc:
+        return refused(PROG, exc)
+    except (IncompleteError, OSError) as exc:
+        return failed(PROG, str(exc))

@@ -1,0 +1,209 @@
+"""``cli.py submit | worker | status | collect | cancel``: the job contract on the command line.
+
+    cli.py submit --backend local|slurm|aws-batch|kubernetes|gcp-batch --job DIR|s3://BUCKET/PREFIX --shards N [...]
+    cli.py submit --retry-missing --job DIR|s3://...
+    cli.py worker --job DIR|s3://... [--shard I/N]
+    cli.py status --job DIR|s3://...
+    cli.py collect --job DIR|s3://... [--out OUT]
+    cli.py cancel --job DIR|s3://...
+
+Each reads its flags into typed values (the families of ``core.options``) and calls the action of
+``cloud.actions`` that the panel's operators call too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..app.dataset import SCENES, IncompleteError, RunOptions, Source
+from ..blender_io.presence import require_blender
+from ..cloud import actions
+from ..cloud.actions import JobLocation, SubmitOptions
+from ..cloud.engines import ENGINES
+from ..cloud.places import job_place
+from ..cloud.s3 import S3Options
+from ..core.errors import UserError
+from ..core.options import build, default_of, fields_of, flag_of, meta_of
+from ..core.settings import SettingError
+from .parsing import EXIT_FAILED, EXIT_OK, Parser, Progress, add_family, failed, given, refused
+from .render import add_settings, settings_from_args
+
+
+def _job_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = Parser(prog=prog, description=description)
+    add_family(p, JobLocation)
+    add_family(p.add_argument_group("object storage (a job in s3://...)"), S3Options)
+    return p
+
+
+def _place(a: argparse.Namespace):
+    return job_place(a.job, S3Options(**given(S3Options, a)))
+
+
+def _submit_parser() -> argparse.ArgumentParser:
+    from ..exporters import FORMATS
+
+    p = _job_parser("cli.py submit", "Plan once and hand the shards to a batch engine.")
+    add_family(p, SubmitOptions)
+    p.add_argument("--retry-missing", action="store_true", help="resubmit only the shards with missing views")
+    add_family(p, RunOptions, only=("overwrite", "retries"), also=" (local)")
+    add_family(p.add_mutually_exclusive_group(), Source, only=SCENES)
+    add_family(p, Source, only=("object",))
+    add_engine_options(p)
+    add_family(p, RunOptions, only=("verbose",))
+    add_settings(p, FORMATS)
+    return p
+
+
+def add_engine_options(p) -> None:
+    """Each engine's own flags, in a group per engine; a flag two engines share (``--memory``) once, its help
+    saying what each takes."""
+    shared: dict[str, list[str]] = {}
+    for engine in ENGINES.values():
+        for name in fields_of(engine.options) if engine.options else ():
+            shared.setdefault(meta_of(engine.options, name).flag, []).append(engine.name)
+    for engine in ENGINES.values():
+        if engine.options is None:
+            continue
+        group = p.add_argument_group(engine.name)
+        for name in fields_of(engine.options):
+            owners = shared[meta_of(engine.options, name).flag]
+            also = (
+                f" ({engine.name}; also {', '.join(o for o in owners if o != engine.name)})" if len(owners) > 1 else ""
+            )
+            add_family(group, engine.options, only=(name,), required=False, also=also)
+
+
+def _typed(cls, a: argparse.Namespace) -> list[str]:
+    """The options of ``cls`` typed in ``a`` (not read yet: a flag of another engine is refused as such)."""
+    return [n for n in fields_of(cls) if getattr(a, n, None) not in (None, False)]
+
+
+def _flags(cls) -> set[str]:
+    return {meta_of(cls, n).flag for n in fields_of(cls)}
+
+
+def check_applicable(a: argparse.Namespace, engine) -> None:
+    """Every engine option typed belongs to ``engine``: a flag of another engine is refused, not ignored."""
+    mine = _flags(engine.options) if engine.options else set()
+    for other in ENGINES.values():
+        for name in _typed(other.options, a) if other.options else ():
+            flag = meta_of(other.options, name).flag
+            if flag in mine:
+                continue
+            owners = [e.name for e in ENGINES.values() if e.options and flag in _flags(e.options)]
+            if len(owners) == 1:
+                raise UserError(f"{flag} is a {owners[0]} option, not one of --backend {engine.name}")
+            raise UserError(f"{flag} is an option of {' and '.join(owners)}, not of {engine.name}")
+
+
+def _run_value(a: argparse.Namespace, name: str):
+    return given(RunOptions, a, only=(name,)).get(name, default_of(RunOptions, name))
+
+
+def submit(args: list[str]) -> int:
+    a = _submit_parser().parse_args(args)
+    place = _place(a)
+    if a.retry_missing:
+        return _retry_missing(place, a)
+    asked = SubmitOptions(**given(SubmitOptions, a))
+    settings = settings_from_args(a)
+    engine = ENGINES[asked.backend]
+    check_applicable(a, engine)  # the panel shows each engine's own settings only: no such mix-up there
+    options = build(engine.options, given(engine.options, a), f"--backend {engine.name}") if engine.options else None
+    sub = actions.submission(place, asked, options, _run_value(a, "overwrite"), _run_value(a, "retries"))
+    require_blender()
+    source = Source(**given(Source, a))
+    if not source.given:
+        raise UserError("give the scene: --blend PATH, --import PATH or --demo")
+    if place.kind != "folder":
+        print(f"uploading the job to {place}", file=sys.stderr)
+    print(actions.submit(sub, settings, source, not _run_value(a, "verbose"), Progress()))
+    return EXIT_OK
+
+
+def _retry_missing(place, a: argparse.Namespace) -> int:
+    """The shards with missing views again; engine options typed now replace the job's (for this retry, or, on
+    Slurm, for good)."""
+    spec, _ = place.read(need_scene=False)
+    engine = ENGINES.get(spec.backend)
+    typed = {}
+    if engine is not None and engine.options is not None:
+        check_applicable(a, engine)
+        typed = given(engine.options, a)
+    emit = given(SubmitOptions, a, only=("emit",)).get("emit")
+    print(actions.retry_missing(place, typed, emit, bool(a.apply), _run_value(a, "retries"), Progress()))
+    return EXIT_OK
+
+
+def worker(args: list[str]) -> int:
+    p = _job_parser("cli.py worker", "Render one shard of a job (a batch engine's task).")
+    add_family(p, RunOptions, only=("shard", "threads", "verbose"))
+    p.add_argument("--under-parent", action="store_true", help=argparse.SUPPRESS)  # its parent holds the lock
+    a = p.parse_args(args)
+    run = given(RunOptions, a, only=("shard", "threads", "verbose"))
+    place = _place(a)
+    require_blender()
+    threads = run.get("threads", default_of(RunOptions, "threads"))
+    print(place.render_shard(run.get("shard"), threads, not run.get("verbose"), Progress(), a.under_parent))
+    return EXIT_OK
+
+
+def status(args: list[str]) -> int:
+    a = _job_parser("cli.py status", "Views done per shard, and each task as the engine sees it.").parse_args(args)
+    st = actions.job_status(_place(a))
+    for s in st.shards:
+        print(s.line(st.spec.shards))
+    for line in st.engine:
+        print(line)
+    print(f"status: {st.done}/{st.total} views done in {st.spec.shards} shards ({st.spec.backend})")
+    return EXIT_OK if st.done == st.total else EXIT_FAILED
+
+
+def collect(args: list[str]) -> int:
+    p = _job_parser("cli.py collect", "Check every view of a job and write the dataset. No Blender.")
+    p.add_argument("--out", metavar="DIR", help="where the dataset goes (default: the job folder itself)")
+    add_family(p, RunOptions, only=("overwrite",))
+    a = p.parse_args(args)
+    if a.out and a.out.lower().startswith("s3://"):
+        raise UserError("--out is a folder here; collect downloads a job's dataset, it does not upload one")
+    written, out, report = actions.collect(_place(a), a.out, bool(a.overwrite), Progress(what="downloaded {} files"))
+    print(f"wrote {len(written)} dataset files to {out}")
+    print(f"validate: {report.summary()}")
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
+def cancel(args: list[str]) -> int:
+    a = _job_parser("cli.py cancel", "Cancel every task of a job with the engine's own cancel.").parse_args(args)
+    print(actions.cancel(_place(a)))
+    return EXIT_OK
+
+
+def guarded(name: str, command):
+    """The command with the job contract's exit codes: bad input 2, work that could not be done 1."""
+
+    def run(args: list[str]) -> int:
+        prog = f"cli.py {name}"
+        try:
+            return command(args)
+        except SettingError as exc:  # a job's folder is its --job (the settings keep their flags)
+            return refused(prog, exc, lambda n: "--job" if n == "out" and name != "collect" else flag_of(n))
+        except UserError as exc:
+            return refused(prog, exc)
+        except (IncompleteError, OSError) as exc:
+            return failed(prog, str(exc))
+
+    return run
+
+
+COMMANDS = {
+    name: guarded(name, f)
+    for name, f in (
+        ("submit", submit),
+        ("worker", worker),
+        ("status", status),
+        ("collect", collect),
+        ("cancel", cancel),
+    )
+}
