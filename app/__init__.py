@@ -1,2 +1,3 @@
-"""The application layer: the pipeline (its bpy-free half in ``dataset``), local scale-out, ``validate`` and the
-command line. Above ``core``, ``exporters`` and ``blender_io``; below the Blender UI (``ui``)."""
+"""The application: the pipeline (its bpy-free half in ``dataset``), collections, ``validate``, the stream's
+instances and the processes of our own. Above ``core``, ``exporters``, ``stream`` and ``blender_io``; below the job
+contract (``cloud``), the CLI (``commands``) and the operators."""

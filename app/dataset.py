@@ -15,7 +15,7 @@ from ..core.downscale import downscaled_relpath, write_downscaled
 from ..core.files import link_or_copy
 from ..core.images import exr_complete, png_complete
 from ..core.layout import STAGING_DIR, TRACKS_FILE, WRITE_PROBE
-from ..core.options import Meta, family, option, required
+from ..core.options import Meta, Options, family, option, required
 from ..core.passes import PASS_EXTS
 from ..core.plan import Plan
 from ..core.points import colour_points, load_points
@@ -28,7 +28,7 @@ from .ownership import DOWNSCALED_PASSES, clear_dataset, describe, foreign_files
 
 @family
 @dataclass(frozen=True)
-class Source:
+class Source(Options):
     """Where the scene comes from: a .blend, an imported model, the demo scene, or (none) the open scene."""
 
     blend: str | None = option(
@@ -65,7 +65,7 @@ SCENES = ("blend", "import_path", "demo")
 
 @family
 @dataclass(frozen=True)
-class RunOptions:
+class RunOptions(Options):
     """How one run treats its output folder and machine; nothing here changes the dataset's bytes."""
 
     out: Path = required(Meta("--out", "Output Folder", "output folder", "DIR", panel="none"))

@@ -1,3 +1,4 @@
-"""The job contract and its batch engines: a job folder is a worker's only input (``job``), ``submit`` makes
-it, ``worker`` renders a shard, ``status`` watches, ``collect`` finalises without Blender. Engines: ``local``
-(``--workers N``) and ``slurm``. Part of the application layer, beside ``app``."""
+"""The job contract and its batch engines: a job is a folder (or a prefix in a bucket) that is a worker's only
+input (``job``, ``places``); ``actions`` submits, follows, retries, cancels and collects it, on any engine of
+``engines.ENGINES`` (local, Slurm, AWS Batch, Kubernetes, Google Cloud Batch). Above ``app``, below the CLI
+(``commands``) and the operators."""

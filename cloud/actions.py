@@ -24,8 +24,9 @@ from .status import job_status
 class JobLocation(Options):
     """Which job a command acts on."""
 
-    job: str = required(Meta("--job", "The job", "the job: a folder every node reads, or a prefix in S3",
-                              "DIR|s3://BUCKET/PREFIX", panel="none"))  # fmt: skip
+    job: str = required(Meta(
+        "--job", "The job", "the job: a folder every node reads, or a prefix in S3", "DIR|s3://BUCKET/PREFIX",
+        panel="none"))  # fmt: skip
 
 
 @family
@@ -35,40 +36,15 @@ class SubmitOptions(Options):
 
     FAMILY = "submission"
 
-    backend: str = option(
-        "local",
-        Meta(
-            "--backend",
-            "Where",
-            "where the shards run",
-            "NAME",
-            choices=tuple((n, e.label, "") for n, e in ENGINES.items()),
-            noun="engine",
-            panel="none",
-        ),
-    )
-    shards: int = option(
-        1,
-        Meta(
-            "--shards",
-            "Shards",
-            "tasks of the job array; each renders its share of the views",
-            "N",
-            1,
-            100_000,
-            shown=4,
-        ),
-    )
-    emit: str | None = option(
-        None,
-        Meta(
-            "--emit",
-            "Emit Folder",
-            "only write the engine's script or manifest (into DIR), do not submit",
-            "DIR",
-            panel="none",
-        ),
-    )
+    backend: str = option("local", Meta(
+        "--backend", "Where", "where the shards run", "NAME", noun="engine", panel="none",
+        choices=tuple((n, e.label, "") for n, e in ENGINES.items())))  # fmt: skip
+    shards: int = option(1, Meta(
+        "--shards", "Shards", "tasks of the job array; each renders its share of the views", "N", 1, 100_000,
+        shown=4))  # fmt: skip
+    emit: str | None = option(None, Meta(
+        "--emit", "Emit Folder", "only write the engine's script or manifest (into DIR), do not submit", "DIR",
+        const="", panel="none"))  # fmt: skip
     apply: bool = option(False, Meta(
         "--apply", "Apply", "kubectl apply the manifest (kubectl must be configured)", panel="none"))  # fmt: skip
 

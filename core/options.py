@@ -305,6 +305,8 @@ def value_from_text(cls, name: str, text, dynamic: dict | None = None):
         return w, h
     if kind == "list":
         return _list_from_text(cls, name, text, dynamic)
+    if meta.const is not None and text == meta.const:  # the flag given without a value
+        return text
     if not text.strip():
         raise OptionError(name, "{} is empty; leave the option out instead")
     if meta.choices:

@@ -88,8 +88,8 @@ def test_a_refused_source_is_one_report(scene, fresh_bpy, tmp_path):
 
 def test_the_panels_dataset_rig_renders_what_the_cli_plans(scene, fresh_bpy, tmp_path):
     from nerf_dataset.commands.render import build_parser, settings_from_args
-    from nerf_dataset.panels.main import feedback
     from nerf_dataset.operators.scene_values import settings_from_props
+    from nerf_dataset.panels.main import feedback
 
     _source(tmp_path / "src")
     props = scene.nerf_dataset

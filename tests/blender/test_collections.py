@@ -336,9 +336,12 @@ def test_a_killed_overwrite_then_resume_gives_the_new_batch(tmp_path, user_resou
     deadline = time.monotonic() + 120
     begun = time.time_ns()
     while time.monotonic() < deadline and p.poll() is None:  # the first asset of the new batch is done
-        fresh = [r for r in records.rglob("record.json") if r.stat().st_mtime_ns > begun]
-        if any('"done"' in r.read_text() for r in fresh):
-            break
+        try:
+            fresh = [r for r in records.rglob("record.json") if r.stat().st_mtime_ns > begun]
+            if any('"done"' in r.read_text() for r in fresh):
+                break
+        except FileNotFoundError:  # the overwrite is clearing the old records meanwhile
+            pass
         time.sleep(0.02)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()

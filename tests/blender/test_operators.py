@@ -121,11 +121,11 @@ def test_camera_rig_with_the_panels_defaults_gives_the_clis_split(fresh_bpy, tmp
     """A 250-frame scene camera and untouched view counts: the panel sends "auto" as the CLI does (187/31/32)."""
     nerf_dataset.register()
     try:
-        from nerf_dataset.commands.render import build_parser, settings_from_args
         from nerf_dataset.app.pipeline import plan_scene
         from nerf_dataset.blender_io.demo import build_demo_scene
-        from nerf_dataset.panels.main import feedback
+        from nerf_dataset.commands.render import build_parser, settings_from_args
         from nerf_dataset.operators.scene_values import settings_from_props, source_from_props
+        from nerf_dataset.panels.main import feedback
 
         scene = build_demo_scene()
         scene.frame_start, scene.frame_end = 1, 250

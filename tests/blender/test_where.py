@@ -347,8 +347,8 @@ class Layout:
 @pytest.mark.parametrize("where", ["LOCAL", "SLURM", "AWS_BATCH", "KUBERNETES"])
 def test_the_panel_draws_each_choice_and_the_job(scene, fresh_bpy, where):
     from nerf_dataset.operators import following as jobs
-    from nerf_dataset.panels.main import NERF_DATASET_PT_main
     from nerf_dataset.operators.tasks import Task
+    from nerf_dataset.panels.main import NERF_DATASET_PT_main
 
     props = scene.nerf_dataset
     props.where = where

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from nerf_dataset.cloud.engines.aws_batch import BatchOptions
 from nerf_dataset.cloud.job import JobSpec, shard_list_text
-from nerf_dataset.cloud.worker import shard_from_environment
 from nerf_dataset.cloud.location import S3Url, parse_location
 from nerf_dataset.cloud.s3 import S3Options
+from nerf_dataset.cloud.worker import shard_from_environment
 from nerf_dataset.core.errors import UserError
 
 SPEC = JobSpec(shards=8, digest="0" * 64, target="Cube", objects=("Cube",))

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from test_formats_offline import box_mesh, make
 
-from nerf_dataset.commands import main
 from nerf_dataset.app.validate import validate
+from nerf_dataset.commands import main
 from nerf_dataset.core.reader_kit import MAX_FINDINGS
 from nerf_dataset.core.untrusted import Unreadable, inside, read_bounded
 from nerf_dataset.exporters import FORMATS
