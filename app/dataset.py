@@ -228,7 +228,7 @@ class IncompleteError(Exception):
         super().__init__(f"{len(self.views)} views have no complete image: {names}{more}")
 
 
-def collect(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample_points=None) -> list[Path]:
+def finalise(out_dir: Path, plan: Plan | None = None, verify: bool = True, sample_points=None) -> list[Path]:
     """Finalise: check every view's image (decoded in full when ``verify``), write every format, drop staging.
 
     Needs no Blender (``cli.py --collect``); ``sample_points()``, when given, samples and tracks the surface

@@ -25,7 +25,7 @@ from .dataset import (
     Source,
     absent_views,
     check_out_dir,
-    collect,
+    finalise,
     image_namer,
     pass_files,
     pending_views,
@@ -207,7 +207,7 @@ class DatasetRun:
         Images this job published itself are only checked to exist; any others are decoded in full.
         """
         fresh = getattr(self.render, "done", 0) == len(self.plan.views)
-        return collect(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_tracks)
+        return finalise(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_tracks)
 
     def close(self) -> None:
         """The user's scene settings back, the output folder's lock released; safe to call more than once."""

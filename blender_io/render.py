@@ -101,7 +101,7 @@ class ViewRenderer:
         self.pass_files = pass_files
         """``pass_files(view)`` = {(pass, ext): path relative to the output folder} (``pipeline``)."""
         self.on_view = None
-        """Called with each view whose image is in place (shard records, progress)."""
+        """Called with each view whose image is in place (a shard's done-list, progress)."""
         self.total = len(views)
         self.done = 0
         self.quiet = quiet

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..core.errors import UserError
 from ..core.options import Meta, OptionError, Options, family, option, required
 from .engines import ENGINES, engine_of
-from .engines.engine import BUSY_STATES, Engine, Start
+from .engines.engine import BUSY_STATES, RETRIES, Engine, Start
 from .status import job_status
 
 
@@ -60,14 +60,14 @@ class Submission:
     """The engine's option family (its own flags or panel settings), or None."""
     asked: SubmitOptions = field(default_factory=SubmitOptions)
     overwrite: bool = False
-    retries: int = 2
+    retries: int = RETRIES
 
     def start(self, shards: list[int], progress=None) -> Start:
         a = self.asked
         return Start(shards, self.options, a.emit, a.apply, self.retries, progress)
 
 
-def submission(place, asked: SubmitOptions, options=None, overwrite: bool = False, retries: int = 2,
+def submission(place, asked: SubmitOptions, options=None, overwrite: bool = False, retries: int = RETRIES,
                check_existing: bool = True) -> Submission:  # fmt: skip
     """The submission asked for, refused in one sentence before any planning or upload: a place its engine does
     not take, an ``--emit`` it cannot write and, with ``check_existing`` (it asks the bucket: not on Blender's
@@ -177,8 +177,8 @@ def submit(sub: Submission, settings, source, quiet: bool = True, progress=None)
     return hand_over(make(sub, settings, source, quiet), progress)
 
 
-def retry_missing(place, typed: dict | None = None, emit: str | None = None, apply: bool = False, retries: int = 2,
-                  progress=None) -> str:  # fmt: skip
+def retry_missing(place, typed: dict | None = None, emit: str | None = None, apply: bool = False,
+                  retries: int = RETRIES, progress=None) -> str:  # fmt: skip
     """Start again only the shards with missing views that the engine is not running or about to run, with the
     job's own engine options, or with ``typed`` ones in their place (Slurm's become the job's)."""
     status = job_status(place)
@@ -220,7 +220,7 @@ def render_with_workers(settings, source, run, progress=None):
     """``cli.py --workers N``: the local engine on the output folder. Plan once (the folder becomes a job), N
     ``cli.py worker`` processes, one collect; the folder's lock is this process's throughout. Returns the
     ``Planned`` (its lock held: the caller releases it)."""
-    from ..app.dataset import collect as finalise
+    from ..app.dataset import finalise
     from ..app.pipeline import plan_dataset
     from .engines.local import run_workers
     from .submit import write_job_files

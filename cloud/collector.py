@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..app.dataset import (
     IncompleteError,
-    collect,
+    finalise,
     pass_files,
     pending_views,
     prepare_out_dir,
@@ -41,6 +41,6 @@ def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]
             for view in plan.views:
                 for rel in [view.image, *map(str, pass_files(plan, view).values())]:
                     link_or_copy(job_dir / rel, out / rel)
-        return collect(out, plan)
+        return finalise(out, plan)
     finally:
         lock.release()

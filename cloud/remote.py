@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..app.dataset import IncompleteError, collect, prepare_out_dir
+from ..app.dataset import IncompleteError, finalise, prepare_out_dir
 from ..app.lock import OutputLock
 from ..app.ownership import describe, owned_files
 from ..app.processes import pid_alive
@@ -220,7 +220,7 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
             if bad:
                 store.delete([proof_rel(spec.digest, v.frame) for v in bad])
                 raise IncompleteError(bad)
-            return collect(out, plan)
+            return finalise(out, plan)
         finally:
             lock.release()
 

@@ -102,7 +102,7 @@ def _run_value(a: argparse.Namespace, name: str):
     return given(RunOptions, a, only=(name,)).get(name, default_of(RunOptions, name))
 
 
-def submit(args: list[str]) -> int:
+def submit_command(args: list[str]) -> int:
     a = _submit_parser().parse_args(args)
     place = _place(a)
     if a.retry_missing:
@@ -137,7 +137,7 @@ def _retry_missing(place, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def worker(args: list[str]) -> int:
+def worker_command(args: list[str]) -> int:
     p = _job_parser("cli.py worker", "Render one shard of a job (a batch engine's task).")
     add_family(p, RunOptions, only=("shard", "threads", "verbose"))
     p.add_argument("--under-parent", action="store_true", help=argparse.SUPPRESS)  # its parent holds the lock
@@ -150,7 +150,7 @@ def worker(args: list[str]) -> int:
     return EXIT_OK
 
 
-def status(args: list[str]) -> int:
+def status_command(args: list[str]) -> int:
     a = _job_parser("cli.py status", "Views done per shard, and each task as the engine sees it.").parse_args(args)
     st = actions.job_status(_place(a))
     for s in st.shards:
@@ -161,7 +161,7 @@ def status(args: list[str]) -> int:
     return EXIT_OK if st.done == st.total else EXIT_FAILED
 
 
-def collect(args: list[str]) -> int:
+def collect_command(args: list[str]) -> int:
     p = _job_parser("cli.py collect", "Check every view of a job and write the dataset. No Blender.")
     p.add_argument("--out", metavar="DIR", help="where the dataset goes (default: the job folder itself)")
     add_family(p, RunOptions, only=("overwrite",))
@@ -174,7 +174,7 @@ def collect(args: list[str]) -> int:
     return EXIT_FAILED if report.problems else EXIT_OK
 
 
-def cancel(args: list[str]) -> int:
+def cancel_command(args: list[str]) -> int:
     a = _job_parser("cli.py cancel", "Cancel every task of a job with the engine's own cancel.").parse_args(args)
     print(actions.cancel(_place(a)))
     return EXIT_OK
@@ -198,12 +198,12 @@ def guarded(name: str, command):
 
 
 COMMANDS = {
-    name: guarded(name, f)
-    for name, f in (
-        ("submit", submit),
-        ("worker", worker),
-        ("status", status),
-        ("collect", collect),
-        ("cancel", cancel),
+    name: guarded(name, command)
+    for name, command in (
+        ("submit", submit_command),
+        ("worker", worker_command),
+        ("status", status_command),
+        ("collect", collect_command),
+        ("cancel", cancel_command),
     )
 }

@@ -210,7 +210,7 @@ def print_report(report) -> int:
 
 def _collect(a: argparse.Namespace) -> int:
     """``--collect`` finalises what the saved plan says: any other option would be silently ignored."""
-    from ..app.dataset import collect
+    from ..app.dataset import finalise
     from ..app.lock import OutputLock
     from ..app.ownership import saved_plan
     from ..app.validate import validate
@@ -225,7 +225,7 @@ def _collect(a: argparse.Namespace) -> int:
         raise UserError(f"--out {root} holds no planned dataset to collect")
     lock = OutputLock(root).acquire()
     try:
-        written = collect(root)
+        written = finalise(root)
     finally:
         lock.release()
     print(f"wrote {len(written)} dataset files to {a.out}")

@@ -1,7 +1,7 @@
 """What a dataset is made of: one typed settings object, and the one description of every setting.
 
 Each ``Settings`` field carries a ``Meta``: its CLI flag, its panel label, help, range or choices. The
-command line (``app.commandline``), the panel's PropertyGroup (``ui.properties``), the saved plan and the
+command line (``commands``), the panel's PropertyGroup (``panels.properties``), the saved plan and the
 error messages are all derived from these fields, so a setting is added here and nowhere else.
 """
 
@@ -274,7 +274,7 @@ class Settings:
         return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def validate(self, formats: dict[str, object]) -> None:
-        """Raise ``SettingError`` for the first value out of range; ``formats`` maps names to format records."""
+        """Raise ``SettingError`` for the first value out of range; ``formats`` maps names to format descriptions."""
         for f in fields(self):
             check_value(f.name, getattr(self, f.name), formats)
         if not self.formats:

@@ -26,8 +26,8 @@ from ..core.reader_kit import SHOWN, Camera, Dataset, relative_path, shown
 from ..core.rigs import SPLITS
 from ..core.text import one_line
 from ..core.untrusted import is_dir
+from .format import Format
 from .nerfstudio import image_relpath, pass_relpath
-from .record import Format
 
 PINHOLE_MODEL_ID = 1
 STAGED_SPARSE, OLD_SPARSE = ".sparse.tmp", ".sparse.old"

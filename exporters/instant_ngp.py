@@ -33,7 +33,7 @@ from .common import (
     read_transforms,
     source_keys,
 )
-from .record import Format
+from .format import Format
 
 TARGET_HALF_EXTENT = 0.4
 MAX_AABB_SCALE = 128

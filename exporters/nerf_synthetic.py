@@ -30,7 +30,7 @@ from ..core.reader_kit import (
 from ..core.rigs import SPLITS
 from ..core.untrusted import Unreadable, present
 from .common import PASS_KEYS, depth_keys, intrinsics_keys, matrix_rows, source_keys
-from .record import Format
+from .format import Format
 
 # The exact name 3D Gaussian Splatting's Blender loader opens (it makes random points when it is missing).
 PLY_NAME = "points3d.ply"

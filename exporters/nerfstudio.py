@@ -28,7 +28,7 @@ from .common import (
     read_transforms,
     source_keys,
 )
-from .record import Format
+from .format import Format
 
 DISTORTION_KEYS = ("k1", "k2", "p1", "p2")
 PLY_NAME = "points3d.ply"

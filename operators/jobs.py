@@ -11,17 +11,13 @@ from pathlib import Path
 
 import bpy
 
-from ..app.dataset import RunOptions
 from ..cloud import actions
+from ..cloud.engines.engine import RETRIES
 from ..core.errors import UserError
-from ..core.options import default_of
 from . import following as jobs
 from .reports import reports_errors
 from .scene_values import download_dir, emit_folder, forget_job, job_of, output_dir
 from .tasks import Task
-
-RETRIES = default_of(RunOptions, "retries")
-"""Restarts of a failed worker (the local engine's), as ``cli.py``'s default."""
 
 
 def _job(context):

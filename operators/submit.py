@@ -9,9 +9,9 @@ the job's lock and removes the staging folder when it ends, however it ends.
 from __future__ import annotations
 
 from ..cloud import actions
+from ..cloud.engines.engine import RETRIES
 from ..core.errors import UserError
 from . import following as jobs
-from .jobs import RETRIES
 from .scene_values import output_dir, settings_from_props, source_from_props, store_job, submission_from_props
 from .tasks import Task
 

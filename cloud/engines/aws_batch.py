@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from ...core.errors import UserError
 from ...core.layout import BACKEND_DIR
-from ...core.options import Meta, Options, family, from_record, option, required
+from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
-from ..s3 import S3Options, client, errors
+from ..s3 import client, errors
 from .engine import Engine, Start
 
 SUBMISSIONS = f"{BACKEND_DIR}/aws-batch"
@@ -77,16 +77,6 @@ class AwsBatchEngine(Engine):
     places = ("s3",)
     panel = "AWS Batch"
     panel_help = "An array job on AWS Batch; the job lives in an S3 bucket"
-
-    def record(self, opts, reach) -> dict:
-        return {"aws-batch": opts.to_record(), "s3": (reach or S3Options()).to_dict()}
-
-    def recorded(self, spec) -> BatchOptions:
-        d = spec.options
-        if not isinstance(d, dict) or set(d) != {"aws-batch", "s3"}:
-            raise UserError("the job's AWS Batch options are damaged")
-        S3Options.from_job(d["s3"])
-        return from_record(BatchOptions, d["aws-batch"], "AWS Batch")
 
     def check(self, place, opts, start: Start) -> None:
         if len(start.shards) > MAX_ARRAY:

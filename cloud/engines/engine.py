@@ -16,14 +16,19 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ...app.dataset import RunOptions
 from ...core.errors import UserError
 from ...core.files import write_json_atomic
 from ...core.layout import BACKEND_DIR
+from ...core.options import default_of
+from ..s3 import S3Options
 
 BUSY_STATES = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "SUBMITTED", "RUNNABLE", "STARTING")
 """A task in one of these will run, or runs: neither resubmitted nor replaced under it."""
 QUIET_STATES = ("COMPLETED", "SUCCEEDED", "RUNNING", "PENDING", "SUBMITTED", "RUNNABLE", "STARTING")
 """States that need no explanation in ``status`` (the others show the task's last words)."""
+RETRIES = default_of(RunOptions, "retries")
+"""Restarts of a failed worker, as ``--retries`` takes them by default."""
 EMITTED_LABEL = {"app.kubernetes.io/name": "nerf-dataset"}
 """The label of every manifest and config we emit: an emitted file replaces only one of ours."""
 
@@ -40,7 +45,7 @@ class Start:
     """None: submit. ``""`` or a folder: only write the engine's file (a folder job's ``backend/`` by default)."""
     apply: bool = False
     """Emitting engines whose tool can submit (kubectl): submit the emitted file too."""
-    retries: int = 2
+    retries: int = RETRIES
     """Engines that watch their workers themselves (local): restarts of a failed one."""
     progress: object = None
 
@@ -74,16 +79,25 @@ class Engine:
     """Options typed for ``--retry-missing`` become the job's own (Slurm's) rather than this retry's only."""
 
     def record(self, opts, reach) -> dict:
-        """What the job records of a submission (``JobSpec.options``): none of it secret."""
-        return {}
+        """What the job records of a submission (``JobSpec.options``): the engine's options under its name and
+        how its workers reach the bucket (endpoint and region: never a profile or a key)."""
+        if self.options is None:
+            return {}
+        return {self.name: opts.to_record(), "s3": (reach or S3Options()).to_dict()}
 
     def recorded(self, spec):
         """The engine's options back from the job's record (a damaged record is one sentence)."""
-        return None
+        if self.options is None:
+            return None
+        d = spec.options
+        if not isinstance(d, dict) or set(d) != {self.name, "s3"}:
+            raise UserError(f"the job's {self.options.FAMILY} options are damaged")
+        S3Options.from_job(d["s3"])
+        return self.options.from_record(d[self.name])
 
     def with_recorded(self, spec, opts):
         """A job's record with ``opts`` in place of the engine's options (a retry's that persist)."""
-        return spec
+        return replace(spec, options={**spec.options, self.name: opts.to_record()})
 
     def folder_job(self, opts) -> bool:
         """Whether a job with these options lives in a folder (else in a bucket): the panel asks."""

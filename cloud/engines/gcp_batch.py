@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...core.options import Meta, Options, family, from_record, option, required
+from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
-from ..s3 import S3Options
 from ..words import ENV_NAME, IMAGE, WORKER_UID, check_args, is_count, is_mount_path, is_word
 from .engine import Engine, Start, emit_dir, worker_threads, write_emitted
 
@@ -137,12 +136,6 @@ class GcpBatchEngine(Engine):
     places = ("folder", "s3")
     emits = "the job config"
     submits = False
-
-    def record(self, opts, reach) -> dict:
-        return {"gcp-batch": opts.to_record(), "s3": (reach or S3Options()).to_dict()}
-
-    def recorded(self, spec) -> GcpBatchOptions:
-        return from_record(GcpBatchOptions, (spec.options or {}).get("gcp-batch"), "Google Cloud Batch")
 
     def folder_job(self, opts) -> bool:
         return opts is not None and opts.gcs_bucket is not None

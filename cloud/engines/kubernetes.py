@@ -23,9 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...core.options import Meta, Options, family, from_record, option, required
+from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
-from ..s3 import S3Options
 from ..tools import ToolResult, find_tool, last_line, run_tool
 from ..words import DNS_LABEL, DNS_SUBDOMAIN, IMAGE, QUANTITY, WORKER_UID, check_args, is_count, is_mount_path, is_word
 from .engine import EMITTED_LABEL, Engine, Start, emit_dir, worker_threads, write_emitted
@@ -161,12 +160,6 @@ class KubernetesEngine(Engine):
     applies = True
     panel = "Kubernetes (emit)"
     panel_help = "Write a Kubernetes Indexed Job manifest, for kubectl apply"
-
-    def record(self, opts, reach) -> dict:
-        return {"kubernetes": opts.to_record(), "s3": (reach or S3Options()).to_dict()}
-
-    def recorded(self, spec) -> KubernetesOptions:
-        return from_record(KubernetesOptions, (spec.options or {}).get("kubernetes"), "Kubernetes")
 
     def folder_job(self, opts) -> bool:
         return opts is not None and opts.pvc is not None

@@ -16,8 +16,8 @@ from ...app.processes import this_cli_command
 from ...core.errors import UserError
 from ...core.files import write_json_atomic, write_text_atomic
 from ...core.layout import BACKEND_DIR, LOG_DIR
-from ...core.options import Meta, Options, family, from_record, option
-from ..job import shard_list_text, write_job
+from ...core.options import Meta, Options, family, option
+from ..job import shard_list_text
 from ..tools import find_tool, run_tool
 from .engine import Engine, Start
 
@@ -106,11 +106,10 @@ class SlurmEngine(Engine):
         return (opts or SlurmOptions()).to_record()  # flat: the job format of the first engine
 
     def recorded(self, spec) -> SlurmOptions:
-        return from_record(SlurmOptions, spec.options, "Slurm")
+        return SlurmOptions.from_record(spec.options)
 
     def with_recorded(self, spec, opts):
-        written = replace(spec, options=self.record(opts, None))
-        return written
+        return replace(spec, options=self.record(opts, None))
 
     def start(self, place, spec, plan, start: Start) -> str:
         job_id = submit(place.location, start.shards, start.options, emit_only=start.emit is not None)
@@ -127,11 +126,6 @@ class SlurmEngine(Engine):
 
 
 ENGINE = SlurmEngine()
-
-
-def persist(place, spec, opts) -> None:
-    """The options typed for a retry become the job's own, for this and later retries."""
-    write_job(place.location, ENGINE.with_recorded(spec, opts))
 
 
 def array_script(job_dir: Path, opts: SlurmOptions) -> str:

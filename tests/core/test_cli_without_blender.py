@@ -16,7 +16,7 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import collect, image_namer
+from nerf_dataset.app.dataset import finalise, image_namer
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.settings import Settings
@@ -64,7 +64,7 @@ def test_a_render_without_bpy_says_how_to_run_in_one_line(no_bpy_path, tmp_path,
     if args[0] != "validate":
         args += ["--out", str(out)]
     else:  # a dataset to check, so that only the scene is missing
-        collect(tmp_path / "ds", planned_dataset(tmp_path / "ds"))
+        finalise(tmp_path / "ds", planned_dataset(tmp_path / "ds"))
     r = cli_without_bpy(no_bpy_path, *args, cwd=tmp_path)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2, r.stderr

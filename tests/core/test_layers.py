@@ -129,3 +129,16 @@ def test_every_operator_is_under_operators_and_every_panel_under_panels():
     operators, panels = _blender_classes("Operator"), _blender_classes("Panel")
     assert operators and all(c.startswith("operators/") for c in operators), operators
     assert panels and all(c.startswith("panels/") for c in panels), panels
+
+
+def test_pip_install_ships_every_package():
+    """``pip install .`` makes the repository ``nerf_dataset``: pyproject.toml lists every package folder."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"nerf_dataset"} | {
+        "nerf_dataset." + _module_name(init.parent / "__init__.py")
+        for f in FLOORS
+        for init in (ROOT / f).rglob("__init__.py")
+    }
+    assert listed == found

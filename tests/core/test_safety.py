@@ -16,7 +16,7 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import check_out_dir, collect, format_dir, image_namer, pass_files, prepare_out_dir
+from nerf_dataset.app.dataset import check_out_dir, finalise, format_dir, image_namer, pass_files, prepare_out_dir
 from nerf_dataset.app.lock import OutputLock
 from nerf_dataset.app.ownership import TEMPORARY, clear_dataset, foreign_files, owned_files
 from nerf_dataset.core.camera import Raster
@@ -100,7 +100,7 @@ def stop_after(monkeypatch, calls: int, names=("replace", "link")) -> None:
 
 def test_collect_writes_exactly_the_files_the_plan_owns(tmp_path):
     plan = rendered(tmp_path)
-    collect(tmp_path, plan)
+    finalise(tmp_path, plan)
     written = {rel for rel in tree(tmp_path) if not rel.startswith(PLAN_DIR + "/")}
     assert written == owned_files(plan)
     assert foreign_files(tmp_path, plan) == []
@@ -110,7 +110,7 @@ def test_killed_between_any_two_writes_no_format_looks_complete_early_and_collec
     plan = rendered(tmp_path / "start")
     whole = tmp_path / "whole"
     shutil.copytree(tmp_path / "start", whole)
-    collect(whole, plan)
+    finalise(whole, plan)
     reference = tree(whole)
     entries = {n: format_dir(Path(), ALL, n) / FORMATS[n].files[-1] for n in ALL}
     writes = 0
@@ -120,7 +120,7 @@ def test_killed_between_any_two_writes_no_format_looks_complete_early_and_collec
         with monkeypatch.context() as m:
             stop_after(m, writes)
             try:
-                collect(cut, plan)
+                finalise(cut, plan)
                 finished = True
             except Killed:
                 finished = False
@@ -131,7 +131,7 @@ def test_killed_between_any_two_writes_no_format_looks_complete_early_and_collec
                 needed = [r for r in reference if r.startswith(prefix) or "/" not in r or r.startswith("camera_")]
                 needed = [r for r in needed if not r.startswith(PLAN_DIR)]
                 assert [r for r in needed if files.get(r) != reference[r]] == [], (writes, name)
-        collect(cut, plan)  # what --collect or --resume does next
+        finalise(cut, plan)  # what --collect or --resume does next
         assert tree(cut) == reference, writes
         assert not [p for p in cut.rglob("*") if TEMPORARY.match(p.name) or p.name.startswith(".sparse")]
         shutil.rmtree(cut)
@@ -143,7 +143,7 @@ def test_killed_between_any_two_writes_no_format_looks_complete_early_and_collec
 
 def test_overwrite_refuses_foreign_files_and_deletes_none(tmp_path):
     plan = rendered(tmp_path)
-    collect(tmp_path, plan)
+    finalise(tmp_path, plan)
     mine = {"outputs/model/step-000.ckpt": b"weights", "notes.txt": b"mine", "nerf/train/extra.png": b"x"}
     for rel, data in mine.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def test_an_empty_marker_folder_does_not_make_a_folder_ours(tmp_path):
 
 def test_overwrite_killed_while_deleting_leaves_a_folder_overwrite_and_resume_accept(tmp_path, monkeypatch):
     plan = rendered(tmp_path / "start")
-    collect(tmp_path / "start", plan)
+    finalise(tmp_path / "start", plan)
     total = len(tree(tmp_path / "start"))
     for deletes in range(0, total + 1, 7):
         out = tmp_path / f"d{deletes}"
@@ -191,7 +191,7 @@ def test_a_damaged_plan_is_one_sentence(tmp_path):
     ):
         (tmp_path / PLAN_FILE).write_text(damage)
         with pytest.raises(UserError) as failure:
-            collect(tmp_path)
+            finalise(tmp_path)
         assert "\n" not in str(failure.value) and "plan.json" in str(failure.value)
     assert plan is not None
 
@@ -261,20 +261,20 @@ def _header_end(data: bytes) -> int:
 
 def test_resume_and_collect_never_touch_files_of_the_user_in_our_folders(tmp_path):
     plan = rendered(tmp_path)
-    collect(tmp_path, plan)
+    finalise(tmp_path, plan)
     mine = ["colmap/sparse/1/cameras.txt", "colmap/sparse/0/my_notes.txt", "colmap/sparse/readme.txt"]
     for rel in mine:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("mine")
     with pytest.raises(UserError, match="did not write"):
-        collect(tmp_path, plan)
+        finalise(tmp_path, plan)
     with pytest.raises(UserError, match="did not write"):
         check_out_dir(tmp_path, overwrite=False, resume=True)
     assert all((tmp_path / rel).read_text() == "mine" for rel in mine)
     (tmp_path / "colmap/sparse/0/my_notes.txt").unlink()
     (tmp_path / "notes").symlink_to(tmp_path / "colmap/sparse/readme.txt")  # we never make links: it is theirs
     with pytest.raises(UserError, match='"colmap/sparse/1/cameras.txt", "colmap/sparse/readme.txt", "notes"'):
-        collect(tmp_path, plan)
+        finalise(tmp_path, plan)
 
 
 def test_damaged_bookkeeping_is_redone_or_one_sentence(tmp_path):
@@ -286,7 +286,7 @@ def test_damaged_bookkeeping_is_redone_or_one_sentence(tmp_path):
     for damage in (os.urandom(300), b"[" * 100_000):
         (tmp_path / PLAN_FILE).write_bytes(damage)
         with pytest.raises(UserError) as failure:
-            collect(tmp_path)
+            finalise(tmp_path)
         assert "\n" not in str(failure.value) and "plan.json" in str(failure.value)
     save_plan(plan, tmp_path)
     good = (tmp_path / POINTS_FILE).read_bytes()
@@ -304,7 +304,7 @@ def test_validate_names_any_cut_file_of_ours(tmp_path):
     from nerf_dataset.app.validate import validate
 
     plan = rendered(tmp_path)
-    collect(tmp_path, plan)
+    finalise(tmp_path, plan)
     assert validate(tmp_path).problems == []
     for rel in ("nerfstudio/images_2/train_0000.png", "colmap/masks_2/val_0000.png", "preview.png"):
         data = (tmp_path / rel).read_bytes()
@@ -318,7 +318,7 @@ def test_a_full_disk_while_writing_the_colmap_model_leaves_no_scratch(tmp_path, 
     import errno
 
     plan = rendered(tmp_path)
-    collect(tmp_path, plan)
+    finalise(tmp_path, plan)
     shutil.rmtree(tmp_path / "colmap/sparse")
     real = os.replace
 
@@ -329,9 +329,9 @@ def test_a_full_disk_while_writing_the_colmap_model_leaves_no_scratch(tmp_path, 
 
     monkeypatch.setattr(os, "replace", full_in_scratch)
     with pytest.raises(OSError) as failure:
-        collect(tmp_path, plan)
+        finalise(tmp_path, plan)
     assert failure.value.filename == str(tmp_path / "colmap/sparse/0/images.txt")  # the name the user knows
     assert not list(tmp_path.glob("colmap/.sparse*")) and not (tmp_path / "colmap/sparse").exists()
     monkeypatch.undo()
-    collect(tmp_path, plan)  # space again: it completes
+    finalise(tmp_path, plan)  # space again: it completes
     assert (tmp_path / "colmap/sparse/0/points3D.bin").is_file()

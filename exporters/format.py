@@ -1,7 +1,7 @@
-"""The record that describes one output format completely: its names, its layout, its writer and its reader.
+"""The description of one output format, complete: its names, its layout, its writer and its reader.
 
 Everything that lists formats (the CLI help, the panel toggles, the size estimate, ``validate``) reads
-these records, so a format is added by writing one module with one ``FORMAT``.
+these descriptions, so a format is added by writing one module with one ``FORMAT``.
 """
 
 from __future__ import annotations
