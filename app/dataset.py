@@ -97,7 +97,7 @@ class RunOptions(Options):
         Meta("--verbose", "Verbose", "show Blender's own output (rendering, opening and importing)", panel="none"),
     )
     worker: bool = False
-    """A job's worker: it renders its shard and leaves finalising to ``collect``."""
+    """A job's worker: it renders its shard and leaves finalising to the job's ``collect``."""
     under_parent: bool = False
     """A worker of ``--workers`` (or ``submit --backend local``): its parent holds the folder's lock for it."""
     done_elsewhere: frozenset[int] = frozenset()

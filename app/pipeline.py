@@ -204,7 +204,7 @@ class DatasetRun:
     def finish(self) -> list[Path]:
         """Once every image is in place: sample the points, write every format (atomically, last), drop staging.
 
-        Images this job published itself are only checked to exist; any others are decoded in full.
+        Images this run published itself are only checked to exist; any others are decoded in full.
         """
         fresh = getattr(self.render, "done", 0) == len(self.plan.views)
         return finalise(self.out_dir, self.plan, verify=not fresh, sample_points=self.planned.ensure_tracks)
@@ -216,7 +216,7 @@ class DatasetRun:
 
 
 def start_run(settings: Settings | None, source: Source, run: RunOptions) -> DatasetRun:
-    """Everything up to rendering: the plan, the rig, and a render job over the views still missing."""
+    """Everything up to rendering: the plan, the rig, and a renderer of the views still missing."""
 
     planned = plan_dataset(settings, source, run)
     try:
@@ -246,32 +246,32 @@ def _run(planned: Planned, run: RunOptions) -> DatasetRun:
         objs=planned.objs,
         pass_files=lambda view: pass_files(plan, view),
     )
-    job = DatasetRun(planned, render)
+    made = DatasetRun(planned, render)
     if run.shard is not None:
         pending = {v.frame for v in todo}
         start_done_list(out_dir, *run.shard, [v.frame for v in views if v.frame not in pending])
-        job.render.on_view = lambda view: append_done(out_dir, *run.shard, view.frame)
-    return job
+        made.render.on_view = lambda view: append_done(out_dir, *run.shard, view.frame)
+    return made
 
 
 def make_dataset(settings: Settings | None, source: Source, run: RunOptions, progress=None) -> DatasetRun:
-    """Render the dataset ``settings`` describe from ``source`` into ``run.out``; the CLI's whole job.
+    """Render the dataset ``settings`` describe from ``source`` into ``run.out``; the CLI's whole work.
 
     A shard run finalises the dataset when it finds every view complete at its end, unless it is a worker
     of a parent that finalises (``run.worker``).
     """
-    job = start_run(settings, source, run)
+    made = start_run(settings, source, run)
     try:
-        job.render.run(progress)
+        made.render.run(progress)
         if run.shard is None:
-            job.finish()
-        elif not run.worker and not absent_views(job.plan, job.out_dir):
-            with finalising(job.out_dir):
-                job.finish()
+            made.finish()
+        elif not run.worker and not absent_views(made.plan, made.out_dir):
+            with finalising(made.out_dir):
+                made.finish()
     except BaseException:
-        job.planned.release()
+        made.planned.release()
         raise
-    return job
+    return made
 
 
 # Views whose silhouettes a render checks at its end, per format (``cli.py validate`` checks all): about

@@ -91,11 +91,6 @@ def given(cls, a: argparse.Namespace, only=None, dynamic: dict | None = None) ->
     return values
 
 
-def typed_flags(a: argparse.Namespace, families) -> list[str]:
-    """The flags of ``families`` given in ``a``."""
-    return [meta_of(cls, name).flag for cls in families for name in given(cls, a)]
-
-
 class Progress:
     """One updating line on a terminal; plain lines (at most one per 5 s) when stderr is a log file."""
 

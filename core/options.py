@@ -100,17 +100,15 @@ class OptionError(UserError):
     itself and ``{name}`` any other option, a flag on the CLI (``str``), a label in the panel."""
 
     def __init__(self, name: str, text: str):
-        self.setting, self.text = name, text
+        self.option, self.text = name, text
         super().__init__(self.worded(flag_of))
 
     def worded(self, name_of) -> str:
-        return re.sub(r"\{(\w*)\}", lambda m: name_of(m.group(1) or self.setting), self.text)
+        return re.sub(r"\{(\w*)\}", lambda m: name_of(m.group(1) or self.option), self.text)
 
 
 FAMILIES: list[type] = []
 """Every family, in the order they registered: how a name in a refusal finds its flag and label."""
-WORDS: dict[str, tuple[str, str]] = {}
-"""Names that are no family's field but that refusals mention: {name: (flag, label)}."""
 
 
 def family(cls):
@@ -129,12 +127,12 @@ def _meta_anywhere(name: str) -> Meta | None:
 
 def flag_of(name: str) -> str:
     meta = _meta_anywhere(name)
-    return meta.flag if meta is not None else WORDS.get(name, (f"--{name.replace('_', '-')}", ""))[0]
+    return meta.flag if meta is not None else f"--{name.replace('_', '-')}"
 
 
 def label_of(name: str) -> str:
     meta = _meta_anywhere(name)
-    return meta.label if meta is not None else WORDS.get(name, ("", name.replace("_", " ").title()))[1]
+    return meta.label if meta is not None else name.replace("_", " ").title()
 
 
 _FIELDS: dict[type, dict] = {}

@@ -26,8 +26,3 @@ def engine_of(spec) -> Engine:
 def index_variables() -> tuple[str, ...]:
     """Each engine's variable for its task's index (research/cluster-engines.md)."""
     return tuple(e.index_variable for e in ENGINES.values() if e.index_variable)
-
-
-def option_families() -> list[type]:
-    """Every engine's own option family, once each."""
-    return list(dict.fromkeys(e.options for e in ENGINES.values() if e.options is not None))

@@ -20,8 +20,9 @@ from ...app.dataset import RunOptions
 from ...core.errors import UserError
 from ...core.files import write_json_atomic
 from ...core.layout import BACKEND_DIR
-from ...core.options import default_of
+from ...core.options import Meta, OptionError, default_of
 from ..s3 import S3Options
+from ..words import IMAGE, is_mount_path
 
 BUSY_STATES = ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "SUBMITTED", "RUNNABLE", "STARTING")
 """A task in one of these will run, or runs: neither resubmitted nor replaced under it."""
@@ -169,6 +170,24 @@ def _emitted_by_us(path: Path) -> bool:
     labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
     ours = labels.get("app.kubernetes.io/name") == EMITTED_LABEL["app.kubernetes.io/name"]
     return ours or "taskGroups" in d
+
+
+WORKER_IMAGE = Meta(
+    "--image", "Image", "the worker image (built from this repository's Dockerfile)", "IMAGE", word=IMAGE,
+    what="a container image reference (registry/name:tag)")  # fmt: skip
+"""The container engines' worker image (the same flag for each)."""
+MOUNT_PATH = Meta("--mount-path", "Mount Path", "where the volume is mounted", "PATH", panel="none")
+"""Where a container engine mounts the job's volume (each its own default)."""
+
+
+def check_mount_path(path: str) -> None:
+    if not is_mount_path(path):
+        raise OptionError("mount_path", f"{{}} {path!r} is not an absolute folder of plain names")
+
+
+def volume_path(place, mount_path: str, mounted: bool) -> str | None:
+    """Where a container sees a job folder that lies at the root of its volume (None: not on a volume)."""
+    return f"{mount_path}/{Path(place.location).name}" if mounted and place.kind == "folder" else None
 
 
 def worker_threads(cpu: str | None) -> list[str]:

@@ -18,8 +18,18 @@ from pathlib import Path
 from ...core.errors import UserError
 from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
-from ..words import ENV_NAME, IMAGE, WORKER_UID, check_args, is_count, is_mount_path, is_word
-from .engine import Engine, Start, emit_dir, worker_threads, write_emitted
+from ..words import ENV_NAME, WORKER_UID, check_args, is_count, is_word
+from .engine import (
+    MOUNT_PATH,
+    WORKER_IMAGE,
+    Engine,
+    Start,
+    check_mount_path,
+    emit_dir,
+    volume_path,
+    worker_threads,
+    write_emitted,
+)
 
 MAX_PARALLELISM = 100_000
 _PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
@@ -35,16 +45,7 @@ class GcpBatchOptions(Options):
     FAMILY = "Google Cloud Batch"
     PANEL_PREFIX = "gcp_"
 
-    image: str = required(
-        Meta(
-            "--image",
-            "Image",
-            "the worker image (built from this repository's Dockerfile)",
-            "IMAGE",
-            word=IMAGE,
-            what="a container image reference (registry/name:tag)",
-        )
-    )
+    image: str = required(WORKER_IMAGE)
     cpu_milli: int | None = option(
         None,
         Meta(
@@ -112,8 +113,7 @@ class GcpBatchOptions(Options):
             panel="none",
         ),
     )
-    mount_path: str = option("/mnt/disks/job", Meta(
-        "--mount-path", "Mount Path", "where the volume is mounted", "PATH", panel="none"))  # fmt: skip
+    mount_path: str = option("/mnt/disks/job", MOUNT_PATH)
 
     def check(self) -> None:
         if len(self.secret_env) > 64:
@@ -125,8 +125,7 @@ class GcpBatchOptions(Options):
                 raise UserError(f"--secret-env {name}=... is not projects/P/secrets/S/versions/V (a secret's name)")
         if self.gcs_bucket is not None and ".." in self.gcs_bucket:
             raise UserError(f"--gcs-bucket {self.gcs_bucket!r} is not a Cloud Storage bucket (or bucket/folder)")
-        if not is_mount_path(self.mount_path):
-            raise UserError(f"--mount-path {self.mount_path!r} is not an absolute folder of plain names")
+        check_mount_path(self.mount_path)
 
 
 class GcpBatchEngine(Engine):
@@ -145,9 +144,7 @@ class GcpBatchEngine(Engine):
 
     def start(self, place, spec, plan, start: Start) -> str:
         opts = start.options
-        pod_dir = (
-            f"{opts.mount_path}/{Path(place.location).name}" if opts.gcs_bucket and place.kind == "folder" else None
-        )
+        pod_dir = volume_path(place, opts.mount_path, opts.gcs_bucket is not None)
         cpus = str(opts.cpu_milli // 1000) if opts.cpu_milli else None
         args = ["worker", *place.worker_args(pod_dir), *worker_threads(cpus)]
         name, rerun = f"nerf-dataset-{spec.digest[:10]}", start.shards if start.subset(spec) else None

@@ -26,8 +26,19 @@ from ...core.errors import UserError
 from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
 from ..tools import ToolResult, find_tool, last_line, run_tool
-from ..words import DNS_LABEL, DNS_SUBDOMAIN, IMAGE, QUANTITY, WORKER_UID, check_args, is_count, is_mount_path, is_word
-from .engine import EMITTED_LABEL, Engine, Start, emit_dir, worker_threads, write_emitted
+from ..words import DNS_LABEL, DNS_SUBDOMAIN, QUANTITY, WORKER_UID, check_args, is_count, is_word
+from .engine import (
+    EMITTED_LABEL,
+    MOUNT_PATH,
+    WORKER_IMAGE,
+    Engine,
+    Start,
+    check_mount_path,
+    emit_dir,
+    volume_path,
+    worker_threads,
+    write_emitted,
+)
 
 APP_LABEL = EMITTED_LABEL
 MAX_PARALLELISM = 10_000
@@ -44,16 +55,7 @@ class KubernetesOptions(Options):
     FAMILY = "Kubernetes"
     PANEL_PREFIX = "k8s_"
 
-    image: str = required(
-        Meta(
-            "--image",
-            "Image",
-            "the worker image (built from this repository's Dockerfile)",
-            "IMAGE",
-            word=IMAGE,
-            what="a container image reference (registry/name:tag)",
-        )
-    )
+    image: str = required(WORKER_IMAGE)
     namespace: str = option(
         "default", Meta("--namespace", "Namespace", "the Kubernetes namespace", "NS", word=DNS_LABEL, what=NAME_WORDS)
     )
@@ -134,9 +136,7 @@ class KubernetesOptions(Options):
             what=NAME_WORDS,
         ),
     )
-    mount_path: str = option(
-        "/job", Meta("--mount-path", "Mount Path", "where the volume is mounted", "PATH", panel="none")
-    )
+    mount_path: str = option("/job", MOUNT_PATH)
     service_account: str | None = option(None, Meta(
         "--service-account", "Service Account", "the pods' service account (IRSA, workload identity)", "NAME",
         word=DNS_SUBDOMAIN, what=NAME_WORDS, panel="none"))  # fmt: skip
@@ -146,8 +146,7 @@ class KubernetesOptions(Options):
             value = getattr(self, name)
             if value is not None and not _above_zero(value):
                 raise UserError(f"--{name} {value!r} is not {QUANTITY_WORDS}")
-        if not is_mount_path(self.mount_path):
-            raise UserError(f"--mount-path {self.mount_path!r} is not an absolute folder of plain names")
+        check_mount_path(self.mount_path)
 
 
 class KubernetesEngine(Engine):
@@ -172,7 +171,7 @@ class KubernetesEngine(Engine):
 
     def start(self, place, spec, plan, start: Start) -> str:
         opts = start.options
-        pod_dir = f"{opts.mount_path}/{Path(place.location).name}" if opts.pvc and place.kind == "folder" else None
+        pod_dir = volume_path(place, opts.mount_path, opts.pvc is not None)
         args = ["worker", *place.worker_args(pod_dir), *worker_threads(opts.cpu)]
         family_name, rerun = opts.name, start.shards if start.subset(spec) else None
         if rerun:  # a Job's name is unique: the rerun of some shards is a Job of its own, of the same family
