@@ -11,6 +11,7 @@ and finishes one that was cut off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..core.asset_index import AssetRecord, read_record, write_index, write_record
 from ..core.collection import (
     MAX_ASSETS,
+    MAX_DOWNLOAD_MB,
     SHA256,
     Asset,
     AssetOptions,
@@ -38,6 +40,7 @@ from ..core.files import write_json_atomic
 from ..core.layout import (
     BATCH_FILE,
     COLLECTION_DIR,
+    COLLECTION_LOCK,
     DOWNLOAD_CACHE,
     INDEX_CSV,
     INDEX_JSON,
@@ -46,10 +49,11 @@ from ..core.layout import (
     collection_worker_log,
 )
 from ..core.options import OptionError, to_record
-from ..core.settings import SettingError, Settings, settings_from_values
+from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.text import one_line
 from ..core.untrusted import Unreadable, read_bounded
 from .dataset import IncompleteError, RunOptions, Source
+from .lock import OutputLock
 from .processes import die_with_parent, this_cli_command, threads_per_worker
 
 MAX_BATCH_BYTES = 512 << 20
@@ -106,12 +110,35 @@ def start(batch: Batch, run: RunOptions) -> None:
         shutil.rmtree(out / RECORDS_DIR, ignore_errors=True)
         for name in (INDEX_JSON, INDEX_CSV):
             (out / name).unlink(missing_ok=True)
+    save_batch(out, batch)
+
+
+def save_batch(out: Path, batch: Batch) -> None:
     write_json_atomic(out / BATCH_FILE, batch.to_json())
 
 
-def check_out(out: Path, batch: Batch, run: RunOptions) -> None:
+@contextlib.contextmanager
+def held(out: Path, shared: bool = False):
+    """The collection folder's lock, for the whole run: a second run on the folder is refused at once (blocks of
+    one batch started by hand share it). A refused run that made the folder leaves nothing of it behind."""
+    if out.exists() and not out.is_dir():
+        raise SettingError("out", f"{{}} {out} exists and is not a folder")
+    created = not out.exists()
+    lock = OutputLock(out, shared, COLLECTION_LOCK).acquire()
+    try:
+        yield lock
+    except BaseException:
+        if created and sorted(out.rglob("*")) == [out / COLLECTION_DIR, out / COLLECTION_LOCK]:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+
+
+def check_out(out: Path, batch: Batch, run: RunOptions, block: bool = False) -> None:
     """OUT holds nothing but a collection of ours (the index, our folder, the assets' folders); a started one is
-    resumed with the very settings it was started with, or redone with --overwrite. Changes nothing."""
+    resumed with the very settings it was started with, or redone with --overwrite. A ``block`` of the batch
+    (``--asset-shard``) continues a started one as a resume does. Changes nothing."""
     if out.exists() and not out.is_dir():
         raise SettingError("out", f"{{}} {out} exists and is not a folder")
     names = {p.name for p in out.iterdir()} if out.exists() else set()
@@ -124,11 +151,11 @@ def check_out(out: Path, batch: Batch, run: RunOptions) -> None:
             "out", f"{{}} {out} holds files this tool did not write ({foreign[0]}…); choose another folder"
         )
     started = bool(names - {COLLECTION_DIR}) or (out / RECORDS_DIR).is_dir()  # the panel's log alone is no batch
-    if started and not (run.resume or run.overwrite):
+    if started and not (run.resume or run.overwrite or block):
         raise SettingError(
             "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
         )
-    if not (run.resume and started):
+    if not ((run.resume or block) and started):
         return
     saved = _saved_identity(out)
     if saved is None:
@@ -145,15 +172,15 @@ def check_out(out: Path, batch: Batch, run: RunOptions) -> None:
             was, now = theirs.get(diff), mine.get(diff)
         else:
             was, now = saved.get(diff), asked[diff]
-        made = f"made with {diff} {was!r}, not {now!r}"
+        made = f"made with {{{diff}}} {was!r}, not {now!r}" if diff != "settings" else "made with other settings"
         raise SettingError("resume", f"{{}} continues the collection in {out}, {made}; use {{overwrite}} to redo it")
 
 
 def _saved_identity(out: Path) -> dict | None:
     """What the batch in OUT was started with (an older batch file holds nothing else)."""
     try:
-        saved = json.loads((out / BATCH_FILE).read_text())
-    except (OSError, ValueError, RecursionError):
+        saved = json.loads(read_bounded(out / BATCH_FILE, out, MAX_BATCH_BYTES))
+    except (Unreadable, OSError, ValueError, RecursionError):
         return None
     if not isinstance(saved, dict) or not isinstance(saved.get("settings"), dict):
         return None
@@ -166,18 +193,32 @@ def load_batch(out: Path) -> Batch:
     from ..exporters import FORMATS
 
     path = Path(out) / BATCH_FILE
+    damaged = f"{path} is damaged" + " ({}); start the collection again"
     try:
         d = json.loads(read_bounded(path, Path(out), MAX_BATCH_BYTES))
-        settings = settings_from_values(d["settings"], FORMATS)
+    except (Unreadable, ValueError, RecursionError) as exc:
+        raise UserError(damaged.format(one_line(exc, 200))) from None
+    if isinstance(d, dict) and isinstance(d.get("settings"), dict) and "assets" not in d:
+        raise UserError(f"{path} was written by an older version (it lists no assets): run the collection again "
+                        "with --resume")  # fmt: skip
+    try:
+        if not isinstance(d, dict) or not isinstance(d.get("settings"), dict):
+            raise ValueError("not a batch")
+        if set(d["settings"]) != set(SETTING_FIELDS):
+            raise ValueError("not every setting")
+        settings = Settings.from_dict(d["settings"])
+        settings.validate(FORMATS)
         options = AssetOptions.from_record({k: d[k] for k in AssetOptions.__dataclass_fields__})
         rows, cache, limit = d["assets"], d["cache"], d["max_download_mb"]
-        if not (isinstance(rows, list) and len(rows) <= MAX_ASSETS and isinstance(cache, str) and type(limit) is int):
+        if not (isinstance(rows, list) and len(rows) <= MAX_ASSETS and isinstance(cache, str)):
             raise ValueError("a field of the wrong type")
+        if not Path(cache).is_absolute() or type(limit) is not int or not 1 <= limit <= MAX_DOWNLOAD_MB:
+            raise ValueError("a download cache or limit no run writes")
         assets = tuple(_asset(row) for row in rows)
         unique_ids(list(assets), str(path))
-    except (Unreadable, ValueError, KeyError, TypeError, RecursionError, UserError) as exc:
-        raise UserError(f"{path} is damaged ({one_line(exc, 200)}); start the collection again") from None
-    return Batch(settings, options, assets, str(Path(cache).absolute()), limit)
+    except (ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
+        raise UserError(damaged.format(one_line(exc, 200))) from None
+    return Batch(settings, options, assets, cache, limit)
 
 
 def _asset(row) -> Asset:
@@ -190,9 +231,11 @@ def _asset(row) -> Asset:
     return Asset(check_id(asset_id or "", "the batch file"), source, sha)
 
 
-def render_assets(out: Path, batch: Batch, run: RunOptions, shard: tuple[int, int] | None = None) -> None:
-    """Render the batch's assets (``shard``: block I of N of them) one after the other, each recorded as it ends."""
+def render_assets(out: Path, batch: Batch, run: RunOptions, shard: tuple[int, int] | None = None) -> list:
+    """Render the batch's assets (``shard``: block I of N of them) one after the other, each recorded as it ends;
+    returns the records of those that failed."""
     mine = shard_assets(list(batch.assets), shard) if shard else list(batch.assets)
+    failures = []
     for i, asset in enumerate(mine, start=1):
         if run.resume and _finished(out, asset):
             continue
@@ -200,6 +243,8 @@ def render_assets(out: Path, batch: Batch, run: RunOptions, shard: tuple[int, in
         write_record(out, record)
         what = f"done, {record.views} views" if record.status == "done" else f"failed: {record.reason}"
         print(f"[{i}/{len(mine)}] {asset.id}: {what} ({record.seconds:.1f} s)", file=sys.stderr, flush=True)
+        failures += [record] if record.status != "done" else []
+    return failures
 
 
 def _finished(out: Path, asset: Asset) -> bool:
@@ -256,6 +301,7 @@ def run_workers(out: Path, batch: Batch, run: RunOptions) -> None:
     (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)
     for i in range(n):
         ours = ["collection-worker", "--out", str(out), "--asset-shard", f"{i}/{n}", "--threads", str(threads)]
+        ours.append("--under-parent")  # the parent holds the collection's lock for the whole run
         ours += [*(["--resume"] if run.resume else []), *(["--verbose"] if run.verbose else [])]
         with open(out / collection_worker_log(i), "ab") as log:
             procs.append(subprocess.Popen(this_cli_command(ours), stdout=log, stderr=subprocess.STDOUT,

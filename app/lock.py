@@ -28,8 +28,11 @@ except ImportError:  # Windows
 
 
 class OutputLock:
-    def __init__(self, out_dir: Path, shared: bool = False) -> None:
-        self.path, self.shared = Path(out_dir) / LOCK_FILE, shared
+    """The lock of an output folder: a dataset's (``.nerf_dataset/lock``) or a collection's (``lock``:
+    ``.nerf_collection/lock``)."""
+
+    def __init__(self, out_dir: Path, shared: bool = False, lock: str = LOCK_FILE) -> None:
+        self.folder, self.path, self.shared = Path(out_dir), Path(out_dir) / lock, shared
         self._fd: int | None = None
         self._named = False
 
@@ -41,14 +44,15 @@ class OutputLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # a link could aim it anywhere
         except OSError as exc:
             why = "its lock is a link" if exc.errno == errno.ELOOP else f"it is not writable ({exc.strerror})"
-            raise UserError(f"--out {self.path.parent.parent} cannot be used: {why}") from None
+            raise UserError(f"--out {self.folder} cannot be used: {why}") from None
         try:
             fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another run"
             os.close(fd)
-            out = self.path.parent.parent
-            raise UserError(f"--out {out} is in use by {holder}; wait for it to end, or choose another --out") from None
+            raise UserError(
+                f"--out {self.folder} is in use by {holder}; wait for it to end, or choose another --out"
+            ) from None
         if not self.shared:
             who = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')} ({_command()})"
             os.ftruncate(fd, 0)

@@ -61,8 +61,8 @@ class InstanceSpec:
         if not isinstance(d, dict):
             raise UserError("the launch's spec is not an object")
         host, _, port = str(d.get("connect", "")).rpartition(":")
-        if not host or not port.isdigit():
-            raise UserError(f"the hub's address {d.get('connect')!r} is not HOST:PORT")
+        if not host.isprintable() or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UserError(f"the hub's address {str(d.get('connect'))[:100]!r} is not HOST:PORT")
         instances = whole("instances", 1, 1 << 16)
         keypoints, source = d.get("keypoints", []), d.get("source", {})
         names_ok = isinstance(keypoints, list) and all(isinstance(k, str) and k for k in keypoints)
@@ -74,11 +74,15 @@ class InstanceSpec:
             source = Source(**{k: source[k] for k in ("blend", "import_path", "demo", "object") if k in source})
         except TypeError:
             raise UserError("the launch's source is of the wrong kind") from None
-        randomize = d.get("randomize")
+        if sum(bool(getattr(source, k)) for k in ("blend", "import_path", "demo")) != 1:
+            raise UserError("the launch's source names no scene, or more than one")
+        scratch, randomize = d.get("scratch"), d.get("randomize")
+        if not isinstance(scratch, str) or not os.path.isabs(scratch) or not os.path.isdir(scratch):
+            raise UserError("the launch's scratch folder is not an existing absolute folder")
         return InstanceSpec(
             (host, int(port)), whole("instance", 0, instances - 1), instances, whole("generation", 0, 1 << 16),
             whole("first_seq", 0, 1 << 62), d["views"], whole("seed", 0, 2**31 - 1), d["settings"], source,
-            randomize if isinstance(randomize, str) else None, tuple(keypoints), str(d.get("scratch") or "."),
+            randomize if isinstance(randomize, str) else None, tuple(keypoints), scratch,
             d.get("verbose") is True,
         )  # fmt: skip
 
@@ -134,9 +138,8 @@ class _Instance:
         try:
             self.sock = wire.connect(a.address, self.secret)
         except (OSError, wire.WireError) as exc:
-            print(
-                f"cli.py stream: failed: cannot reach the hub at {a.address[0]}:{a.address[1]}: {exc}", file=sys.stderr
-            )
+            where = one_line(f"{a.address[0]}:{a.address[1]}: {exc}")
+            print(f"cli.py stream: failed: cannot reach the hub at {where}", file=sys.stderr)
             return 1
         wire.send(self.sock, {"type": "hello", "role": "instance", "instance": a.instance, "generation": a.generation})
         try:

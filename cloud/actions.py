@@ -165,8 +165,14 @@ def hand_over(made: MadeJob, progress=None) -> str:
         sub.place.hand_in(made.folder, sub.overwrite)
         try:
             return sub.engine.start(sub.place, spec, plan, sub.start(list(range(spec.shards)), progress))
+        except UserError as exc:
+            sub.place.take_back()  # a queue typo leaves no job in a bucket that blocks the next try
+            if sub.place.kind == "folder":  # the job is made and its folder kept: say how to start it
+                raise UserError(f"{exc}; the job in {sub.place} is made: cli.py submit --retry-missing --job "
+                                f"{sub.place} [options] starts it") from None  # fmt: skip
+            raise
         except BaseException:
-            sub.place.take_back()  # a queue typo leaves no job behind that blocks the next try
+            sub.place.take_back()
             raise
     finally:
         made.release()
@@ -190,13 +196,17 @@ def retry_missing(place, typed: dict | None = None, emit: str | None = None, app
     if not todo:
         return f"no shard to resubmit in {place} ({len(busy)} still pending or running)"
     options = engine.recorded(spec)
+    kept = [n for n in typed or {} if n in engine.kept_on_retry]
+    if kept:
+        raise OptionError(kept[0], "{} is the job's own: status and cancel find its tasks by it")
     if typed and options is not None:
         options = replace(options, **typed)
-        if engine.persists_retry_options:
-            place.write_spec(engine.with_recorded(spec, options))
     start = Start(todo, options, emit, apply, retries, progress)
     engine.check(place, options, start)
-    return engine.start(place, spec, status.plan, start)
+    line = engine.start(place, spec, status.plan, start)
+    if typed and engine.persists_retry_options:  # once the engine took them
+        place.write_spec(engine.with_recorded(spec, options))
+    return line
 
 
 def cancel(place) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..app.dataset import (
     IncompleteError,
+    check_out_dir,
     finalise,
     pass_files,
     pending_views,
@@ -31,6 +32,8 @@ def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]
     missing = pending_views(plan, job_dir)
     if missing:
         raise IncompleteError(missing)
+    if out.resolve() != job_dir.resolve():
+        check_out_dir(out, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
     lock = OutputLock(out).acquire()
     try:
         if out.resolve() != job_dir.resolve():

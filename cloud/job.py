@@ -74,7 +74,7 @@ def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -
         raw = f.read(MAX_JOB_BYTES + 1)
     try:
         if len(raw) > MAX_JOB_BYTES:
-            raise ValueError("too large")
+            raise JobShapeError("larger than any job file")
         d = json.loads(raw)
         version = d.get("format") if isinstance(d, dict) else None
         if type(version) is int and version > JOB_FORMAT:
@@ -85,7 +85,10 @@ def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -
         spec = _spec(d, engines)
     except UserError:
         raise
-    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+    except ValueError as exc:
+        why = str(exc) if isinstance(exc, JobShapeError) else "not JSON"
+        raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({why})") from None
+    except (TypeError, KeyError, RecursionError) as exc:
         raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({type(exc).__name__})") from None
     for rel in (PLAN_FILE, SCENE_FILE) if need_scene else (PLAN_FILE,):
         inside(job_dir, rel)
@@ -96,10 +99,16 @@ def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -
     return spec, saved_plan(job_dir)
 
 
+class JobShapeError(ValueError):
+    """What no submitter writes into a job file, said in a few words."""
+
+
 def _spec(d, engines: Collection[str]) -> JobSpec:
-    """A ``JobSpec`` from JSON, every field of the type and range a submitter writes (ValueError if not)."""
+    """A ``JobSpec`` from JSON, every field of the type and range a submitter writes (``JobShapeError`` if not)."""
     if not isinstance(d, dict) or set(d) != {f for f in JobSpec.__dataclass_fields__}:
-        raise ValueError("not the fields of a job")
+        raise JobShapeError("not the fields of a job")
+    if not (isinstance(d["backend"], str) and d["backend"] in engines):
+        raise JobShapeError(f"its back-end {str(d['backend'])[:40]!r} is not one this version knows")
     objects = d["objects"]
     checks = [
         type(d["format"]) is int and 1 <= d["format"] <= JOB_FORMAT,
@@ -108,10 +117,10 @@ def _spec(d, engines: Collection[str]) -> JobSpec:
         isinstance(d["target"], str) and 0 < len(d["target"]) < 1024,
         isinstance(objects, list) and 0 < len(objects) < 100_000,
         isinstance(objects, list) and all(isinstance(o, str) and 0 < len(o) < 1024 for o in objects),
-        isinstance(d["backend"], str) and d["backend"] in engines and isinstance(d["options"], dict),
+        isinstance(d["options"], dict),
     ]
     if not all(checks):
-        raise ValueError("a field of the wrong type or range")
+        raise JobShapeError("a field of the wrong type or range")
     return JobSpec(**{**d, "objects": tuple(objects)})
 
 

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..app.dataset import IncompleteError, finalise, prepare_out_dir
+from ..app.dataset import IncompleteError, check_out_dir, finalise, prepare_out_dir
 from ..app.lock import OutputLock
 from ..app.ownership import describe, owned_files
 from ..app.processes import pid_alive
@@ -210,6 +210,7 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
         missing = [v for v in plan.views if v.frame not in listed]
         if missing:
             raise IncompleteError(missing)
+        check_out_dir(out, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
         lock = OutputLock(out).acquire()
         try:
             prepare_out_dir(out, overwrite)

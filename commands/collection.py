@@ -5,8 +5,9 @@ too, as the collection's own run would."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 
-from ..app.collection_run import load_batch, render_assets
+from ..app.collection_run import held, load_batch, render_assets
 from ..app.dataset import IncompleteError, RunOptions
 from ..blender_io.presence import require_blender
 from ..core.collection import CollectionOptions
@@ -21,14 +22,16 @@ def main(ours: list[str]) -> int:
     p = Parser(prog=PROG, description=argparse.SUPPRESS)
     add_family(p, RunOptions, only=("out", "resume", "threads", "verbose"))
     add_family(p, CollectionOptions, only=("asset_shard",))
+    p.add_argument("--under-parent", action="store_true", help=argparse.SUPPRESS)  # its parent holds the lock
     try:
         a = p.parse_args(ours)
         run = RunOptions(**given(RunOptions, a))
         shard = given(CollectionOptions, a).get("asset_shard")
-        batch = load_batch(run.out_dir)
-        require_blender()
-        render_assets(run.out_dir, batch, run, shard)
-        return EXIT_OK if shard is not None else finish_batch(run.out_dir, batch)
+        with contextlib.nullcontext() if a.under_parent else held(run.out_dir):
+            batch = load_batch(run.out_dir)
+            require_blender()
+            render_assets(run.out_dir, batch, run, shard)
+            return EXIT_OK if shard is not None else finish_batch(run.out_dir, batch)
     except UserError as exc:
         return refused(PROG, exc)
     except (IncompleteError, OSError) as exc:

@@ -25,8 +25,8 @@ from ..cloud.places import job_place
 from ..cloud.s3 import S3Options
 from ..core.errors import UserError
 from ..core.options import build, default_of, fields_of, flag_of, meta_of
-from ..core.settings import SettingError
-from .parsing import EXIT_FAILED, EXIT_OK, Parser, Progress, add_family, failed, given, refused
+from ..core.settings import SettingError, Settings
+from .parsing import EXIT_FAILED, EXIT_OK, Parser, Progress, add_family, failed, given, help_of, refused
 from .render import add_settings, settings_from_args
 
 
@@ -38,7 +38,12 @@ def _job_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def _place(a: argparse.Namespace):
-    return job_place(a.job, S3Options(**given(S3Options, a)))
+    reach = given(S3Options, a)
+    place = job_place(JobLocation(**given(JobLocation, a)).job, S3Options(**reach))
+    if reach and place.kind == "folder":  # said, not ignored: the user meant a bucket
+        flags = " and ".join(flag_of(n) for n in reach)
+        raise UserError(f"{flags} reach a job in a bucket; --job {place} is a folder")
+    return place
 
 
 def _submit_parser() -> argparse.ArgumentParser:
@@ -59,20 +64,27 @@ def _submit_parser() -> argparse.ArgumentParser:
 def add_engine_options(p) -> None:
     """Each engine's own flags, in a group per engine; a flag two engines share (``--memory``) once, its help
     saying what each takes."""
-    shared: dict[str, list[str]] = {}
+    owners: dict[str, list] = {}
     for engine in ENGINES.values():
         for name in fields_of(engine.options) if engine.options else ():
-            shared.setdefault(meta_of(engine.options, name).flag, []).append(engine.name)
+            owners.setdefault(meta_of(engine.options, name).flag, []).append((engine, name))
     for engine in ENGINES.values():
         if engine.options is None:
             continue
         group = p.add_argument_group(engine.name)
         for name in fields_of(engine.options):
-            owners = shared[meta_of(engine.options, name).flag]
-            also = (
-                f" ({engine.name}; also {', '.join(o for o in owners if o != engine.name)})" if len(owners) > 1 else ""
-            )
-            add_family(group, engine.options, only=(name,), required=False, also=also)
+            meta = meta_of(engine.options, name)
+            shared = owners[meta.flag]
+            if len(shared) == 1:
+                add_family(group, engine.options, only=(name,), required=False)
+            elif shared[0][0] is engine:  # once, in the first owner's group: what each engine takes
+                metavars = {meta_of(e.options, n).metavar for e, n in shared}
+                helps = [help_of(e.options, n) for e, n in shared]
+                each = "; ".join(f"{e.name}: {h}" for (e, _), h in zip(shared, helps))
+                if len(set(helps)) == 1:
+                    each = f"{helps[0]} ({', '.join(e.name for e, _ in shared)})"
+                group.add_argument(meta.flag, dest=name, default=None, help=each,
+                                   metavar=metavars.pop() if len(metavars) == 1 else "VALUE")  # fmt: skip
 
 
 def _typed(cls, a: argparse.Namespace) -> list[str]:
@@ -126,6 +138,10 @@ def submit_command(args: list[str]) -> int:
 def _retry_missing(place, a: argparse.Namespace) -> int:
     """The shards with missing views again; engine options typed now replace the job's (for this retry, or, on
     Slurm, for good)."""
+    asked = [(SubmitOptions, ("backend", "shards")), (Source, None), (Settings, None), (RunOptions, ("overwrite",))]
+    unused = [meta_of(cls, n).flag for cls, names in asked for n in _typed(cls, a) if names is None or n in names]
+    if unused:
+        raise UserError(f"--retry-missing starts the job as it was planned; it takes no {unused[0]}")
     spec, _ = place.read(need_scene=False)
     engine = ENGINES.get(spec.backend)
     typed = {}

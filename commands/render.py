@@ -11,14 +11,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..app.collection_run import Batch, plan_batch, render_assets, run_workers, start, summary
+from ..app.collection_run import (
+    Batch,
+    check_out,
+    held,
+    plan_batch,
+    render_assets,
+    run_workers,
+    save_batch,
+    start,
+    summary,
+)
 from ..app.dataset import SCENES, IncompleteError, RunOptions, Source
 from ..app.processes import max_workers
 from ..blender_io.presence import require_blender
 from ..cloud.actions import render_with_workers
 from ..core.collection import AXES, AssetOptions, CollectionOptions
 from ..core.errors import UserError
-from ..core.layout import PLAN_FILE
+from ..core.layout import BATCH_FILE, PLAN_FILE
 from ..core.options import OptionError, build, flag_of
 from ..core.preview import PREVIEW_FILE
 from ..core.settings import Settings, settings_from_values
@@ -85,6 +95,8 @@ def run_options(a: argparse.Namespace) -> RunOptions:
     run = RunOptions(**given(RunOptions, a))
     if run.overwrite and run.resume:
         raise UserError("--overwrite and --resume contradict each other; give one")
+    if run.shard is not None and run.workers > 1:
+        raise UserError("--shard renders one shard in this process; --workers runs every shard: give one")
     if run.workers > max_workers():
         raise OptionError("workers", f"{{}} must be 1 to {max_workers()} here (each Blender needs about 500 MB "
                           "of memory)")  # fmt: skip
@@ -144,19 +156,27 @@ def _scene(settings: Settings, source: Source, run: RunOptions) -> int:
 
 
 def _collection(settings: Settings, options: AssetOptions, collection: CollectionOptions, run: RunOptions) -> int:
-    """Plan the batch once (its file is every worker's input), render it here or in N workers, write the index.
-    A block of it (``--asset-shard``, what each worker runs) renders only that, and leaves OUT as it is."""
-    out = run.out_dir
+    """Plan the batch once (its file is every worker's input), render it here or in N workers, write the index;
+    the collection folder is this run's throughout. A block of it (``--asset-shard I/N``, started by hand beside
+    the others) renders only that: it continues the batch in OUT as ``--resume`` would, or starts it."""
+    out, block = run.out_dir, collection.asset_shard
     batch = plan_batch(settings, options, collection, out)
-    if collection.asset_shard is not None:
-        render_assets(out, batch, run, collection.asset_shard)
-        return EXIT_OK
-    start(batch, run)
-    if run.workers > 1:
-        run_workers(out, batch, run)
-    else:
-        render_assets(out, batch, run)
-    return finish_batch(out, batch)
+    with held(out, shared=block is not None):
+        if block is not None:
+            check_out(out, batch, run, block=True)
+            if not (out / BATCH_FILE).is_file():  # what later blocks and a --resume compare with
+                save_batch(out, batch)
+            failures = render_assets(out, batch, run, block)
+            if failures:
+                return failed(PROG, f"{len(failures)} assets of block {block[0]}/{block[1]} failed, e.g. "
+                              f"{failures[0].id}: {failures[0].reason}")  # fmt: skip
+            return EXIT_OK
+        start(batch, run)
+        if run.workers > 1:
+            run_workers(out, batch, run)
+        else:
+            render_assets(out, batch, run)
+        return finish_batch(out, batch)
 
 
 def finish_batch(out: Path, batch: Batch) -> int:

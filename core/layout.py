@@ -36,6 +36,8 @@ PROOF_DIR = f"{PLAN_DIR}/views"
 
 # A collection: one dataset per asset in OUT/<id>/, and the batch's own files.
 COLLECTION_DIR = ".nerf_collection"
+COLLECTION_LOCK = f"{COLLECTION_DIR}/lock"
+"""One run per collection folder; the workers of ``--workers N`` run under their parent's."""
 BATCH_FILE = f"{COLLECTION_DIR}/batch.json"
 """What every asset is made with, the assets and the run's options: a collection worker's whole input."""
 RECORDS_DIR = f"{COLLECTION_DIR}/records"

@@ -250,15 +250,21 @@ def check_number(name: str, meta: Meta, x, whole: bool) -> None:
         raise OptionError(name, f"{{}} must be a {'whole' if whole else 'finite'} number, not {x!r}")
     below = (meta.positive and x <= 0) or (meta.low is not None and x < meta.low)
     if below or (meta.high is not None and x > meta.high):
-        raise OptionError(name, f"{{}} must be {range_words(meta, whole)}, not {x:g}")
+        raise OptionError(name, f"{{}} must be {range_words(meta, whole)}, not {_number(x, whole)}")
 
 
 def range_words(meta: Meta, whole: bool) -> str:
     """ "1 to 10" for counts; "at least 1 and at most 5000" for measures; "above 0"."""
-    low = "above 0" if meta.positive else None if meta.low is None else f"at least {meta.low:g}"
-    if whole and meta.low is not None and meta.high is not None:
-        return f"{meta.low:g} to {meta.high:g}"
-    return " and ".join(b for b in (low, None if meta.high is None else f"at most {meta.high:g}") if b)
+    lo, hi = (None if v is None else _number(v, whole) for v in (meta.low, meta.high))
+    if whole and lo is not None and hi is not None:
+        return f"{lo} to {hi}"
+    low = "above 0" if meta.positive else None if lo is None else f"at least {lo}"
+    return " and ".join(b for b in (low, None if hi is None else f"at most {hi}") if b)
+
+
+def _number(x, whole: bool) -> str:
+    """A count in full (1048576, not 1.04858e+06); a measure as short as it reads."""
+    return str(int(x)) if whole and float(x).is_integer() else f"{x:g}"
 
 
 def check_text(name: str, meta: Meta, value, cls=None, dynamic: dict | None = None) -> None:
@@ -322,9 +328,12 @@ def _list_from_text(cls, name: str, text: str, dynamic: dict | None):
         import shlex
 
         try:
-            return tuple(shlex.split(text))
+            words = tuple(shlex.split(text))
         except ValueError:
             raise OptionError(name, f"{{}} {text!r} is not a command line") from None
+        if not words:
+            raise OptionError(name, "{} is empty; leave the option out instead")
+        return words
     items = [p.strip() for p in text.split(",") if p.strip()]
     if not items:
         raise OptionError(name, "{} lists nothing; leave the option out for none")
@@ -348,6 +357,8 @@ def _pairs(name: str, items) -> dict:
         key, sep, value = str(item).partition("=")
         if not sep:
             raise OptionError(name, "{} takes NAME=VALUE")
+        if key in pairs:
+            raise OptionError(name, f"{{}} gives {key[:40]!r} twice")
         pairs[key] = value
     return pairs
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import bpy
 
-from ..app.collection_run import plan_batch, start_in_background
+from ..app.collection_run import held, plan_batch, start_in_background
 from ..app.collection_run import start as start_batch
 from ..app.dataset import RunOptions
 from ..core.collection import AssetOptions, CollectionOptions
@@ -63,7 +63,8 @@ def start(context, resume: bool) -> CollectionProcess:
     run = RunOptions(out=out, overwrite=props.overwrite and not resume, resume=resume)
     batch = plan_batch(settings_from_props(props, context), AssetOptions(**values_from_props(props, AssetOptions)),
                        collection, out)  # fmt: skip
-    start_batch(batch, run)
+    with held(out):  # the background Blender takes the folder's lock in its turn
+        start_batch(batch, run)
     process = start_in_background(out, resume, out / PANEL_LOG)
     RUNNING[context.scene.name] = running = CollectionProcess(process, out, len(batch.assets))
     if not bpy.app.timers.is_registered(_poll):

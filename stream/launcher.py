@@ -150,24 +150,25 @@ class Launch:
         }  # fmt: skip
 
     def _spawn(self, i: int, first_seq: int, generation: int) -> None:
+        spec = json.dumps(self.instance_spec(i, first_seq, generation), allow_nan=False)  # before any process
         pipe = subprocess.PIPE
         proc = subprocess.Popen(
             [*self.command, "stream"], stdin=pipe, stdout=pipe, stderr=subprocess.STDOUT, start_new_session=True
         )
         lines: collections.deque = collections.deque(maxlen=OUTPUT_LINES)
-        reader = threading.Thread(target=_read_output, args=(proc, lines), daemon=True)
-        reader.start()
-        try:
-            spec = json.dumps(self.instance_spec(i, first_seq, generation), allow_nan=False)
-            proc.stdin.write(self.secret.hex().encode() + b"\n" + spec.encode() + b"\n")
-            proc.stdin.close()
-        except OSError:
-            pass  # it died at once: the watcher reports how
         with self._lock:
             self.procs[i] = (proc, generation)
             self._every_proc.append(proc)
             self.output[i] = lines
+        reader = threading.Thread(target=_read_output, args=(proc, lines), daemon=True)
+        reader.start()
+        with self._lock:
             self._readers[i] = reader
+        try:
+            proc.stdin.write(self.secret.hex().encode() + b"\n" + spec.encode() + b"\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # it died at once: the watcher reports how
 
     def _check_started(self) -> None:
         with self._lock:
@@ -341,6 +342,12 @@ def _settings_values(settings) -> dict:
             raise ValueError(f"{key!r} is not a setting of cli.py")
         if value is not False and value is not None:
             values[name] = list(value) if isinstance(value, list | tuple) else value
+            try:
+                json.dumps(values[name], allow_nan=False)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"setting {key!r}: {value!r} is no value cli.py takes (text, a number, a list)"
+                ) from None
     return values
 
 

@@ -12,6 +12,7 @@ nothing else compares an engine's name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -78,6 +79,8 @@ class Engine:
     panel_help = ""
     persists_retry_options = False
     """Options typed for ``--retry-missing`` become the job's own (Slurm's) rather than this retry's only."""
+    kept_on_retry: tuple[str, ...] = ()
+    """Options a retry may not change: what finds the job's tasks (a Kubernetes Job's namespace and name)."""
 
     def record(self, opts, reach) -> dict:
         """What the job records of a submission (``JobSpec.options``): the engine's options under its name and
@@ -144,6 +147,11 @@ def emit_dir(place, emit: str | None) -> Path:
         out = Path(place.location) / BACKEND_DIR
     if out.exists() and not out.is_dir():
         raise UserError(f"--emit {out} is a file; give a folder")
+    if emit:  # it must take the file before anything is planned (a job folder's own is made with the job)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--emit {out} cannot be made: {exc.strerror or exc}") from None
     return out
 
 
@@ -188,6 +196,12 @@ def check_mount_path(path: str) -> None:
 def volume_path(place, mount_path: str, mounted: bool) -> str | None:
     """Where a container sees a job folder that lies at the root of its volume (None: not on a volume)."""
     return f"{mount_path}/{Path(place.location).name}" if mounted and place.kind == "folder" else None
+
+
+def default_name(place) -> str:
+    """A name for an engine's job that is the same for every submission of one job location (status and cancel
+    find it; two locations never share one)."""
+    return "nerf-dataset-" + hashlib.sha256(str(place).encode()).hexdigest()[:10]
 
 
 def worker_threads(cpu: str | None) -> list[str]:

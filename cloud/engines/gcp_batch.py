@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...core.options import Meta, Options, family, option, required
+from ...core.options import Meta, OptionError, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
 from ..words import ENV_NAME, WORKER_UID, check_args, is_count, is_word
 from .engine import (
@@ -25,6 +25,7 @@ from .engine import (
     Engine,
     Start,
     check_mount_path,
+    default_name,
     emit_dir,
     volume_path,
     worker_threads,
@@ -140,6 +141,9 @@ class GcpBatchEngine(Engine):
         return opts is not None and opts.gcs_bucket is not None
 
     def check(self, place, opts, start: Start) -> None:
+        if place.kind == "folder" and not self.folder_job(opts):
+            raise OptionError("gcs_bucket", "a job folder on Google Cloud Batch needs {}: the bucket that holds it, "
+                              "which every task mounts (or give --job s3://BUCKET/PREFIX)")  # fmt: skip
         emit_dir(place, start.emit)
 
     def start(self, place, spec, plan, start: Start) -> str:
@@ -147,7 +151,7 @@ class GcpBatchEngine(Engine):
         pod_dir = volume_path(place, opts.mount_path, opts.gcs_bucket is not None)
         cpus = str(opts.cpu_milli // 1000) if opts.cpu_milli else None
         args = ["worker", *place.worker_args(pod_dir), *worker_threads(cpus)]
-        name, rerun = f"nerf-dataset-{spec.digest[:10]}", start.shards if start.subset(spec) else None
+        name, rerun = default_name(place), start.shards if start.subset(spec) else None
         if rerun:
             name += f"-{hashlib.sha256(str(rerun).encode()).hexdigest()[:8]}"
         path = emit(args, len(start.shards), opts, emit_dir(place, start.emit), name, rerun)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...core.options import Meta, Options, family, option, required
+from ...core.options import Meta, OptionError, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
 from ..tools import ToolResult, find_tool, last_line, run_tool
 from ..words import DNS_LABEL, DNS_SUBDOMAIN, QUANTITY, WORKER_UID, check_args, is_count, is_word
@@ -34,6 +34,7 @@ from .engine import (
     Engine,
     Start,
     check_mount_path,
+    default_name,
     emit_dir,
     volume_path,
     worker_threads,
@@ -157,8 +158,15 @@ class KubernetesEngine(Engine):
     emits = "an Indexed Job manifest"
     submits = False
     applies = True
+    kept_on_retry = ("namespace", "name")
     panel = "Kubernetes (emit)"
     panel_help = "Write a Kubernetes Indexed Job manifest, for kubectl apply"
+
+    def recorded(self, spec) -> KubernetesOptions:
+        opts = super().recorded(spec)
+        if opts.name is None:  # a submission always names its Job (``prepare``): status and cancel find it so
+            raise UserError("the job's Kubernetes options are damaged: its Job has no name")
+        return opts
 
     def folder_job(self, opts) -> bool:
         return opts is not None and opts.pvc is not None
@@ -167,6 +175,9 @@ class KubernetesEngine(Engine):
         return opts if opts.name else replace(opts, name=default_name(place))
 
     def check(self, place, opts, start: Start) -> None:
+        if place.kind == "folder" and not self.folder_job(opts):
+            raise OptionError("pvc", "a job folder on Kubernetes needs {}: the claim that holds it, which every pod "
+                              "mounts (or give --job s3://BUCKET/PREFIX)")  # fmt: skip
         emit_dir(place, start.emit)
 
     def start(self, place, spec, plan, start: Start) -> str:
@@ -189,11 +200,6 @@ class KubernetesEngine(Engine):
 
 
 ENGINE = KubernetesEngine()
-
-
-def default_name(place) -> str:
-    """A Job name that is the same for every submission of one job location (status and cancel find it)."""
-    return "nerf-dataset-" + hashlib.sha256(str(place).encode()).hexdigest()[:10]
 
 
 def _above_zero(quantity: str) -> bool:

@@ -21,6 +21,7 @@ from ...core.errors import UserError
 from ...core.files import last_line, write_json_atomic
 from ...core.layout import BACKEND_DIR, LOG_DIR, shard_log
 from ...core.shards import read_done, shard_views
+from ...core.untrusted import Unreadable, read_bounded
 from .engine import Engine, Start
 
 POLL_S = 0.2
@@ -38,8 +39,8 @@ class LocalEngine(Engine):
         states = {}
         for i in range(spec.shards):
             try:
-                record = json.loads((Path(place.location) / _state_file(i)).read_text())
-            except (OSError, ValueError, RecursionError):
+                record = json.loads(read_bounded(Path(place.location) / _state_file(i), place.location, 4096))
+            except (Unreadable, ValueError, RecursionError):
                 continue
             if not isinstance(record, dict) or not isinstance(record.get("state"), str):
                 continue  # a damaged record: the task's state is simply not known

@@ -17,6 +17,7 @@ from ...core.errors import UserError
 from ...core.files import write_json_atomic, write_text_atomic
 from ...core.layout import BACKEND_DIR, LOG_DIR
 from ...core.options import Meta, Options, family, option
+from ...core.untrusted import Unreadable, present, read_bounded
 from ..job import shard_list_text
 from ..tools import find_tool, run_tool
 from .engine import Engine, Start
@@ -24,6 +25,7 @@ from .engine import Engine, Start
 SCRIPT = f"{BACKEND_DIR}/slurm-array.sh"
 SUBMISSIONS = f"{BACKEND_DIR}/slurm.json"
 NOT_HERE = "run this on a Slurm login node (or install slurm-client)"
+MAX_SUBMISSIONS_BYTES = 16 << 20
 
 
 @family
@@ -111,6 +113,9 @@ class SlurmEngine(Engine):
     def with_recorded(self, spec, opts):
         return replace(spec, options=self.record(opts, None))
 
+    def check(self, place, opts, start: Start) -> None:
+        check_folder(place.location)
+
     def start(self, place, spec, plan, start: Start) -> str:
         job_id = submit(place.location, start.shards, start.options, emit_only=start.emit is not None)
         return f"wrote {Path(place.location) / SCRIPT}" if start.emit is not None else f"submitted {job_id}"
@@ -128,11 +133,15 @@ class SlurmEngine(Engine):
 ENGINE = SlurmEngine()
 
 
-def array_script(job_dir: Path, opts: SlurmOptions) -> str:
-    job_dir = Path(job_dir).absolute()
-    if any(c.isspace() or not c.isprintable() for c in str(job_dir)):  # an #SBATCH line is not shell-quoted
+def check_folder(job_dir: Path) -> None:
+    if any(c.isspace() or not c.isprintable() for c in str(Path(job_dir).absolute())):  # #SBATCH lines: no quoting
         raise UserError(f"{str(job_dir)!r}: a Slurm job's folder must have no spaces or control characters "
                         "(sbatch reads it from the script's #SBATCH lines)")  # fmt: skip
+
+
+def array_script(job_dir: Path, opts: SlurmOptions) -> str:
+    job_dir = Path(job_dir).absolute()
+    check_folder(job_dir)
     log = str(job_dir / LOG_DIR).replace("%", "%%")  # sbatch expands %j, %a... in --output; %% is a plain %
     lines = ["#!/bin/bash", "#SBATCH --job-name=nerf_dataset", f"#SBATCH --output={log}/shard-%a.log"]
     lines.append("#SBATCH --open-mode=append")  # a requeued or retried task adds to its log
@@ -173,8 +182,10 @@ def task_states(job_dir: Path) -> dict[int, dict]:
     """Each shard's task as Slurm sees it now (the latest submission of it): state, exit code, reason."""
     states: dict[int, dict] = {}
     for run in _submissions(job_dir):
-        out = run_tool([find_tool("squeue", NOT_HERE), "-h", "-t", "all", "-j", run["id"], "-o", "%i|%T|%r"]).out
-        for line in out.splitlines():
+        answer = run_tool([find_tool("squeue", NOT_HERE), "-h", "-t", "all", "-j", run["id"], "-o", "%i|%T|%r"])
+        if answer.code != 0 and "Invalid job id" not in answer.err:  # a job long gone is no news; a failure is
+            raise UserError(f"squeue failed: {answer.last_line()}; which shards run cannot be told")
+        for line in answer.out.splitlines():
             task, state, reason = (line.split("|") + ["", ""])[:3]
             for i in _tasks(task, run["shards"]):
                 states[i] = {"state": state, "reason": reason, "exit_code": None, "slurm_id": f"{run['id']}_{i}"}
@@ -203,11 +214,11 @@ def _tasks(task: str, shards: list[int]) -> list[int]:
 
 def _submissions(job_dir: Path) -> list[dict]:
     path = Path(job_dir) / SUBMISSIONS
-    try:
-        runs = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not present(path):
         return []
-    except (OSError, ValueError, RecursionError):
+    try:
+        runs = json.loads(read_bounded(path, job_dir, MAX_SUBMISSIONS_BYTES))
+    except (Unreadable, ValueError, RecursionError):
         raise UserError(f"{path} is damaged") from None
     if not isinstance(runs, list):
         raise UserError(f"{path} is damaged")

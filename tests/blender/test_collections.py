@@ -375,3 +375,48 @@ def test_a_blend_whose_image_sequence_lies_outside_is_refused(tmp_path, fresh_bp
     r = _cli("--import-dir", tmp_path / "tree", "--out", tmp_path / "out", *SMALL, user_resources=user_resources)
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert r.returncode == 1 and "from outside the asset's folder" in index[0]["reason"], index
+
+
+def test_a_second_run_on_a_collection_folder_is_refused_while_the_first_runs(tmp_path, user_resources):
+    """Two runs would mix their settings and clear each other's records: the folder is the first run's."""
+    for k in range(3):
+        v, t = l_block(k)
+        write_obj(tmp_path / "tree" / f"m{k}.obj", v, t)
+    base = ["--import-dir", str(tmp_path / "tree"), "--out", str(tmp_path / "out"), *SMALL]
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(user_resources)}
+    first = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *base], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        batch = tmp_path / "out" / ".nerf_collection" / "batch.json"
+        deadline = time.monotonic() + 120
+        while not batch.is_file() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.killpg(first.pid, signal.SIGSTOP)  # mid-batch, holding the folder: as a slow render would
+        for extra in (["--overwrite", "--samples", "3"], ["--resume"], ["--asset-shard", "0/2"]):
+            r = _cli(*base, *extra, user_resources=user_resources)
+            assert r.returncode == 2 and "is in use by pid" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+        assert first.wait(timeout=300) == 0
+    plans = [json.loads((tmp_path / "out" / f"m{k}" / ".nerf_dataset/plan.json").read_text()) for k in range(3)]
+    assert {p["settings"]["samples"] for p in plans} == {2}  # the first run's, untouched by the refused ones
+
+
+def test_a_damaged_or_older_batch_file_is_one_sentence(tmp_path, user_resources):
+    v, t = l_block(0)
+    write_obj(tmp_path / "tree" / "m0.obj", v, t)
+    base = ["--import-dir", str(tmp_path / "tree"), "--out", str(tmp_path / "out"), *SMALL]
+    assert _cli(*base, user_resources=user_resources).returncode == 0
+    batch = tmp_path / "out" / ".nerf_collection" / "batch.json"
+    good = json.loads(batch.read_text())
+    worker = ["collection-worker", "--out", str(tmp_path / "out"), "--resume"]
+    older = {k: good[k] for k in ("settings", "normalize", "up_axis", "forward_axis", "lighting")}
+    for damaged, words in (({**good, "settings": []}, "is damaged"), ({**good, "settings": {"formats": "nerf"}},
+                           "is damaged"), ({**good, "max_download_mb": -5}, "is damaged"),
+                           ({**good, "assets": [["../x", "/a.obj", None]]}, "is damaged"),
+                           (older, "older version")):  # fmt: skip
+        batch.write_text(json.dumps(damaged))
+        r = _cli(*worker, user_resources=user_resources)
+        assert r.returncode == 2 and words in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    batch.write_text(json.dumps(older))  # a batch of the previous version resumes as before
+    assert _cli(*base, "--resume", user_resources=user_resources).returncode == 0

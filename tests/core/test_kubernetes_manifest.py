@@ -150,7 +150,7 @@ def test_options_round_trip_through_a_job_file_and_damage_is_refused():
 
 
 def test_the_default_name_is_one_per_job_location_and_a_given_name_is_kept():
-    from nerf_dataset.cloud.engines.kubernetes import default_name
+    from nerf_dataset.cloud.engines.engine import default_name
 
     a, b = default_name("s3://nerf-jobs/jobs/a"), default_name("s3://nerf-jobs/jobs/b")
     assert a != b and a == default_name("s3://nerf-jobs/jobs/a") and re.fullmatch(r"nerf-dataset-[0-9a-f]{10}", a)
