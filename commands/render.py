@@ -11,21 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..app.collection_run import (
-    Batch,
-    check_out,
-    held,
-    plan_batch,
-    render_assets,
-    run_workers,
-    save_batch,
-    start,
-    summary,
-)
 from ..app.dataset import SCENES, IncompleteError, RunOptions, Source
 from ..app.processes import max_workers
 from ..blender_io.presence import require_blender
-from ..cloud.actions import render_with_workers
 from ..core.collection import AXES, AssetOptions, CollectionOptions
 from ..core.errors import UserError
 from ..core.layout import BATCH_FILE, PLAN_FILE
@@ -144,6 +132,8 @@ def _scene(settings: Settings, source: Source, run: RunOptions) -> int:
     if not (source.given or compat.inside_blender_executable()):
         raise UserError("give the scene: --blend PATH, --import PATH or --demo")
     if run.workers > 1 and run.shard is None:
+        from ..cloud.actions import render_with_workers
+
         planned = render_with_workers(settings, source, run, Progress())
     else:
         from ..app.pipeline import make_dataset
@@ -159,6 +149,8 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
     """Plan the batch once (its file is every worker's input), render it here or in N workers, write the index;
     the collection folder is this run's throughout. A block of it (``--asset-shard I/N``, started by hand beside
     the others) renders only that: it continues the batch in OUT as ``--resume`` would, or starts it."""
+    from ..app.collection_run import check_out, held, plan_batch, render_assets, run_workers, save_batch, start
+
     out, block = run.out_dir, collection.asset_shard
     batch = plan_batch(settings, options, collection, out)
     with held(out, shared=block is not None):
@@ -179,7 +171,9 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
         return finish_batch(out, batch)
 
 
-def finish_batch(out: Path, batch: Batch) -> int:
+def finish_batch(out: Path, batch) -> int:
+    from ..app.collection_run import summary
+
     failures, line = summary(out, batch)
     print(line)
     if failures:
