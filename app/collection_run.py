@@ -39,6 +39,7 @@ from ..core.errors import UserError
 from ..core.files import write_json_atomic
 from ..core.layout import (
     BATCH_FILE,
+    BATCH_LOCK,
     COLLECTION_DIR,
     COLLECTION_LOCK,
     DOWNLOAD_CACHE,
@@ -53,10 +54,12 @@ from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.text import one_line
 from ..core.untrusted import Unreadable, read_bounded
 from .dataset import IncompleteError, RunOptions, Source
-from .lock import OutputLock
+from .lock import OutputLock, one_at_a_time
 from .processes import die_with_parent, this_cli_command, threads_per_worker
 
 MAX_BATCH_BYTES = 512 << 20
+BATCH_KEYS = {"settings", *AssetOptions.__dataclass_fields__, "assets", "cache", "max_download_mb"}
+"""What a batch file holds (``Batch.to_json``)."""
 
 
 @dataclass(frozen=True)
@@ -117,19 +120,36 @@ def save_batch(out: Path, batch: Batch) -> None:
     write_json_atomic(out / BATCH_FILE, batch.to_json())
 
 
+def join_batch(out: Path, batch: Batch, run: RunOptions) -> None:
+    """A block of the batch (``--asset-shard``) started by hand: it continues the batch in OUT (the same one) or
+    starts it, one block at a time, so that two blocks never start two batches."""
+    with one_at_a_time(out / BATCH_LOCK):
+        check_out(out, batch, run, block=True)
+        if not (out / BATCH_FILE).is_file():  # what later blocks and a --resume compare with
+            save_batch(out, batch)
+
+
 @contextlib.contextmanager
 def held(out: Path, shared: bool = False):
     """The collection folder's lock, for the whole run: a second run on the folder is refused at once (blocks of
     one batch started by hand share it). A refused run that made the folder leaves nothing of it behind."""
     if out.exists() and not out.is_dir():
         raise SettingError("out", f"{{}} {out} exists and is not a folder")
-    created = not out.exists()
+    ours = out / COLLECTION_DIR
+    if ours.is_symlink() or (ours.exists() and not ours.is_dir()):  # a link could aim our writes anywhere
+        raise SettingError("out", f"{{}} {out} holds files this tool did not write ({COLLECTION_DIR}); choose "
+                           "another folder")  # fmt: skip
+    made = [p for p in (out, ours) if not p.exists()]
     lock = OutputLock(out, shared, COLLECTION_LOCK).acquire()
     try:
         yield lock
     except BaseException:
-        if created and sorted(out.rglob("*")) == [out / COLLECTION_DIR, out / COLLECTION_LOCK]:
-            shutil.rmtree(out, ignore_errors=True)
+        lock.release()
+        if made and list(ours.iterdir()) == [out / COLLECTION_LOCK]:  # refused: it leaves nothing of ours
+            (out / COLLECTION_LOCK).unlink(missing_ok=True)
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
         raise
     finally:
         lock.release()
@@ -141,26 +161,31 @@ def check_out(out: Path, batch: Batch, run: RunOptions, block: bool = False) -> 
     (``--asset-shard``) continues a started one as a resume does. Changes nothing."""
     if out.exists() and not out.is_dir():
         raise SettingError("out", f"{{}} {out} exists and is not a folder")
-    names = {p.name for p in out.iterdir()} if out.exists() else set()
+    entries = list(out.iterdir()) if out.exists() else []
+    names = {p.name for p in entries}
     ours = {INDEX_JSON, INDEX_CSV, COLLECTION_DIR} | {a.id.split("/")[0] for a in batch.assets}
-    if (out / RECORDS_DIR).is_dir():  # an asset of an earlier run of this collection (since taken out of it)
-        ours |= {p.name for p in (out / RECORDS_DIR).iterdir()}
-    foreign = sorted(names - ours)
+    records = out / RECORDS_DIR
+    if records.is_dir() and not records.is_symlink():  # an asset of an earlier run (since taken out of it)
+        ours |= {p.name for p in records.iterdir()}
+    links = [p for p in entries + _entries(out / COLLECTION_DIR) if p.is_symlink()]  # we make none: the user's
+    foreign = sorted((names - ours) | {str(p.relative_to(out)) for p in links})
     if foreign:
         raise SettingError(
             "out", f"{{}} {out} holds files this tool did not write ({foreign[0]}…); choose another folder"
         )
-    started = bool(names - {COLLECTION_DIR}) or (out / RECORDS_DIR).is_dir()  # the panel's log alone is no batch
+    started = bool(names - {COLLECTION_DIR}) or records.is_dir()  # the panel's log alone is no batch
     if started and not (run.resume or run.overwrite or block):
         raise SettingError(
             "out", f"{{}} {out} holds a collection: use {{resume}} to finish it or {{overwrite}} to redo it"
         )
-    if not ((run.resume or block) and started):
+    continuing = run.resume or block
+    if not continuing or not (started or (out / BATCH_FILE).is_file()):
         return
     saved = _saved_identity(out)
+    asking = "asset_shard" if block else "resume"
     if saved is None:
         raise SettingError(
-            "resume", f"{{}}: the collection in {out} has no readable settings (.nerf_collection/batch.json), so "
+            asking, f"{{}}: the collection in {out} has no readable settings (.nerf_collection/batch.json), so "
             "its assets cannot be known to match; use {overwrite} to redo it"
         )  # fmt: skip
     asked = batch.identity()
@@ -173,7 +198,11 @@ def check_out(out: Path, batch: Batch, run: RunOptions, block: bool = False) -> 
         else:
             was, now = saved.get(diff), asked[diff]
         made = f"made with {{{diff}}} {was!r}, not {now!r}" if diff != "settings" else "made with other settings"
-        raise SettingError("resume", f"{{}} continues the collection in {out}, {made}; use {{overwrite}} to redo it")
+        raise SettingError(asking, f"{{}} continues the collection in {out}, {made}; use {{overwrite}} to redo it")
+
+
+def _entries(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
 
 
 def _saved_identity(out: Path) -> dict | None:
@@ -193,6 +222,8 @@ def load_batch(out: Path) -> Batch:
     from ..exporters import FORMATS
 
     path = Path(out) / BATCH_FILE
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"{out} holds no started collection (it has no {BATCH_FILE})")
     damaged = f"{path} is damaged" + " ({}); start the collection again"
     try:
         d = json.loads(read_bounded(path, Path(out), MAX_BATCH_BYTES))
@@ -202,7 +233,7 @@ def load_batch(out: Path) -> Batch:
         raise UserError(f"{path} was written by an older version (it lists no assets): run the collection again "
                         "with --resume")  # fmt: skip
     try:
-        if not isinstance(d, dict) or not isinstance(d.get("settings"), dict):
+        if not isinstance(d, dict) or not isinstance(d.get("settings"), dict) or not set(d) <= BATCH_KEYS:
             raise ValueError("not a batch")
         if set(d["settings"]) != set(SETTING_FIELDS):
             raise ValueError("not every setting")

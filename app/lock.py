@@ -82,16 +82,20 @@ def _command() -> str:
 
 
 @contextlib.contextmanager
-def finalising(out_dir: Path):
-    """Hand-started shards that finish together finalise one after the other (both would write every format,
-    with the same scratch names): a blocking lock of its own, beside the shared one they hold."""
+def one_at_a_time(path: Path):
+    """Runs that share a folder's lock take turns here (a blocking lock of its own beside the shared one)."""
     if fcntl is None:
         yield
         return
-    path = Path(out_dir) / FINALISE_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+def finalising(out_dir: Path):
+    """Hand-started shards that finish together finalise one after the other: both would write every format,
+    with the same scratch names."""
+    return one_at_a_time(Path(out_dir) / FINALISE_LOCK)

@@ -61,7 +61,7 @@ class InstanceSpec:
         if not isinstance(d, dict):
             raise UserError("the launch's spec is not an object")
         host, _, port = str(d.get("connect", "")).rpartition(":")
-        if not host.isprintable() or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not host.isprintable() or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
             raise UserError(f"the hub's address {str(d.get('connect'))[:100]!r} is not HOST:PORT")
         instances = whole("instances", 1, 1 << 16)
         keypoints, source = d.get("keypoints", []), d.get("source", {})

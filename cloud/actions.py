@@ -187,6 +187,12 @@ def retry_missing(place, typed: dict | None = None, emit: str | None = None, app
                   retries: int = RETRIES, progress=None) -> str:  # fmt: skip
     """Start again only the shards with missing views that the engine is not running or about to run, with the
     job's own engine options, or with ``typed`` ones in their place (Slurm's become the job's)."""
+    spec, _ = place.read(need_scene=False)
+    with place.submitting(engine_of(spec)):
+        return _retry(place, typed, emit, apply, retries, progress)
+
+
+def _retry(place, typed, emit, apply, retries, progress) -> str:
     status = job_status(place)
     spec, engine = status.spec, engine_of(status.spec)
     busy = [s.index for s in status.shards if s.busy]
@@ -212,7 +218,9 @@ def retry_missing(place, typed: dict | None = None, emit: str | None = None, app
 def cancel(place) -> str:
     """The engine's own cancel for every task of the job."""
     spec, _ = place.read(need_scene=False)
-    return engine_of(spec).cancel(place, spec)
+    engine = engine_of(spec)
+    with place.submitting(engine):
+        return engine.cancel(place, spec)
 
 
 def collect(place, out: Path | None = None, overwrite: bool = False, progress=None):

@@ -11,13 +11,14 @@ of its choosing.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import last_line
-from ..core.layout import shard_log
+from ..core.layout import SUBMIT_LOCK, shard_log
 from .engines import ENGINES
 from .location import S3Url, parse_location
 from .s3 import S3Options
@@ -69,6 +70,21 @@ class FolderJob:
         from .job import write_job
 
         write_job(self.location, spec)
+
+    @contextlib.contextmanager
+    def submitting(self, engine):
+        """The job folder while its shards are handed to ``engine`` again (a retry, a cancel): one submission
+        at a time, never beside a run that replaces or collects the job. An engine that runs its workers here
+        holds the folder itself (its workers run under it); the others let the workers on their nodes go on."""
+        from ..app.lock import OutputLock
+
+        locks = [OutputLock(self.location)] if engine.runs_here else [
+            OutputLock(self.location, shared=True), OutputLock(self.location, lock=SUBMIT_LOCK)]  # fmt: skip
+        with contextlib.ExitStack() as held:
+            for lock in locks:
+                lock.acquire()
+                held.callback(lock.release)
+            yield
 
     def worker_args(self, mounted: str | None = None) -> list[str]:
         """How a worker elsewhere (a container) names the job: where its volume mounts it, or this path."""
@@ -160,6 +176,10 @@ class BucketJob:
 
     def write_spec(self, spec) -> None:
         raise UserError(f"{self}: a job in a bucket keeps the options it was submitted with")
+
+    def submitting(self, engine):
+        """A bucket has no lock: each submission is an object of its own (``aws_batch.SUBMISSIONS``)."""
+        return contextlib.nullcontext()
 
     def worker_args(self, mounted: str | None = None) -> list[str]:
         """A worker reaches the same bucket with its own credentials (its role): endpoint and region only."""

@@ -12,8 +12,8 @@ from ..app.dataset import IncompleteError, RunOptions
 from ..blender_io.presence import require_blender
 from ..core.collection import CollectionOptions
 from ..core.errors import UserError
-from .parsing import EXIT_OK, Parser, add_family, failed, given, refused
-from .render import finish_batch
+from .parsing import Parser, add_family, failed, given, refused
+from .render import block_done, finish_batch
 
 PROG = "cli.py collection-worker"
 
@@ -30,8 +30,12 @@ def main(ours: list[str]) -> int:
         with contextlib.nullcontext() if a.under_parent else held(run.out_dir):
             batch = load_batch(run.out_dir)
             require_blender()
-            render_assets(run.out_dir, batch, run, shard)
-            return EXIT_OK if shard is not None else finish_batch(run.out_dir, batch)
+            failures = render_assets(run.out_dir, batch, run, shard)
+            return (
+                block_done(shard, failures, len(batch.assets))
+                if shard is not None
+                else finish_batch(run.out_dir, batch)
+            )
     except UserError as exc:
         return refused(PROG, exc)
     except (IncompleteError, OSError) as exc:

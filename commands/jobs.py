@@ -42,7 +42,9 @@ def _place(a: argparse.Namespace):
     place = job_place(JobLocation(**given(JobLocation, a)).job, S3Options(**reach))
     if reach and place.kind == "folder":  # said, not ignored: the user meant a bucket
         flags = " and ".join(flag_of(n) for n in reach)
-        raise UserError(f"{flags} reach a job in a bucket; --job {place} is a folder")
+        raise UserError(
+            f"{flags} {'reach' if len(reach) > 1 else 'reaches'} a job in a bucket; --job {place} is a folder"
+        )
     return place
 
 
@@ -52,7 +54,8 @@ def _submit_parser() -> argparse.ArgumentParser:
     p = _job_parser("cli.py submit", "Plan once and hand the shards to a batch engine.")
     add_family(p, SubmitOptions)
     p.add_argument("--retry-missing", action="store_true", help="resubmit only the shards with missing views")
-    add_family(p, RunOptions, only=("overwrite", "retries"), also=" (local)")
+    add_family(p, RunOptions, only=("overwrite",))
+    add_family(p, RunOptions, only=("retries",), also=" (the local engine's)")
     add_family(p.add_mutually_exclusive_group(), Source, only=SCENES)
     add_family(p, Source, only=("object",))
     add_engine_options(p)
@@ -106,8 +109,11 @@ def check_applicable(a: argparse.Namespace, engine) -> None:
                 continue
             owners = [e.name for e in ENGINES.values() if e.options and flag in _flags(e.options)]
             if len(owners) == 1:
-                raise UserError(f"{flag} is a {owners[0]} option, not one of --backend {engine.name}")
+                article = "an" if owners[0][0] in "aeiou" else "a"
+                raise UserError(f"{flag} is {article} {owners[0]} option, not one of --backend {engine.name}")
             raise UserError(f"{flag} is an option of {' and '.join(owners)}, not of {engine.name}")
+    if getattr(a, "retries", None) is not None and not engine.runs_here:
+        raise UserError(f"--retries restarts the workers of the local engine; {engine.label} retries its own tasks")
 
 
 def _run_value(a: argparse.Namespace, name: str):
@@ -145,9 +151,9 @@ def _retry_missing(place, a: argparse.Namespace) -> int:
     spec, _ = place.read(need_scene=False)
     engine = ENGINES.get(spec.backend)
     typed = {}
-    if engine is not None and engine.options is not None:
+    if engine is not None:
         check_applicable(a, engine)
-        typed = given(engine.options, a)
+        typed = given(engine.options, a) if engine.options is not None else {}
     emit = given(SubmitOptions, a, only=("emit",)).get("emit")
     print(actions.retry_missing(place, typed, emit, bool(a.apply), _run_value(a, "retries"), Progress()))
     return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..app.dataset import SCENES, IncompleteError, RunOptions, Source
@@ -16,7 +17,7 @@ from ..app.processes import max_workers
 from ..blender_io.presence import require_blender
 from ..core.collection import AXES, AssetOptions, CollectionOptions
 from ..core.errors import UserError
-from ..core.layout import BATCH_FILE, PLAN_FILE
+from ..core.layout import PLAN_FILE
 from ..core.options import OptionError, build, flag_of
 from ..core.preview import PREVIEW_FILE
 from ..core.settings import Settings, settings_from_values
@@ -149,26 +150,34 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
     """Plan the batch once (its file is every worker's input), render it here or in N workers, write the index;
     the collection folder is this run's throughout. A block of it (``--asset-shard I/N``, started by hand beside
     the others) renders only that: it continues the batch in OUT as ``--resume`` would, or starts it."""
-    from ..app.collection_run import check_out, held, plan_batch, render_assets, run_workers, save_batch, start
+    from ..app.collection_run import held, join_batch, plan_batch, render_assets, run_workers, start
 
     out, block = run.out_dir, collection.asset_shard
+    if block is not None and (run.overwrite or run.workers > 1):
+        words = "{overwrite} redoes the whole batch" if run.overwrite else "{workers} runs every block"
+        raise OptionError("asset_shard", f"{{}} renders one block of the batch; {words}: give one")
     batch = plan_batch(settings, options, collection, out)
     with held(out, shared=block is not None):
         if block is not None:
-            check_out(out, batch, run, block=True)
-            if not (out / BATCH_FILE).is_file():  # what later blocks and a --resume compare with
-                save_batch(out, batch)
-            failures = render_assets(out, batch, run, block)
-            if failures:
-                return failed(PROG, f"{len(failures)} assets of block {block[0]}/{block[1]} failed, e.g. "
-                              f"{failures[0].id}: {failures[0].reason}")  # fmt: skip
-            return EXIT_OK
+            join_batch(out, batch, run)
+            return block_done(block, render_assets(out, batch, replace(run, resume=True), block), len(batch.assets))
         start(batch, run)
         if run.workers > 1:
             run_workers(out, batch, run)
         else:
             render_assets(out, batch, run)
         return finish_batch(out, batch)
+
+
+def block_done(block: tuple[int, int], failures: list, assets: int) -> int:
+    """A block's end: exit 1 naming a failed asset, if any (the batch's index is written by its whole run)."""
+    if failures:
+        first, many = failures[0], "s" if len(failures) > 1 else ""
+        return failed(PROG, f"{len(failures)} asset{many} of block {block[0]}/{block[1]} failed, e.g. {first.id}: "
+                      f"{first.reason}")  # fmt: skip
+    if block[0] >= assets:
+        print(f"block {block[0]}/{block[1]} of {assets} assets holds none")
+    return EXIT_OK
 
 
 def finish_batch(out: Path, batch) -> int:

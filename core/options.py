@@ -312,7 +312,8 @@ def value_from_text(cls, name: str, text, dynamic: dict | None = None):
     if meta.const is not None and text == meta.const:  # the flag given without a value
         return text
     if not text.strip():
-        raise OptionError(name, "{} is empty; leave the option out instead")
+        leave = "" if default_of(cls, name) is REQUIRED else "; leave the option out instead"
+        raise OptionError(name, "{} is empty" + leave)
     if meta.choices:
         return next((c for c in choice_ids(cls, name) if str(c).lower() == text.lower()), text)
     if meta.panel == "file":  # kept as an absolute path: a run from another folder must mean the same file

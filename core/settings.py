@@ -371,6 +371,22 @@ def setting_name(key: str) -> str | None:
     return under if under in SETTING_FIELDS else None
 
 
+def check_setting(name: str, value) -> None:
+    """One setting's value as typed or as text, checked on its own (a setting name of ``setting_name``): its form,
+    kind and range; the formats' names and what settings say together are the whole ``Settings``' to check."""
+    if name == "formats":
+        return
+    if name not in SETTING_FIELDS:  # a compound flag's (--elevation MIN,MAX): each part on its own
+        names = compound_flags()[f"--{name}"]
+        pair = parse_pair(names[0], value) if isinstance(value, str) else value
+        if not (isinstance(pair, list | tuple) and len(pair) == len(names)):
+            raise SettingError(names[0], f"{{}} expects MIN,MAX, not {value!r}")
+        for part, part_name in zip(pair, names):
+            check_value(part_name, part, {})
+        return
+    check_value(name, options.value_from_text(Settings, name, value), {})
+
+
 def settings_from_values(values: dict, formats: dict) -> Settings:
     """The settings that ``values`` give, checked (``SettingError`` names the flag or label): each value typed, or
     as text the CLI would take (``"64x64"``, ``"depth,mask"``, ``"--elevation"``'s ``"10,80"`` under

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..core.entry import cli_command
 from ..core.errors import UserError
-from ..core.settings import SETTING_FIELDS, Settings, kind_of, setting_name
+from ..core.settings import SETTING_FIELDS, Settings, check_setting, kind_of, setting_name
 from . import wire
 from .hub import Hub
 from .wire import MAX_KEYPOINTS
@@ -89,6 +89,10 @@ class Launch:
         if views not in VIEWS or on_lost not in ON_LOST:
             bad, choices = ("views", VIEWS) if views not in VIEWS else ("on_lost", ON_LOST)
             raise ValueError(f"{bad} must be one of {', '.join(choices)}, not {locals()[bad]!r}")
+        if not (isinstance(start_timeout, int | float) and not isinstance(start_timeout, bool) and start_timeout > 0):
+            raise ValueError(f"start_timeout must be a number of seconds above 0, not {start_timeout!r}")
+        if not isinstance(host, str) or object is not None and not (isinstance(object, str) and object):
+            raise ValueError("host and object must be text (an address, an object's name)")
         self.num_instances, self.seed, self.views, self.queue_size = num_instances, seed, views, queue_size
         self.on_lost, self.start_timeout, self.host = on_lost, start_timeout, host
         self.keypoints = _keypoints(keypoints)
@@ -348,6 +352,10 @@ def _settings_values(settings) -> dict:
                 raise ValueError(
                     f"setting {key!r}: {value!r} is no value cli.py takes (text, a number, a list)"
                 ) from None
+            try:  # each value as its option takes it, here rather than in every instance (which checks all again)
+                check_setting(name, values[name])
+            except UserError as exc:
+                raise ValueError(f"settings: {exc}") from None
     return values
 
 

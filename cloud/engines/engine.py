@@ -74,6 +74,8 @@ class Engine:
     """It starts tasks itself; False: it only emits (its users' tools submit)."""
     applies = False
     """``--apply``: its tool submits the emitted file (``kubectl apply``)."""
+    runs_here = False
+    """Its workers run on this machine, under the submitting process (local): ``--retries`` is theirs."""
     panel = ""
     """The panel's Where item for it ("Slurm"); empty: not offered in the panel."""
     panel_help = ""
@@ -201,7 +203,8 @@ def volume_path(place, mount_path: str, mounted: bool) -> str | None:
 def default_name(place) -> str:
     """A name for an engine's job that is the same for every submission of one job location (status and cancel
     find it; two locations never share one)."""
-    return "nerf-dataset-" + hashlib.sha256(str(place).encode()).hexdigest()[:10]
+    where = Path(place.location).resolve() if place.kind == "folder" else place  # however the folder is spelled
+    return "nerf-dataset-" + hashlib.sha256(str(where).encode()).hexdigest()[:10]
 
 
 def worker_threads(cpu: str | None) -> list[str]:

@@ -301,7 +301,10 @@ def task_states(opts: KubernetesOptions, shards: int) -> dict[int, dict]:
     kubectl = shutil.which("kubectl")
     if not kubectl or opts.name is None or not is_count(shards, 1, 100_000):
         return {}
-    job = _json(run_tool([kubectl, "get", "job", opts.name, "-n", opts.namespace, "-o", "json"]))
+    answer = run_tool([kubectl, "get", "job", opts.name, "-n", opts.namespace, "-o", "json"])
+    if answer.code not in (0, -1) and "(NotFound)" not in answer.err:  # no such Job is news; a failure is not
+        raise UserError(f"kubectl get job failed: {answer.last_line()}; which shards run cannot be told")
+    job = _json(answer)
     spec, status = (job.get(k) if isinstance(job, dict) else None for k in ("spec", "status"))
     if not (isinstance(spec, dict) and spec.get("completions") == shards and isinstance(status, dict)):
         return {}  # no such Job, or not the one this job submitted

@@ -29,6 +29,7 @@ POLL_S = 0.2
 
 class LocalEngine(Engine):
     name, label = "local", "this computer"
+    runs_here = True
 
     def start(self, place, spec, plan, start: Start) -> str:
         run_workers(plan, place.location, spec.shards, start.retries, start.progress, start.shards)

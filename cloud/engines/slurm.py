@@ -16,13 +16,15 @@ from ...app.processes import this_cli_command
 from ...core.errors import UserError
 from ...core.files import write_json_atomic, write_text_atomic
 from ...core.layout import BACKEND_DIR, LOG_DIR
-from ...core.options import Meta, Options, family, option
+from ...core.options import Meta, OptionError, Options, family, option
 from ...core.untrusted import Unreadable, present, read_bounded
 from ..job import shard_list_text
 from ..tools import find_tool, run_tool
 from .engine import Engine, Start
 
 SCRIPT = f"{BACKEND_DIR}/slurm-array.sh"
+SCRIPT_TRIAL = f"{BACKEND_DIR}/slurm-array.next.sh"
+"""The script while sbatch decides: it becomes ``SCRIPT`` once taken."""
 SUBMISSIONS = f"{BACKEND_DIR}/slurm.json"
 NOT_HERE = "run this on a Slurm login node (or install slurm-client)"
 MAX_SUBMISSIONS_BYTES = 16 << 20
@@ -115,6 +117,8 @@ class SlurmEngine(Engine):
 
     def check(self, place, opts, start: Start) -> None:
         check_folder(place.location)
+        if start.emit:
+            raise OptionError("emit", "{} writes Slurm's script into the job folder: give it alone, without a folder")
 
     def start(self, place, spec, plan, start: Start) -> str:
         job_id = submit(place.location, start.shards, start.options, emit_only=start.emit is not None)
@@ -160,18 +164,25 @@ def array_spec(shards: list[int], max_running: int | None) -> str:
 
 
 def submit(job_dir: Path, shards: list[int], opts: SlurmOptions, emit_only: bool = False) -> str | None:
-    """Write the script; unless ``emit_only``, submit the array of ``shards`` and return its job id."""
+    """Write the script; unless ``emit_only``, submit the array of ``shards`` and return its job id. The script
+    sbatch refused is not left as the job's: the one in the job folder is always one that was taken (or emitted)."""
     job_dir = Path(job_dir).absolute()
-    script = write_text_atomic(job_dir / SCRIPT, array_script(job_dir, opts))
-    script.chmod(0o755)
     (job_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
+    text = array_script(job_dir, opts)
     if emit_only:
+        write_text_atomic(job_dir / SCRIPT, text).chmod(0o755)
         return None
-    cmd = [find_tool("sbatch", NOT_HERE), "--parsable", f"--array={array_spec(shards, opts.max_running)}"]
-    out = run_tool([*cmd, *opts.sbatch_args, str(script)], check=True).out
-    job_id = out.strip().split(";")[0]
-    if not job_id.isdigit():
-        raise UserError(f"sbatch answered {out.strip()[:200]!r}, not a job id")
+    trial = write_text_atomic(job_dir / SCRIPT_TRIAL, text)
+    try:
+        trial.chmod(0o755)
+        cmd = [find_tool("sbatch", NOT_HERE), "--parsable", f"--array={array_spec(shards, opts.max_running)}"]
+        out = run_tool([*cmd, *opts.sbatch_args, str(trial)], check=True).out
+        job_id = out.strip().split(";")[0]
+        if not job_id.isdigit():
+            raise UserError(f"sbatch answered {out.strip()[:200]!r}, not a job id")
+        trial.replace(job_dir / SCRIPT)
+    finally:
+        trial.unlink(missing_ok=True)
     runs = _submissions(job_dir)
     runs.append({"id": job_id, "shards": shards, "options": opts.to_record()})
     write_json_atomic(job_dir / SUBMISSIONS, runs)

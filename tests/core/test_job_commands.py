@@ -40,7 +40,7 @@ def refused(*args) -> str:
     ("args", "words"),
     [
         (["--job", ""], "--job is empty"),
-        (["--job", "{job}", "--endpoint-url", "http://localhost:9"], "--endpoint-url reach a job in a bucket"),
+        (["--job", "{job}", "--endpoint-url", "http://localhost:9"], "--endpoint-url reaches a job in a bucket"),
         (["--job", "{job}", "--retry-missing", "--samples", "4"], "takes no --samples"),
         (["--job", "{job}", "--retry-missing", "--shards", "4"], "takes no --shards"),
         (["--job", "{job}", "--retry-missing", "--demo"], "takes no --demo"),
@@ -112,3 +112,30 @@ def test_the_stream_instance_reads_a_spec_from_a_stranger_as_one_sentence(tmp_pa
                            text=True, timeout=60)  # fmt: skip
         lines = r.stderr.strip().splitlines()
         assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, (bad, r.stderr)
+
+
+@pytest.mark.parametrize(
+    ("backend", "lock"), [("local", ".nerf_dataset/lock"), ("slurm", ".nerf_dataset/backend/submit.lock")]
+)
+def test_one_retry_or_cancel_of_a_job_at_a_time(backend, lock, tmp_path):
+    """Two retries at once would start every missing shard twice (and the local engine's workers run under the
+    retry's lock): the second is refused while the first holds the job."""
+    from nerf_dataset.app.lock import OutputLock
+
+    job = made_job(tmp_path / "job", backend)
+    held = OutputLock(job, lock=lock).acquire()
+    try:
+        assert "is in use by pid" in refused("submit", "--retry-missing", "--job", job)
+    finally:
+        held.release()
+
+
+def test_what_slurm_cannot_use_is_refused(tmp_path):
+    job = made_job(tmp_path / "job")
+    line = refused("submit", "--retry-missing", "--job", job, "--emit", tmp_path / "elsewhere")
+    assert "--emit writes Slurm's script into the job folder" in line
+    line = refused("submit", "--backend", "slurm", "--job", tmp_path / "new", "--retries", "5", "--demo")
+    assert "--retries restarts the workers of the local engine" in line
+    assert "--vcpus is an aws-batch option" in refused(
+        "submit", "--backend", "slurm", "--job", tmp_path / "n", "--vcpus", "2"
+    )

@@ -149,11 +149,16 @@ def test_options_round_trip_through_a_job_file_and_damage_is_refused():
             KubernetesOptions.from_record(bad)
 
 
-def test_the_default_name_is_one_per_job_location_and_a_given_name_is_kept():
+def test_the_default_name_is_one_per_job_location_and_a_given_name_is_kept(tmp_path):
     from nerf_dataset.cloud.engines.engine import default_name
+    from nerf_dataset.cloud.places import job_place
 
-    a, b = default_name("s3://nerf-jobs/jobs/a"), default_name("s3://nerf-jobs/jobs/b")
-    assert a != b and a == default_name("s3://nerf-jobs/jobs/a") and re.fullmatch(r"nerf-dataset-[0-9a-f]{10}", a)
+    a, b = default_name(job_place("s3://nerf-jobs/jobs/a")), default_name(job_place("s3://nerf-jobs/jobs/b"))
+    assert a != b and a == default_name(job_place("s3://nerf-jobs/jobs/a"))
+    assert re.fullmatch(r"nerf-dataset-[0-9a-f]{10}", a)
+    (tmp_path / "job").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "job")  # one folder, however it is spelled
+    assert default_name(job_place(str(tmp_path / "link"))) == default_name(job_place(str(tmp_path / "job")))
     assert KubernetesOptions(IMAGE, name="chair").name == "chair"
 
 
