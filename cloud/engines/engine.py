@@ -133,6 +133,34 @@ class Engine:
         raise UserError(f"{self.label} jobs are not cancelled from here")
 
 
+class ContainerEngine(Engine):
+    """An engine whose tasks run the worker image (the top-level ``Dockerfile``) and that writes its file for its
+    users' tools: the job in a bucket, or in a folder on the volume every task mounts (its ``volume`` option)."""
+
+    places = ("folder", "s3")
+    submits = False
+    volume = ""
+    """The option naming the volume a job folder lies on (``pvc``)."""
+
+    def folder_job(self, opts) -> bool:
+        return opts is not None and getattr(opts, self.volume) is not None
+
+    def check(self, place, opts, start: Start) -> None:
+        if place.kind == "folder" and not self.folder_job(opts):
+            raise OptionError(self.volume, f"a job folder on {self.label} needs {{}}: the volume that holds it, which "
+                              "every task mounts (or give --job s3://BUCKET/PREFIX)")  # fmt: skip
+        emit_dir(place, start.emit)
+
+    def worker_args(self, place, opts, cpus: str | None) -> list[str]:
+        """The worker's arguments after the image's entrypoint: its job as the task sees it, its threads."""
+        mounted = volume_path(place, opts.mount_path, self.folder_job(opts))
+        return ["worker", *place.worker_args(mounted), *worker_threads(cpus)]
+
+    def rerun_name(self, name: str, rerun: list[int]) -> str:
+        """A rerun of some shards is a job of its own: its name, of the same family."""
+        return f"{name[:48]}-{hashlib.sha256(str(rerun).encode()).hexdigest()[:8]}"
+
+
 def merged(opts, typed: dict):
     """``opts`` with the options typed now in their place (those left out keep the job's)."""
     return replace(opts, **typed) if typed else opts

@@ -11,24 +11,21 @@ Nothing here calls Google: submitting is ``gcloud``'s.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...core.options import Meta, OptionError, Options, family, option, required
+from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
 from ..words import ENV_NAME, WORKER_UID, check_args, is_count, is_word
 from .engine import (
     MOUNT_PATH,
     WORKER_IMAGE,
-    Engine,
+    ContainerEngine,
     Start,
     check_mount_path,
     default_name,
     emit_dir,
-    volume_path,
-    worker_threads,
     write_emitted,
 )
 
@@ -129,31 +126,19 @@ class GcpBatchOptions(Options):
         check_mount_path(self.mount_path)
 
 
-class GcpBatchEngine(Engine):
+class GcpBatchEngine(ContainerEngine):
     name, label = "gcp-batch", "Google Cloud Batch"
     index_variable = "BATCH_TASK_INDEX"
     options = GcpBatchOptions
-    places = ("folder", "s3")
+    volume = "gcs_bucket"
     emits = "the job config"
-    submits = False
-
-    def folder_job(self, opts) -> bool:
-        return opts is not None and opts.gcs_bucket is not None
-
-    def check(self, place, opts, start: Start) -> None:
-        if place.kind == "folder" and not self.folder_job(opts):
-            raise OptionError("gcs_bucket", "a job folder on Google Cloud Batch needs {}: the bucket that holds it, "
-                              "which every task mounts (or give --job s3://BUCKET/PREFIX)")  # fmt: skip
-        emit_dir(place, start.emit)
 
     def start(self, place, spec, plan, start: Start) -> str:
         opts = start.options
-        pod_dir = volume_path(place, opts.mount_path, opts.gcs_bucket is not None)
-        cpus = str(opts.cpu_milli // 1000) if opts.cpu_milli else None
-        args = ["worker", *place.worker_args(pod_dir), *worker_threads(cpus)]
+        args = self.worker_args(place, opts, str(opts.cpu_milli // 1000) if opts.cpu_milli else None)
         name, rerun = default_name(place), start.shards if start.subset(spec) else None
         if rerun:
-            name += f"-{hashlib.sha256(str(rerun).encode()).hexdigest()[:8]}"
+            name = self.rerun_name(name, rerun)
         path = emit(args, len(start.shards), opts, emit_dir(place, start.emit), name, rerun)
         return f"wrote {path}; gcloud batch jobs submit {name} --location REGION --config {path} starts it"
 

@@ -15,7 +15,6 @@ Kubernetes client library.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -23,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ...core.errors import UserError
-from ...core.options import Meta, OptionError, Options, family, option, required
+from ...core.options import Meta, Options, family, option, required
 from ..job import SHARD_LIST_VARIABLE, shard_list_text
 from ..tools import ToolResult, find_tool, last_line, run_tool
 from ..words import DNS_LABEL, DNS_SUBDOMAIN, QUANTITY, WORKER_UID, check_args, is_count, is_word
@@ -31,13 +30,11 @@ from .engine import (
     EMITTED_LABEL,
     MOUNT_PATH,
     WORKER_IMAGE,
-    Engine,
+    ContainerEngine,
     Start,
     check_mount_path,
     default_name,
     emit_dir,
-    volume_path,
-    worker_threads,
     write_emitted,
 )
 
@@ -150,13 +147,12 @@ class KubernetesOptions(Options):
         check_mount_path(self.mount_path)
 
 
-class KubernetesEngine(Engine):
+class KubernetesEngine(ContainerEngine):
     name, label = "kubernetes", "Kubernetes"
     index_variable = "JOB_COMPLETION_INDEX"
     options = KubernetesOptions
-    places = ("folder", "s3")
+    volume = "pvc"
     emits = "an Indexed Job manifest"
-    submits = False
     applies = True
     kept_on_retry = ("namespace", "name")
     panel = "Kubernetes (emit)"
@@ -168,25 +164,15 @@ class KubernetesEngine(Engine):
             raise UserError("the job's Kubernetes options are damaged: its Job has no name")
         return opts
 
-    def folder_job(self, opts) -> bool:
-        return opts is not None and opts.pvc is not None
-
     def prepare(self, opts, place):
         return opts if opts.name else replace(opts, name=default_name(place))
 
-    def check(self, place, opts, start: Start) -> None:
-        if place.kind == "folder" and not self.folder_job(opts):
-            raise OptionError("pvc", "a job folder on Kubernetes needs {}: the claim that holds it, which every pod "
-                              "mounts (or give --job s3://BUCKET/PREFIX)")  # fmt: skip
-        emit_dir(place, start.emit)
-
     def start(self, place, spec, plan, start: Start) -> str:
         opts = start.options
-        pod_dir = volume_path(place, opts.mount_path, opts.pvc is not None)
-        args = ["worker", *place.worker_args(pod_dir), *worker_threads(opts.cpu)]
+        args = self.worker_args(place, opts, opts.cpu)
         family_name, rerun = opts.name, start.shards if start.subset(spec) else None
         if rerun:  # a Job's name is unique: the rerun of some shards is a Job of its own, of the same family
-            opts = replace(opts, name=f"{opts.name[:48]}-{hashlib.sha256(str(rerun).encode()).hexdigest()[:8]}")
+            opts = replace(opts, name=self.rerun_name(opts.name, rerun))
         path = emit(args, len(start.shards), opts, emit_dir(place, start.emit), family_name, rerun)
         if start.apply:
             return f"wrote {path}; {apply(path)}"
