@@ -104,9 +104,9 @@ def main(ours: list[str]) -> int:
         collection = CollectionOptions(**given(CollectionOptions, a))
         assets = AssetOptions(**given(AssetOptions, a))
         _check_kind(a, source, collection, run)
-        require_blender()
         if collection.given:
             return _collection(settings, assets, collection, run)
+        require_blender()
         return _scene(settings, source, run)
     except UserError as exc:
         return refused(PROG, exc)
@@ -150,7 +150,7 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
     """Plan the batch once (its file is every worker's input), render it here or in N workers, write the index;
     the collection folder is this run's throughout. A block of it (``--asset-shard I/N``, started by hand beside
     the others) renders only that: it continues the batch in OUT as ``--resume`` would, or starts it."""
-    from ..app.collection_run import held, join_batch, plan_batch, render_assets, run_workers, start
+    from ..app.collection_run import check_out, held, join_batch, plan_batch, render_assets, run_workers, start
 
     out, block = run.out_dir, collection.asset_shard
     if block is not None and (run.overwrite or run.workers > 1):
@@ -158,6 +158,8 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
         raise OptionError("asset_shard", f"{{}} renders one block of the batch; {words}: give one")
     batch = plan_batch(settings, options, collection, out)
     with held(out, shared=block is not None):
+        check_out(out, batch, run, block=block is not None)  # a refusal of the folder needs no Blender
+        require_blender()
         if block is not None:
             join_batch(out, batch, run)
             return block_done(block, render_assets(out, batch, replace(run, resume=True), block), len(batch.assets))

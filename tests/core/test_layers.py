@@ -5,6 +5,7 @@ Every import is counted, those inside functions too, so a lazy import can hide n
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     modules = {_module_name(p): p for p in _files()}
     return {m: {t for t in _imports(p) if t in modules} - {m} for m, p in modules.items()}
@@ -114,9 +116,8 @@ def test_blender_is_imported_only_by_the_shell_and_the_ui():
 def _blender_classes(kind: str) -> list[str]:
     """Every class of ours that subclasses ``bpy.types.<kind>``, as the folder it lives in."""
     found = []
-    for path in ROOT.rglob("*.py"):
-        if any(part.startswith(".") or part in ("tests", "out") for part in path.relative_to(ROOT).parts):
-            continue
+    others = [p for folder in ("bench", "examples", "tools") for p in (ROOT / folder).rglob("*.py")]
+    for path in [*_files(), *ROOT.glob("*.py"), *others]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
                 bases = [ast.unparse(b) for b in node.bases]
