@@ -23,7 +23,14 @@ from ..core.preview import write_preview
 from ..core.settings import SettingError
 from ..core.shards import parse_shard
 from ..exporters import FORMATS
-from .ownership import DOWNSCALED_PASSES, clear_dataset, describe, foreign_files, remove_temporaries, saved_plan
+from .ownership import (
+    DOWNSCALED_PASSES,
+    clear_dataset,
+    describe,
+    foreign_files,
+    remove_temporaries,
+    saved_plan,
+)
 
 
 @family
@@ -118,16 +125,6 @@ def format_dir(out_dir: Path, formats: tuple[str, ...], fmt: str) -> Path:
     return Path(out_dir) if len(formats) == 1 else Path(out_dir) / fmt
 
 
-def image_namer(formats: tuple[str, ...]):
-    primary = formats[0]
-
-    def image_for(split: str, index: int) -> PurePosixPath:
-        rel = FORMATS[primary].image_relpath(split, index)
-        return rel if len(formats) == 1 else PurePosixPath(primary) / rel
-
-    return image_for
-
-
 def pass_files(plan: Plan, view) -> dict[tuple[str, str], PurePosixPath]:
     """The view's pass files, {(pass, extension): path relative to the output folder}, in the primary layout."""
     formats = plan.settings.formats
@@ -165,13 +162,14 @@ def check_out_dir(out_dir: Path, overwrite: bool, resume: bool = False) -> None:
         raise SettingError("out", f"{{}} {out_dir} cannot be created: {parent} is not a folder")
 
 
-def refuse_foreign_files(out_dir: Path, plan: Plan | None) -> None:
+def refuse_foreign_files(out_dir: Path, plan: Plan | None, option: str = "out") -> None:
     """A run adds to, finalises or replaces a folder only while it holds nothing but this tool's files: anything
-    else is the user's, and would be deleted (a model folder replaced whole) or mixed into the dataset."""
+    else is the user's, and would be deleted (a model folder replaced whole) or mixed into the dataset.
+    ``option`` names the setting that gave the folder (``--out``, or ``--job`` for collect)."""
     foreign = foreign_files(out_dir, plan)
     if foreign:
         raise SettingError(
-            "out",
+            option,
             f"{{}} {out_dir} holds files this tool did not write ({describe(foreign)}); it never deletes or mixes "
             "them: move them out, or choose another folder",
         )

@@ -27,6 +27,10 @@ except ImportError:  # Windows
     fcntl = None
 
 
+_HELD: set[Path] = set()
+"""The lock files this process holds (``held_by_another_run`` must not take its own lock for a stranger's)."""
+
+
 class OutputLock:
     """The lock of an output folder: a dataset's (``.nerf_dataset/lock``) or a collection's (``lock``:
     ``.nerf_collection/lock``)."""
@@ -59,6 +63,7 @@ class OutputLock:
             os.pwrite(fd, who.encode(), 0)
             self._named = True
         self._fd = fd
+        _HELD.add(self.path.resolve())
         return self
 
     def share(self) -> None:
@@ -73,6 +78,31 @@ class OutputLock:
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing the descriptor releases the lock
             self._fd = None
+            _HELD.discard(self.path.resolve())
+
+
+def held_by_another_run(out_dir: Path, lock: str = LOCK_FILE) -> bool:
+    """Whether another process holds the folder's lock exclusively: a run that renders or writes there is alive
+    (the kernel drops a lock with its holder, where a pid may be a zombie's or reused). Without ``fcntl``
+    there is no telling: True."""
+    path = Path(out_dir) / lock
+    if fcntl is None:
+        return True
+    if path.resolve() in _HELD:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # unreadable or a link: not ours to judge, so not to be taken for dead either
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # releases the probe's own shared lock, if it got one
 
 
 def _command() -> str:

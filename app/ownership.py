@@ -89,6 +89,18 @@ def is_ours(rel: str, owned: set[str], scratch: set[str]) -> bool:
     return bool(temp) and f"{parent}/{temp['name']}".lstrip("/") in owned
 
 
+def image_namer(formats: tuple[str, ...]):
+    """Each view's image, ``image_for(split, index)``: the first format's layout (under its own folder when
+    there are several)."""
+    primary = formats[0]
+
+    def image_for(split: str, index: int) -> PurePosixPath:
+        rel = FORMATS[primary].image_relpath(split, index)
+        return rel if len(formats) == 1 else PurePosixPath(primary) / rel
+
+    return image_for
+
+
 def saved_plan(out_dir: Path) -> Plan | None:
     """The plan of the dataset in ``out_dir``, None when there is none; a damaged or edited one (values no run
     could have saved) is a ``UserError`` sentence."""
@@ -99,6 +111,11 @@ def saved_plan(out_dir: Path) -> Plan | None:
         plan.settings.validate(FORMATS)
     except UserError as exc:
         raise UserError(f"{Path(out_dir) / PLAN_FILE} is damaged: it holds {exc}") from None
+    image_for = image_namer(plan.settings.formats)
+    for view in plan.views:  # the layout's own names: never a bookkeeping file, a folder or another view's
+        if view.image != str(image_for(view.split, view.index)):
+            raise UserError(f"{Path(out_dir) / PLAN_FILE} is damaged: view {view.split}/{view.index} has image "
+                            f"{view.image[:80]!r}, not its format's name for it")  # fmt: skip
     return plan
 
 

@@ -26,14 +26,13 @@ from .dataset import (
     absent_views,
     check_out_dir,
     finalise,
-    image_namer,
     pass_files,
     pending_views,
     prepare_out_dir,
     wants_points,
 )
 from .lock import OutputLock, finalising
-from .ownership import remove_temporaries, saved_plan
+from .ownership import image_namer, remove_temporaries, saved_plan
 
 
 def source_identity(source: Source) -> str:

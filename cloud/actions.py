@@ -246,8 +246,9 @@ def render_with_workers(settings, source, run, progress=None):
     planned = plan_dataset(settings, source, run)
     try:
         local = ENGINES["local"]
-        write_job_files(planned, run.workers, local.name, local.record(None, None))
-        run_workers(planned.plan, planned.out_dir, run.workers, run.retries, progress)
+        workers = min(run.workers, len(planned.plan.views))  # a worker more than views would have nothing to do
+        write_job_files(planned, workers, local.name, local.record(None, None))
+        run_workers(planned.plan, planned.out_dir, workers, run.retries, progress)
         finalise(planned.out_dir, planned.plan)
     except BaseException:
         planned.release()

@@ -28,7 +28,7 @@ from .job import read_job
 def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]:
     job_dir, out = Path(job_dir).absolute(), Path(out).expanduser().absolute()
     _, plan = read_job(job_dir, ENGINES)
-    refuse_foreign_files(job_dir, plan)  # before anything is made in --out
+    refuse_foreign_files(job_dir, plan, "job")  # before anything is made in --out
     missing = pending_views(plan, job_dir)
     if missing:
         raise IncompleteError(missing)

@@ -21,6 +21,7 @@ from ..core.errors import UserError
 from ..core.files import write_json_atomic
 from ..core.layout import JOB_FILE, PLAN_FILE, SCENE_FILE, TRACKS_FILE
 from ..core.plan import MAX_PLAN_BYTES, Plan
+from ..core.settings import SettingError
 
 JOB_FORMAT = 1
 MAX_JOB_BYTES = 1 << 20
@@ -48,6 +49,12 @@ def plan_digest(job_dir: Path) -> str:
     if path.stat().st_size > MAX_PLAN_BYTES:
         raise UserError(f"job {job_dir}: {PLAN_FILE} is larger than any plan this tool writes; refusing it")
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_shards(shards: int, views: int) -> None:
+    """Each shard renders at least one view: an array child with nothing to do is a task billed for nothing."""
+    if shards > views:
+        raise SettingError("shards", f"{{}} {shards} is more than the plan's {views} views; give at most {views}")
 
 
 def write_job(job_dir: Path, spec: JobSpec) -> Path:
@@ -96,7 +103,11 @@ def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -
         inside(job_dir, TRACKS_FILE)
     if plan_digest(job_dir) != spec.digest:
         raise UserError(f"job {job_dir}: the plan does not match the digest it was submitted with; refusing it")
-    return spec, saved_plan(job_dir)
+    plan = saved_plan(job_dir)
+    if spec.shards > len(plan.views):
+        raise UserError(f"job {job_dir}: {JOB_FILE} is damaged (its {spec.shards} shards are more than the "
+                        f"plan's {len(plan.views)} views)")  # fmt: skip
+    return spec, plan
 
 
 class JobShapeError(ValueError):

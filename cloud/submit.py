@@ -10,7 +10,7 @@ from ..app.pipeline import plan_dataset
 from ..blender_io.pack import save_packed_scene
 from ..core.layout import SCENE_FILE
 from ..core.settings import Settings
-from .job import JobSpec, plan_digest, write_job
+from .job import JobSpec, check_shards, plan_digest, write_job
 
 
 def make_job(settings: Settings, source: Source, job_dir: Path, shards: int, backend: str, options: dict,
@@ -32,6 +32,7 @@ def make_job(settings: Settings, source: Source, job_dir: Path, shards: int, bac
 def write_job_files(planned, shards: int, backend: str, options: dict) -> JobSpec:
     """Make the planned dataset folder a job: the points' tracks, the packed scene, the spec (written last:
     a folder is a job only once everything a worker reads is in it)."""
+    check_shards(shards, len(planned.plan.views))
     planned.ensure_tracks()
     save_packed_scene(Path(planned.out_dir) / SCENE_FILE)
     names = tuple(o.name for o in planned.objs)

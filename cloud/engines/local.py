@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...app.dataset import IncompleteError, absent_views, pending_views
+from ...app.lock import held_by_another_run
 from ...app.processes import die_with_parent, pid_alive, this_cli_command, threads_per_worker
 from ...core.errors import UserError
 from ...core.files import last_line, write_json_atomic
@@ -25,6 +26,8 @@ from ...core.untrusted import Unreadable, read_bounded
 from .engine import Engine, Start
 
 POLL_S = 0.2
+_RUNNING_HERE: set[Path] = set()
+"""Job folders whose workers this process runs now (the panel asks for a status while its thread runs them)."""
 
 
 class LocalEngine(Engine):
@@ -36,7 +39,10 @@ class LocalEngine(Engine):
         return f"rendered the shards of {place}; cli.py collect --job {place} finalises it"
 
     def task_states(self, place, spec) -> dict[int, dict]:
-        """Each launched shard's last state; a RUNNING one whose process is gone was killed with its parent."""
+        """Each launched shard's last state; a RUNNING one is LOST unless its parent still runs: local workers
+        live only under the exclusive lock of the run that started them (a process here, or another one)."""
+        folder = Path(place.location)
+        parent_alive = folder.resolve() in _RUNNING_HERE or held_by_another_run(folder)
         states = {}
         for i in range(spec.shards):
             try:
@@ -47,7 +53,7 @@ class LocalEngine(Engine):
                 continue  # a damaged record: the task's state is simply not known
             if type(record.get("exit_code")) is not int:
                 record["exit_code"] = None
-            if record["state"] == "RUNNING" and not pid_alive(record.get("pid")):
+            if record["state"] == "RUNNING" and not (parent_alive and pid_alive(record.get("pid"))):
                 record["state"] = "LOST"
             states[i] = record
         return states
@@ -85,6 +91,7 @@ def run_workers(plan, out_dir: Path, workers: int, retries: int, progress=None, 
     complete_at_start = total - len(absent_views(plan, out_dir))  # for progress only; workers verify
     started = time.monotonic()
     failed: list[_Worker] = []
+    _RUNNING_HERE.add(out_dir.resolve())
     try:
         while True:
             for w in pool:
@@ -114,6 +121,7 @@ def run_workers(plan, out_dir: Path, workers: int, retries: int, progress=None, 
             if w.process is not None and w.process.poll() is None:
                 w.process.kill()
                 w.process.wait()
+        _RUNNING_HERE.discard(out_dir.resolve())
     if failed:
         failed_frames = {v.frame for w in failed for v in shard_views(plan.views, *w.shard)}
         views = [v for v in pending_views(plan, out_dir) if v.frame in failed_frames]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nerf_dataset.app.dataset import image_namer
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.core.settings import Settings
 
 

@@ -16,7 +16,8 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import finalise, image_namer
+from nerf_dataset.app.dataset import finalise
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.settings import Settings

@@ -8,7 +8,8 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import export, image_namer
+from nerf_dataset.app.dataset import export
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.settings import Settings
 from nerf_dataset.exporters import FORMATS

@@ -14,7 +14,8 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import export, format_dir, image_namer
+from nerf_dataset.app.dataset import export, format_dir
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.app.validate import check_folder, validate
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.plan import build_plan

@@ -8,32 +8,7 @@ import sys
 
 import pytest
 from conftest import run_cli
-from fake_scenes import facts
-
-from nerf_dataset.app.dataset import image_namer
-from nerf_dataset.cloud.engines import ENGINES
-from nerf_dataset.cloud.job import JobSpec, plan_digest, write_job
-from nerf_dataset.core.layout import SCENE_FILE
-from nerf_dataset.core.plan import build_plan, save_plan
-from nerf_dataset.core.settings import Settings
-
-
-def made_job(folder, backend: str = "slurm", options: dict | None = None):
-    """A job folder as a submission leaves it: plan, scene file, spec (the engine's options recorded)."""
-    plan = build_plan(Settings(train=2, val=1, test=1), facts(), image_namer(("nerf",)))
-    save_plan(plan, folder)
-    (folder / SCENE_FILE).write_bytes(b"BLENDER")
-    engine = ENGINES[backend]
-    record = options if options is not None else engine.record(None, None) if backend != "kubernetes" else {}
-    write_job(folder, JobSpec(2, plan_digest(folder), "Cube", ("Cube",), backend, record))
-    return folder
-
-
-def refused(*args) -> str:
-    r = run_cli(*args)
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    return lines[0]
+from made_jobs import made_job, refused
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from nerf_dataset.app.dataset import export, image_namer
+from nerf_dataset.app.dataset import export
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.app.validate import validate
 from nerf_dataset.core.camera import Optics, Raster, horizontal_optics, intrinsics_from_optics
 from nerf_dataset.core.colmap_model import read_model

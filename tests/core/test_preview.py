@@ -5,7 +5,7 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import image_namer
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.plan import build_plan
 from nerf_dataset.core.preview import LABEL_H, PAD, PREVIEW_FILE, THUMB, write_preview

@@ -16,9 +16,9 @@ import pytest
 from fake_scenes import facts
 from PIL import Image
 
-from nerf_dataset.app.dataset import check_out_dir, finalise, format_dir, image_namer, pass_files, prepare_out_dir
+from nerf_dataset.app.dataset import check_out_dir, finalise, format_dir, pass_files, prepare_out_dir
 from nerf_dataset.app.lock import OutputLock
-from nerf_dataset.app.ownership import TEMPORARY, clear_dataset, foreign_files, owned_files
+from nerf_dataset.app.ownership import TEMPORARY, clear_dataset, foreign_files, image_namer, owned_files
 from nerf_dataset.core.camera import Raster
 from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.images import exr_complete

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from test_formats_offline import make
 
-from nerf_dataset.app.dataset import image_namer
+from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.core.camera import Intrinsics, Optics, Raster
 from nerf_dataset.core.conventions import look_at_c2w_opengl
 from nerf_dataset.core.dataset_rig import rig_cameras
