@@ -56,10 +56,19 @@ def read_proof(store, digest: str, plan, view) -> dict[str, dict] | None:
     files = d.get("files")
     if not isinstance(files, dict) or sorted(files) != sorted(view_files(plan, view)):
         return None
+    largest = max_file_bytes(plan)
     for entry in files.values():
         if not (isinstance(entry, dict) and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str)):
             return None
+        if not 0 < entry["size"] <= largest:
+            return None
     return files
+
+
+def max_file_bytes(plan) -> int:
+    """More than any image or pass of this plan's size can take: four float32 channels uncompressed, twice over,
+    plus headers. A proof that says more is damaged; a download never goes beyond its proof's size."""
+    return 32 * plan.intrinsics.w * plan.intrinsics.h + (1 << 20)
 
 
 def verified_done(store, listing: dict[str, int], digest: str, plan, views) -> set[int]:

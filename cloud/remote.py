@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..app.dataset import IncompleteError, check_out_dir, finalise, prepare_out_dir
 from ..app.lock import OutputLock
-from ..app.ownership import describe, owned_files
+from ..app.ownership import clear_dataset, describe, owned_files
 from ..app.processes import pid_alive
 from ..core.errors import UserError
 from ..core.layout import BACKEND_DIR, JOB_FILE, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE, shard_log
@@ -116,7 +116,9 @@ def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: b
     if with_scene:
         store.download(SCENE_FILE, dest / SCENE_FILE)
     if with_scene if with_tracks is None else with_tracks:
-        store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
+        size = store.size(TRACKS_FILE)
+        if size is not None and size <= MAX_TRACKS_BYTES:  # larger ones are damaged: sampled again, never read
+            store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
     try:
         spec, plan = read_job(dest, ENGINES, need_scene=with_scene)
     except UserError as exc:
@@ -155,13 +157,15 @@ def run_remote_worker(url: S3Url, options: S3Options, shard=None, threads: int =
         listing = store.list()
         done = verified_done(store, listing, spec.digest, plan, shard_views(plan.views, *shard))
         uploader = ViewUploader(store, plan, spec.digest, scratch)
+        tracks = scratch / TRACKS_FILE
+        tracks_before = sha256_of(tracks) if tracks.is_file() else None
         try:
             run, shard = run_worker(scratch, shard, threads, quiet, progress, done_elsewhere=done, on_view=uploader.add,
                                     between_chunks=uploader.check, chunk=RENDER_CHUNK)  # fmt: skip
         finally:
             uploader.finish()
-        if TRACKS_FILE not in listing and (scratch / TRACKS_FILE).is_file():
-            store.upload(scratch / TRACKS_FILE, TRACKS_FILE)  # sampled again here: collect needs them
+        if tracks.is_file() and sha256_of(tracks) != tracks_before:
+            store.upload(tracks, TRACKS_FILE)  # missing or damaged, so sampled again here: collect needs them
         store.put(shard_log(index), f"finished: {uploader.views} views uploaded\n".encode())
         return run, shard, uploader
     except BaseException as exc:
@@ -202,7 +206,8 @@ def last_log_line(store: S3Store, index: int) -> str:
 def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = False, progress=None) -> list[Path]:
     """Every view of the job in ``url`` downloaded into ``out`` and checked against its proof (missing ones
     refused by name), then the formats written there, without Blender. A view whose objects do not match
-    their proof loses the proof: ``--retry-missing`` renders it again."""
+    their proof, or whose image fails the dataset's checks, loses the proof: the next worker, or
+    ``--retry-missing``, renders it again. A collect that fails takes back all it put in ``out``."""
     store = S3Store(url, options)
     with tempfile.TemporaryDirectory() as tmp:
         spec, plan = read_remote_job(store, Path(tmp), with_scene=False, with_tracks=True)
@@ -211,6 +216,7 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
         if missing:
             raise IncompleteError(missing)
         check_out_dir(out, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
+        created = not out.exists()
         lock = OutputLock(out).acquire()
         try:
             prepare_out_dir(out, overwrite)
@@ -219,11 +225,17 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
                 shutil.copyfile(Path(tmp) / TRACKS_FILE, out / TRACKS_FILE)
             bad = download_views(store, spec.digest, plan, out, progress)
             if bad:
-                store.delete([proof_rel(spec.digest, v.frame) for v in bad])
                 raise IncompleteError(bad)
             return finalise(out, plan)
+        except BaseException as exc:
+            if isinstance(exc, IncompleteError):  # rendered again by the next worker of their shard
+                store.delete([proof_rel(spec.digest, v.frame) for v in exc.views])
+            clear_dataset(out, plan)
+            raise
         finally:
             lock.release()
+            if created and not any(p for p in out.rglob("*") if p.is_file() and p.name != "lock"):
+                shutil.rmtree(out, ignore_errors=True)  # a folder this collect made and filled with nothing
 
 
 def download_views(store: S3Store, digest: str, plan, out: Path, progress=None) -> list:
@@ -233,12 +245,8 @@ def download_views(store: S3Store, digest: str, plan, out: Path, progress=None) 
 
     def download_view(view) -> bool:
         files = read_proof(store, digest, plan, view)
-        if files is None:
-            return False
-        for rel, entry in files.items():
-            if not store.download(rel, out / rel) or sha256_of(out / rel) != entry["sha256"]:
-                return False
-        return True
+        return files is not None and all(store.download_exact(rel, out / rel, e["size"], e["sha256"])
+                                         for rel, e in files.items())  # fmt: skip
 
     bad = []
     with ThreadPoolExecutor(CONCURRENCY) as pool:

@@ -8,6 +8,8 @@ retried); every S3 error becomes one sentence (``StorageError``, exit 1) rather 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +217,39 @@ class S3Store:
                     return False
                 raise
         return True
+
+    def download_exact(self, rel: str, path: Path, size: int, sha256: str) -> bool:
+        """Object ``rel`` into ``path`` when it has exactly ``size`` bytes with that sha256 (its proof's); False
+        otherwise, with nothing left at ``path``. At most ``size + 1`` bytes are transferred: a larger object
+        than its proof says is cut off there, never downloaded whole."""
+        import botocore.exceptions as bx
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a temporary name of ours (app.ownership)
+        digest, got = hashlib.sha256(), 0
+        try:
+            with errors(f"downloading {self.where(rel)}"):
+                try:
+                    body = self.client.get_object(Bucket=self.url.bucket, Key=self.url.key(rel),
+                                                  Range=f"bytes=0-{size}")["Body"]  # fmt: skip
+                except bx.ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "InvalidRange"):
+                        return False  # gone, or empty where its proof says bytes
+                    raise
+                with body, open(part, "wb") as f:
+                    while got <= size:
+                        block = body.read(min(1 << 20, size + 1 - got))
+                        if not block:
+                            break
+                        f.write(block)
+                        digest.update(block)
+                        got += len(block)
+            if got != size or digest.hexdigest() != sha256:
+                return False
+            os.replace(part, path)
+            return True
+        finally:
+            part.unlink(missing_ok=True)
 
     def list(self, rel_prefix: str = "") -> dict[str, int]:
         """{relative path: size} of every object under ``rel_prefix``."""

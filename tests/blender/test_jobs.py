@@ -209,3 +209,11 @@ def test_damaged_tracks_fail_collect_and_a_worker_samples_them_again(cli, tmp_pa
     assert cli("worker", "--job", job, "--shard", "1/2").returncode == 0  # nothing to render: it redoes the tracks
     r = cli("collect", "--job", job)
     assert r.returncode == 0 and (job / "nerf/points3d.ply").is_file(), r.stderr
+
+
+def test_more_shards_than_views_is_refused_before_a_job_is_made(cli, tmp_path):
+    job = tmp_path / "job"
+    r = cli("submit", "--emit", "--backend", "slurm", "--job", job, "--shards", "20", "--demo", *SETTINGS)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "--shards 20 is more than the plan's 9 views" in lines[0], r.stderr
+    assert not job.exists()

@@ -74,7 +74,7 @@ def test_collect_names_the_job_folder_that_holds_a_stranger_file(tmp_path):
     job = made_job(tmp_path / "job")
     (job / "notes.txt").write_text("mine")
     line = refused("collect", "--job", job, "--out", tmp_path / "out")
-    assert f"error: --job {job} holds files this tool did not write (\"notes.txt\")" in line, line
+    assert f'error: --job {job} holds files this tool did not write ("notes.txt")' in line, line
     assert not (tmp_path / "out").exists()
 
 
