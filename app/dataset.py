@@ -5,6 +5,7 @@ runs it without Blender; ``app.pipeline`` is the half that opens the scene and r
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import shutil
 from dataclasses import dataclass
@@ -17,12 +18,13 @@ from ..core.images import exr_complete, png_complete
 from ..core.layout import STAGING_DIR, TRACKS_FILE, WRITE_PROBE
 from ..core.options import Meta, Options, family, option, required
 from ..core.passes import PASS_EXTS
-from ..core.plan import Plan
+from ..core.plan import Plan, save_plan
 from ..core.points import colour_points, load_points
 from ..core.preview import write_preview
 from ..core.settings import SettingError
 from ..core.shards import parse_shard
 from ..exporters import FORMATS
+from .lock import OutputLock
 from .ownership import (
     DOWNSCALED_PASSES,
     clear_dataset,
@@ -187,6 +189,27 @@ def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
         probe.unlink()
     except OSError as exc:
         raise SettingError("out", f"{{}} {out_dir} is not writable: {exc.strerror}") from None
+
+
+@contextlib.contextmanager
+def publishing(out_dir: Path, plan: Plan, overwrite: bool):
+    """``out_dir`` made ready under its lock for a dataset collected from a job, with the plan saved in it. A
+    collect that fails takes back all it put there (and the folder, when it made it): nothing half-written
+    looks like a dataset, and the next collect goes into the same folder."""
+    check_out_dir(out_dir, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
+    created = not out_dir.exists()
+    lock = OutputLock(out_dir).acquire()
+    try:
+        prepare_out_dir(out_dir, overwrite)
+        save_plan(plan, out_dir)
+        yield
+    except BaseException:
+        clear_dataset(out_dir, plan)
+        raise
+    finally:
+        lock.release()
+        if created and not any(p.is_file() and p.name != "lock" for p in out_dir.rglob("*")):
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def pending_views(plan: Plan, out_dir: Path, views=None) -> list:

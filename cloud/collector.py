@@ -10,17 +10,15 @@ from pathlib import Path
 
 from ..app.dataset import (
     IncompleteError,
-    check_out_dir,
     finalise,
     pass_files,
     pending_views,
-    prepare_out_dir,
+    publishing,
     refuse_foreign_files,
 )
 from ..app.lock import OutputLock
 from ..core.files import link_or_copy
 from ..core.layout import TRACKS_FILE
-from ..core.plan import save_plan
 from .engines import ENGINES
 from .job import read_job
 
@@ -32,18 +30,16 @@ def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]
     missing = pending_views(plan, job_dir)
     if missing:
         raise IncompleteError(missing)
-    if out.resolve() != job_dir.resolve():
-        check_out_dir(out, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
-    lock = OutputLock(out).acquire()
-    try:
-        if out.resolve() != job_dir.resolve():
-            prepare_out_dir(out, overwrite)
-            save_plan(plan, out)
-            if (job_dir / TRACKS_FILE).is_file():
-                link_or_copy(job_dir / TRACKS_FILE, out / TRACKS_FILE)
-            for view in plan.views:
-                for rel in [view.image, *map(str, pass_files(plan, view).values())]:
-                    link_or_copy(job_dir / rel, out / rel)
+    if out.resolve() == job_dir.resolve():  # finalised in place: its files are the job's own, kept whatever fails
+        lock = OutputLock(out).acquire()
+        try:
+            return finalise(out, plan)
+        finally:
+            lock.release()
+    with publishing(out, plan, overwrite):
+        if (job_dir / TRACKS_FILE).is_file():
+            link_or_copy(job_dir / TRACKS_FILE, out / TRACKS_FILE)
+        for view in plan.views:
+            for rel in [view.image, *map(str, pass_files(plan, view).values())]:
+                link_or_copy(job_dir / rel, out / rel)
         return finalise(out, plan)
-    finally:
-        lock.release()

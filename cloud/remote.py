@@ -17,13 +17,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..app.dataset import IncompleteError, check_out_dir, finalise, prepare_out_dir
-from ..app.lock import OutputLock
-from ..app.ownership import clear_dataset, describe, owned_files
+from ..app.dataset import IncompleteError, finalise, publishing
+from ..app.ownership import describe, owned_files
 from ..app.processes import pid_alive
 from ..core.errors import UserError
 from ..core.layout import BACKEND_DIR, JOB_FILE, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE, shard_log
-from ..core.plan import MAX_PLAN_BYTES, save_plan
+from ..core.plan import MAX_PLAN_BYTES
 from ..core.shards import shard_views
 from ..core.text import one_line
 from .engines import ENGINES
@@ -215,27 +214,17 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
         missing = [v for v in plan.views if v.frame not in listed]
         if missing:
             raise IncompleteError(missing)
-        check_out_dir(out, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
-        created = not out.exists()
-        lock = OutputLock(out).acquire()
-        try:
-            prepare_out_dir(out, overwrite)
-            save_plan(plan, out)
-            if (Path(tmp) / TRACKS_FILE).is_file():
-                shutil.copyfile(Path(tmp) / TRACKS_FILE, out / TRACKS_FILE)
-            bad = download_views(store, spec.digest, plan, out, progress)
-            if bad:
-                raise IncompleteError(bad)
-            return finalise(out, plan)
-        except BaseException as exc:
-            if isinstance(exc, IncompleteError):  # rendered again by the next worker of their shard
+        with publishing(out, plan, overwrite):
+            try:
+                if (Path(tmp) / TRACKS_FILE).is_file():
+                    shutil.copyfile(Path(tmp) / TRACKS_FILE, out / TRACKS_FILE)
+                bad = download_views(store, spec.digest, plan, out, progress)
+                if bad:
+                    raise IncompleteError(bad)
+                return finalise(out, plan)
+            except IncompleteError as exc:  # rendered again by the next worker of their shard
                 store.delete([proof_rel(spec.digest, v.frame) for v in exc.views])
-            clear_dataset(out, plan)
-            raise
-        finally:
-            lock.release()
-            if created and not any(p for p in out.rglob("*") if p.is_file() and p.name != "lock"):
-                shutil.rmtree(out, ignore_errors=True)  # a folder this collect made and filled with nothing
+                raise
 
 
 def download_views(store: S3Store, digest: str, plan, out: Path, progress=None) -> list:

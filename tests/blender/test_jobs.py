@@ -204,6 +204,9 @@ def test_damaged_tracks_fail_collect_and_a_worker_samples_them_again(cli, tmp_pa
     assert cli("submit", "--backend", "local", "--job", job, "--shards", "2", "--demo", *SETTINGS).returncode == 0
     tracks = job / ".nerf_dataset/tracks.npz"
     tracks.write_bytes(tracks.read_bytes()[:100])
+    r = cli("collect", "--job", job, "--out", tmp_path / "elsewhere")
+    assert r.returncode == 1 and "tracks are missing or damaged" in r.stderr, r.stderr
+    assert not (tmp_path / "elsewhere").exists()  # taken back: nothing half-written, and no folder in the way
     r = cli("collect", "--job", job)
     assert r.returncode == 1 and "tracks are missing or damaged" in r.stderr, r.stderr
     assert cli("worker", "--job", job, "--shard", "1/2").returncode == 0  # nothing to render: it redoes the tracks
