@@ -1,0 +1,121 @@
+"""Issue #29: a peer that holds the secret, or a recording from elsewhere, is hostile.
+
+Every test drives the real hub: a hostile instance is a socket that passed the handshake and then sends what a
+Blender instance never would. The instance is dropped with a reason, its frame never reaches a consumer, and a
+recording with the same numbers is refused in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import tracemalloc
+from types import SimpleNamespace
+
+import pytest
+from test_wire_and_hub import _frame_header, _image
+
+from nerf_dataset.stream import wire
+from nerf_dataset.stream.hub import Hub
+from nerf_dataset.stream.launcher import InstanceLost
+from nerf_dataset.stream.record import Recorder, ReplayDataset
+from nerf_dataset.stream.remote import RemoteIterableDataset
+
+IMAGE_SPEC = {"name": "image", "dtype": "uint8", "shape": [3, 4, 4]}
+
+
+def _message(header: dict, payload: bytes, replace: tuple[bytes, bytes] | None = None) -> bytes:
+    """A message as a hostile peer writes it: any JSON text, even what our own encoder refuses to write."""
+    head = json.dumps(header, separators=(",", ":")).encode()
+    if replace is not None:
+        head = head.replace(*replace)
+    return wire.PREFIX.pack(wire.MAGIC, len(head), len(payload)) + head + payload
+
+
+def _pose_holding(text: bytes) -> bytes:
+    """A frame whose c2w[0] is ``text`` as written on the wire (1e999, a 400-digit integer...)."""
+    header = {**_frame_header(0), "arrays": [IMAGE_SPEC]}
+    header["c2w"][0] = 12345.5
+    return _message(header, _image(0).tobytes(), (b"12345.5", text))
+
+
+def _hostile_instance(hub: Hub, secret: bytes, i: int, message: bytes) -> socket.socket:
+    """An instance that holds the secret, waits for its credit, then sends ``message``."""
+    s = wire.connect(hub.address, secret)
+    wire.send(s, {"type": "hello", "role": "instance", "instance": i, "generation": 0})
+    while wire.recv(s)[0]["type"] != "credit":
+        pass
+    s.sendall(message)
+    return s
+
+
+def _stream(hub: Hub, secret: bytes, max_items: int | None = None) -> RemoteIterableDataset:
+    """The trainer's side, on the real hub (a launch without Blender instances)."""
+    launch = SimpleNamespace(hub=hub, address=hub.address, secret=secret, streams=[], facts=dict)
+    return RemoteIterableDataset(launch, max_items=max_items)
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _dropped_for(hub: Hub, message: bytes, why: str) -> None:
+    """``message`` from instance 0 drops it (the stream raises InstanceLost in one sentence saying ``why``)."""
+    secret = hub.secret
+    frames = _stream(hub, secret)
+    s = _hostile_instance(hub, secret, 0, message)
+    try:
+        with pytest.raises(InstanceLost, match=why) as caught:
+            next(frames.frames())
+        assert "instance 0 stopped" in str(caught.value) and "\n" not in str(caught.value)
+        assert hub.stats()["queued"] == 0, "the frame was discarded"
+    finally:
+        s.close()
+
+
+def _recording_with(tmp_path, change) -> ReplayDataset:
+    """A one-frame recording whose index line ``change(line_text)`` has rewritten."""
+    rec = Recorder(tmp_path / "rec", {})
+    rec.write({**_frame_header(0), "instance": 0, "arrays": [IMAGE_SPEC]}, _image(0).tobytes())
+    rec.close()
+    index = tmp_path / "rec" / "index.jsonl"
+    index.write_bytes(change(index.read_bytes()))
+    return ReplayDataset(tmp_path / "rec")
+
+
+def _first_pose_entry(text: bytes):
+    return lambda line: line.replace(b'"c2w":[1.0,', b'"c2w":[' + text + b",", 1)
+
+
+# -- 12: an impossible shape ----------------------------------------------------------------------------
+def test_12_a_zero_size_array_with_huge_dimensions_drops_its_instance():
+    huge = {"name": "mask", "dtype": "uint8", "shape": [0, 1 << 29, 1 << 29, 1 << 29]}
+    message = _message({**_frame_header(0), "arrays": [IMAGE_SPEC, huge]}, _image(0).tobytes())
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, message, "shape")
+    finally:
+        hub.close()
+
+
+# -- 13: a payload promised, not sent ---------------------------------------------------------------------
+def test_13_a_promised_payload_is_not_allocated_before_its_bytes_arrive():
+    side = {"width": 8192, "height": 16384}  # a valid header for 512 MiB of image
+    spec = {"name": "image", "dtype": "uint8", "shape": [16384, 8192, 4]}
+    head = json.dumps({**_frame_header(0), **side, "arrays": [spec]}).encode()
+    prefix = wire.PREFIX.pack(wire.MAGIC, len(head), 16384 * 8192 * 4)
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    tracemalloc.start()
+    try:
+        s = _hostile_instance(hub, secret, 0, prefix + head + bytes(1024))
+        time.sleep(0.5)  # the hub reads the header and what there is of the payload
+        peak = tracemalloc.get_traced_memory()[1]
+        s.close()
+        assert peak < 64 << 20, f"{peak >> 20} MiB allocated for 1 KiB received"
+    finally:
+        tracemalloc.stop()
+        hub.close()
