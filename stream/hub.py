@@ -17,7 +17,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ..core.errors import UserError
 from . import wire
+from .items import check_frame
 
 # Connections still proving they hold the secret, at most. A newcomer beyond it closes the oldest: a real
 # peer answers within milliseconds, so strangers holding connections open silently cannot lock it out.
@@ -137,9 +139,12 @@ class Hub:
         reason = "its connection closed"
         try:
             while True:
-                header, payload = wire.recv_raw(conn)
+                header, payload_len = wire.recv_header(conn)
                 kind = header["type"]
                 if kind == "frame":
+                    header["instance"] = i
+                    check_frame(header, live=True)  # before its payload is read: an invalid frame is never queued
+                    payload = wire.recv_exact(conn, payload_len)
                     with self.cv:
                         if inst.generation != generation or inst.state != "live":
                             raise wire.WireError(f"instance {i} was replaced: its old connection is not heard")
@@ -147,7 +152,6 @@ class Hub:
                             raise wire.WireError(f"instance {i} sent a frame without credit")
                         inst.credits_out -= 1
                         inst.received += 1
-                        header["instance"] = i
                         self.frames.append((i, header, payload))
                         self.cv.notify_all()
                 elif kind == "end":
@@ -162,6 +166,8 @@ class Hub:
                     raise wire.WireError(f"instance {i} sent a {kind!r} message")
         except (ConnectionError, TimeoutError):
             pass  # reset or broken: closed, as far as anyone can tell
+        except UserError as exc:  # the frame is dropped with the instance; consumers never see it
+            reason = f"it sent a frame that is not valid ({exc})"
         except (wire.WireError, OSError) as exc:
             if "closed" not in str(exc):
                 reason = f"its connection broke the protocol ({exc})"

@@ -14,8 +14,9 @@ import tracemalloc
 from types import SimpleNamespace
 
 import pytest
-from test_wire_and_hub import _frame_header, _image
+from test_wire_and_hub import FakeInstance, _frame_header, _image
 
+from nerf_dataset.core.errors import UserError
 from nerf_dataset.stream import wire
 from nerf_dataset.stream.hub import Hub
 from nerf_dataset.stream.launcher import InstanceLost
@@ -88,6 +89,49 @@ def _recording_with(tmp_path, change) -> ReplayDataset:
 
 def _first_pose_entry(text: bytes):
     return lambda line: line.replace(b'"c2w":[1.0,', b'"c2w":[' + text + b",", 1)
+
+
+# -- 9: a non-finite number ---------------------------------------------------------------------------
+def test_9_an_infinite_pose_drops_its_instance_and_the_others_still_reach_the_consumers(tmp_path):
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=2, queue_size=2)
+    hub.on_lost = lambda i, reason: ("continue", reason)
+    try:
+        frames = _stream(hub, secret)
+        bad = _hostile_instance(hub, secret, 0, _pose_holding(b"1e999"))
+        _wait_for(lambda: hub.stats()["received"][0] or hub.stats()["states"][0] == "dead")
+        FakeInstance(hub, secret, 1, 3).start()
+        got = []
+        with pytest.raises(InstanceLost, match="instance 0 stopped before its last frame: .*not finite") as caught:
+            for item in frames.frames():
+                got.append((item["instance"], item["seq"]))
+        assert got == [(1, 0), (1, 1), (1, 2)], "the consumer survived the bad frame and got every good one"
+        assert "\n" not in str(caught.value)
+        bad.close()
+    finally:
+        hub.close()
+    with pytest.raises(UserError, match="line 1 .*not finite"):
+        _recording_with(tmp_path, _first_pose_entry(b"1e999")).frame(0)
+
+
+# -- 10: a number beyond float --------------------------------------------------------------------------
+def test_10_a_400_digit_integer_in_a_pose_is_a_reason_not_an_overflow(tmp_path):
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, _pose_holding(b"9" * 400), "c2w")
+    finally:
+        hub.close()
+    with pytest.raises(UserError, match="line 1 .*c2w"):
+        _recording_with(tmp_path, _first_pose_entry(b"9" * 400)).frame(0)
+
+
+# -- 11: a missing array ----------------------------------------------------------------------------------
+def test_11_a_frame_without_an_image_drops_its_instance():
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, _message({**_frame_header(0), "arrays": []}, b""), "image")
+    finally:
+        hub.close()
 
 
 # -- 12: an impossible shape ----------------------------------------------------------------------------
