@@ -36,7 +36,9 @@ CHUNK = 1 << 20
 """Bytes of a payload allocated ahead of their arrival, at most."""
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 HANDSHAKE_TIMEOUT = 10.0
-"""Seconds a peer has for the whole handshake (not per byte: a trickle cannot hold a connection open)."""
+"""Seconds a client waits for the whole handshake (not per byte: a trickle cannot hold a connection open)."""
+ANSWER = NONCE + 32
+"""The client's answer to the challenge: its nonce and its MAC, the only bytes read from a stranger."""
 MAX_PARAMS = 256 << 10
 """The largest parameters (as JSON) the trainer may send, and a randomisation may return, per frame."""
 MAX_KEYPOINTS = 1000
@@ -89,22 +91,19 @@ def _fill(sock: socket.socket, room: memoryview, deadline: float | None) -> None
         got += k
 
 
-def accept_handshake(sock: socket.socket, secret: bytes) -> None:
-    """Server side: prove the client holds ``secret`` (and prove we do). Raises Refused before reading
-    anything but the client's fixed-size answer."""
-    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
-    sock.settimeout(HANDSHAKE_TIMEOUT)
-    server_nonce = secrets.token_bytes(NONCE)
-    sock.sendall(GREETING + server_nonce)
-    try:
-        answer = recv_exact(sock, NONCE + 32, deadline)
-    except TimeoutError:
-        raise WireError("the peer took too long") from None
+def challenge() -> tuple[bytes, bytes]:
+    """Server side, first: the nonce and the greeting that carries it (sent as soon as a peer connects)."""
+    nonce = secrets.token_bytes(NONCE)
+    return nonce, GREETING + nonce
+
+
+def check_answer(secret: bytes, server_nonce: bytes, answer: bytes) -> bytes:
+    """Server side, last: the client's fixed-size ``answer`` compared, never decoded; raises Refused unless it
+    proves the client holds ``secret``, else returns our proof to send back."""
     client_nonce, mac = answer[:NONCE], answer[NONCE:]
-    if not hmac.compare_digest(mac, _mac(secret, b"client", server_nonce, client_nonce)):
+    if len(answer) != ANSWER or not hmac.compare_digest(mac, _mac(secret, b"client", server_nonce, client_nonce)):
         raise Refused("the peer does not hold the launch's secret")
-    sock.sendall(_mac(secret, b"server", client_nonce, server_nonce))
-    sock.settimeout(None)
+    return _mac(secret, b"server", client_nonce, server_nonce)
 
 
 def connect(address: tuple[str, int], secret: bytes, timeout: float = HANDSHAKE_TIMEOUT) -> socket.socket:

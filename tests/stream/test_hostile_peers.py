@@ -8,9 +8,12 @@ recording with the same numbers is refused in one sentence.
 from __future__ import annotations
 
 import json
+import resource
 import socket
+import threading
 import time
 import tracemalloc
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -163,3 +166,76 @@ def test_13_a_promised_payload_is_not_allocated_before_its_bytes_arrive():
     finally:
         tracemalloc.stop()
         hub.close()
+
+
+# -- 14: a flood of strangers -------------------------------------------------------------------------
+def _descriptors(wanted: int) -> int:
+    """As many open files as the test wants, or as the system allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+def _idle_stranger(address) -> socket.socket:
+    """A connection opened without waiting for it, then left idle."""
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(address)
+    return s
+
+
+def _knock(address, stop: threading.Event, count: list) -> None:
+    """Connect and close at once, again and again."""
+    while not stop.is_set():
+        try:
+            socket.create_connection(address, timeout=5).close()
+            count.append(1)
+        except OSError:
+            pass
+
+
+def _kernel_backlog() -> int:
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 128
+
+
+def test_14_real_handshakes_get_in_during_a_flood_of_thousands_of_strangers():
+    # The idle strangers come in one burst, as many as the kernel's backlog holds (more would be dropped for any
+    # hub), with a real handshake started among every 250: a SYN dropped then is retried with the strangers'
+    # own, so with a small backlog it is dropped again and again. Others connect and close meanwhile.
+    idle = min(3000, _descriptors(16384) // 4, _kernel_backlog() * 3 // 4)
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    stop, knocks, held, results, real = threading.Event(), [], [], [], []
+    knockers = [threading.Thread(target=_knock, args=(hub.address, stop, knocks)) for _ in range(4)]
+
+    def handshake() -> None:  # holds the secret, with the normal timeout
+        try:
+            wire.connect(hub.address, secret).close()
+            results.append("ok")
+        except (OSError, wire.WireError) as exc:
+            results.append(f"{type(exc).__name__}: {exc}")
+
+    try:
+        for k in knockers:
+            k.start()
+        for n in range(idle):
+            held.append(_idle_stranger(hub.address))
+            if n % (idle // 12) == idle // 24:
+                real.append(threading.Thread(target=handshake))
+                real[-1].start()
+        for t in real:
+            t.join(wire.HANDSHAKE_TIMEOUT + 5)
+    finally:
+        stop.set()
+        for k in knockers:
+            k.join(10)
+        for s in held:
+            s.close()
+        hub.close()
+    assert results == ["ok"] * 12
+    assert len(held) + len(knocks) > 2000, "a flood of thousands"
