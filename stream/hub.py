@@ -12,16 +12,27 @@ of ``DataLoader`` workers.
 from __future__ import annotations
 
 import collections
+import errno
+import selectors
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
+from ..core.errors import UserError
 from . import wire
+from .items import check_frame
 
-# Connections still proving they hold the secret, at most. A newcomer beyond it closes the oldest: a real
-# peer answers within milliseconds, so strangers holding connections open silently cannot lock it out.
-MAX_HANDSHAKES = 128
+BACKLOG = 4096
+"""Connections the kernel holds for us until accepted (it caps this at net.core.somaxconn): a flood of
+strangers must not fill it, or a real peer's connection is dropped and retried seconds later."""
+ANSWER_TIMEOUT = 3.0
+"""Seconds a connection has to send its fixed answer to the challenge: a real peer needs milliseconds."""
+MIN_ANSWER_TIME = 0.5
+"""Seconds every connection has to answer, however many strangers come after it: at the limit on handshakes
+under way (``max_handshakes``), the oldest is closed to make room only once it has had this long."""
+ACCEPT_BATCH = 64
+"""Connections accepted in a row before the answers that have arrived are read."""
 LIVE = ("starting", "live", "lost")
 """States in which an instance may still deliver frames ("lost": its fate is being decided)."""
 
@@ -49,7 +60,7 @@ class Stream:
 class Hub:
     def __init__(self, secret: bytes, num_instances: int, queue_size: int, host: str = "127.0.0.1"):
         self.secret, self.queue_size = secret, queue_size
-        self.listener = socket.create_server((host, 0), backlog=64)
+        self.listener = socket.create_server((host, 0), backlog=BACKLOG)
         self.address = self.listener.getsockname()[:2]
         self.cv = threading.Condition()
         self.frames: collections.deque = collections.deque()
@@ -64,7 +75,6 @@ class Hub:
         """``on_lost(instance, reason) -> (decision, reason)``: a lost instance's fate, "restart" (the callback
         has started it again), "continue" or "raise", and how it ended in words. Called without the lock."""
         self.closed = False
-        self._handshakes: collections.OrderedDict = collections.OrderedDict()
         self._start(self._accept_loop)
 
     # -- threads ------------------------------------------------------------------------------------
@@ -72,37 +82,73 @@ class Hub:
         threading.Thread(target=target, args=args, daemon=True).start()
 
     def _accept_loop(self) -> None:
-        while not self.closed:
+        """Accepts connections and runs their handshakes, all of them in this one thread without blocking on
+        any: a stranger costs a descriptor for a few seconds at most, and only a peer that proved it holds the
+        secret gets a thread."""
+        handshakes = _Handshakes(self.secret, max_handshakes())
+        self.listener.setblocking(False)
+        listening = False
+        try:
+            while not self.closed:
+                if listening == handshakes.full():  # full: newcomers wait in the kernel's backlog meanwhile
+                    listening = not listening
+                    if not self._listen(handshakes.selector, listening):
+                        return
+                for key, _ in handshakes.selector.select(timeout=handshakes.wait()):
+                    if key.fileobj is not self.listener:
+                        self._answered(handshakes.read(key.fileobj))
+                if listening:
+                    self._accept_some(handshakes)
+                self._refuse_all(handshakes.expire())
+        finally:
+            handshakes.close()
+
+    def _listen(self, selector: selectors.BaseSelector, on: bool) -> bool:
+        """Watch the listener for newcomers, or stop; False once the hub has closed it."""
+        try:
+            if on:
+                selector.register(self.listener, selectors.EVENT_READ)
+            else:
+                selector.unregister(self.listener)
+        except (OSError, ValueError, KeyError):
+            return False
+        return True
+
+    def _accept_some(self, handshakes: _Handshakes) -> None:
+        """Accept what is waiting, ACCEPT_BATCH at most, so that answers that have arrived are read between."""
+        for _ in range(ACCEPT_BATCH):
+            if handshakes.full():
+                return
             try:
                 conn, _ = self.listener.accept()
-            except OSError:
-                if self.closed:
-                    return
-                time.sleep(0.05)  # out of descriptors for a moment (a flood): keep serving the others
-                continue
-            with self.cv:
-                self._handshakes[conn] = None
-                oldest = next(iter(self._handshakes)) if len(self._handshakes) > MAX_HANDSHAKES else None
-            if oldest is not None:
-                try:
-                    oldest.shutdown(socket.SHUT_RDWR)  # its thread sees the close and refuses it
-                except OSError:
-                    pass
-            self._start(self._serve, conn)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if not self.closed and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._refuse_all(handshakes.close_oldest())  # out of descriptors: a stranger gives its own
+                return
+            self._refuse_all(handshakes.make_room())
+            self._refuse_all(handshakes.start(conn))
 
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            try:
-                wire.accept_handshake(conn, self.secret)
-            finally:
-                with self.cv:
-                    self._handshakes.pop(conn, None)
-        except (wire.WireError, OSError) as exc:
+    def _answered(self, outcome) -> None:
+        """A connection's handshake ended: an authenticated peer gets its own thread, anyone else is closed."""
+        if outcome is None:
+            return
+        conn, refusal = outcome
+        if refusal is None:
+            self._start(self._serve, conn)
+        else:
+            self._refuse_all([(conn, refusal)])
+
+    def _refuse_all(self, refused) -> None:
+        for conn, why in refused:
+            conn.close()
             with self.cv:
                 self.refused += 1
-                self.dropped.append(f"refused: {exc}")
-            conn.close()
-            return
+                self.dropped.append(f"refused: {why}")
+
+    def _serve(self, conn: socket.socket) -> None:
+        """An authenticated peer: an instance or a consumer, as its hello says."""
         try:
             hello, _ = wire.recv(conn, max_payload=0)
             role = hello.get("role")
@@ -137,9 +183,12 @@ class Hub:
         reason = "its connection closed"
         try:
             while True:
-                header, payload = wire.recv_raw(conn)
+                header, payload_len = wire.recv_header(conn)
                 kind = header["type"]
                 if kind == "frame":
+                    header["instance"] = i
+                    check_frame(header, live=True)  # before its payload is read: an invalid frame is never queued
+                    payload = wire.recv_exact(conn, payload_len)
                     with self.cv:
                         if inst.generation != generation or inst.state != "live":
                             raise wire.WireError(f"instance {i} was replaced: its old connection is not heard")
@@ -147,7 +196,6 @@ class Hub:
                             raise wire.WireError(f"instance {i} sent a frame without credit")
                         inst.credits_out -= 1
                         inst.received += 1
-                        header["instance"] = i
                         self.frames.append((i, header, payload))
                         self.cv.notify_all()
                 elif kind == "end":
@@ -162,6 +210,8 @@ class Hub:
                     raise wire.WireError(f"instance {i} sent a {kind!r} message")
         except (ConnectionError, TimeoutError):
             pass  # reset or broken: closed, as far as anyone can tell
+        except UserError as exc:  # the frame is dropped with the instance; consumers never see it
+            reason = f"it sent a frame that is not valid ({exc})"
         except (wire.WireError, OSError) as exc:
             if "closed" not in str(exc):
                 reason = f"its connection broke the protocol ({exc})"
@@ -332,3 +382,118 @@ class Hub:
             except OSError:
                 pass
         self.listener.close()
+
+
+def max_handshakes() -> int:
+    """Handshakes under way at once, at most: a quarter of the descriptors this process may open (up to 1024),
+    so that strangers can never take the ones the trainer and the real peers need."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 256
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(16, min(1024, soft // 4))
+
+
+@dataclass
+class _Pending:
+    nonce: bytes
+    since: float
+    answer: bytearray = field(default_factory=bytearray)
+
+
+class _Handshakes:
+    """The server's side of the handshakes under way, without blocking: the greeting is sent on accept, the
+    fixed-size answer read as it arrives, our proof sent back. Oldest first, so expiry and eviction look at
+    the front only."""
+
+    def __init__(self, secret: bytes, limit: int):
+        self.secret, self.limit = secret, limit
+        self.selector = selectors.DefaultSelector()
+        self.pending: collections.OrderedDict[socket.socket, _Pending] = collections.OrderedDict()
+
+    def start(self, conn: socket.socket) -> list:
+        """Greet ``conn``; returns the connections refused meanwhile (it, if it cannot take 46 bytes)."""
+        conn.setblocking(False)
+        nonce, greeting = wire.challenge()
+        try:
+            if conn.send(greeting) != len(greeting):
+                return [(conn, "the peer did not take the greeting")]
+        except OSError as exc:
+            return [(conn, f"the greeting failed ({exc.strerror or exc})")]
+        self.pending[conn] = _Pending(nonce, time.monotonic())
+        self.selector.register(conn, selectors.EVENT_READ)
+        return []
+
+    def read(self, conn: socket.socket):
+        """Read what has arrived of ``conn``'s answer: None while it is incomplete, else ``(conn, None)`` for a
+        peer that holds the secret (now blocking, handshake done) or ``(conn, why)`` for one refused."""
+        pending = self.pending[conn]
+        try:
+            data = conn.recv(wire.ANSWER - len(pending.answer))
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            return self._end(conn, f"the connection failed ({exc.strerror or exc})")
+        if not data:
+            return self._end(conn, "the connection closed")
+        pending.answer += data
+        if len(pending.answer) < wire.ANSWER:
+            return None
+        try:
+            proof = wire.check_answer(self.secret, pending.nonce, bytes(pending.answer))
+            sent = conn.send(proof)  # 32 bytes into an empty send buffer: never blocks, never short
+        except wire.Refused as exc:
+            return self._end(conn, str(exc))
+        except OSError as exc:
+            return self._end(conn, f"the connection failed ({exc.strerror or exc})")
+        if sent != len(proof):
+            return self._end(conn, "the peer did not take our proof")
+        self._end(conn, None)
+        conn.setblocking(True)
+        return conn, None
+
+    def _end(self, conn: socket.socket, why: str | None):
+        self.selector.unregister(conn)
+        del self.pending[conn]
+        return conn, why
+
+    def full(self) -> bool:
+        """At the limit, and the oldest has not had MIN_ANSWER_TIME yet: no newcomer until it has."""
+        return len(self.pending) >= self.limit and self._oldest_age() < MIN_ANSWER_TIME
+
+    def make_room(self) -> list:
+        """Room for a newcomer (when not ``full``): at the limit, the oldest handshake closed."""
+        return self.close_oldest() if len(self.pending) >= self.limit else []
+
+    def close_oldest(self) -> list:
+        if not self.pending:
+            return []
+        return [self._end(next(iter(self.pending)), "a newer connection needed its place")]
+
+    def expire(self) -> list:
+        """The handshakes past ANSWER_TIMEOUT, ended."""
+        out = []
+        while self.pending and self._oldest_age() >= ANSWER_TIMEOUT:
+            out.append(self._end(next(iter(self.pending)), "the peer took too long"))
+        return out
+
+    def wait(self) -> float:
+        """Seconds until the oldest handshake expires, or, when full, makes room (0.2 at most: a closed hub is
+        noticed that soon)."""
+        if not self.pending:
+            return 0.2
+        due = MIN_ANSWER_TIME if self.full() else ANSWER_TIMEOUT
+        return min(0.2, max(0.0, due - self._oldest_age()))
+
+    def _oldest_age(self) -> float:
+        return time.monotonic() - next(iter(self.pending.values())).since if self.pending else 0.0
+
+    def close(self) -> None:
+        for conn in list(self.pending):
+            conn.close()
+        self.pending.clear()
+        self.selector.close()

@@ -19,8 +19,8 @@ import numpy as np
 from ..core.errors import UserError
 from ..core.files import write_bytes_atomic
 from ..core.untrusted import Unreadable, open_regular
-from .items import BACKGROUNDS, CONVENTIONS, MAX_SIDE, check_choice, frame_item, to_torch
-from .wire import decode_arrays
+from .items import BACKGROUNDS, CONVENTIONS, check_choice, check_frame, frame_item, to_torch
+from .wire import NotFinite, decode_arrays, strict_json
 
 INDEX = "index.jsonl"
 FACTS = "stream.json"
@@ -94,7 +94,9 @@ def read_index(folder) -> list[dict]:
             if number > MAX_LINES:
                 raise UserError(f"{INDEX} has more than {MAX_LINES} lines")
             try:
-                line = json.loads(raw, parse_constant=_no_constant)
+                line = strict_json(raw)
+            except NotFinite:
+                raise UserError(f"{INDEX} line {number} holds a number that is not finite") from None
             except (ValueError, RecursionError):
                 raise UserError(f"{INDEX} line {number} is not JSON") from None
             if not isinstance(line, dict) or not isinstance(line.get("image"), str):
@@ -103,10 +105,6 @@ def read_index(folder) -> list[dict]:
                 raise UserError(f"{INDEX} line {number} names {line['image']!r}, not a frame of the recording")
             lines.append(line)
     return lines
-
-
-def _no_constant(name: str):
-    raise ValueError(name)
 
 
 class ReplayDataset:
@@ -128,14 +126,15 @@ class ReplayDataset:
         from ..core.images import read_png_rgba
 
         line = self.lines[i]
-        size = (line.get("width"), line.get("height"))
-        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_SIDE for n in size):
-            raise UserError(f"{INDEX} line {i + 1} has no width and height of 1 to {MAX_SIDE} pixels")
         try:
-            image = read_png_rgba(self.root / line["image"], size, self.root)
+            fields = check_frame(line, live=False)  # the same check as a live frame's, before the PNG is read
+        except UserError as exc:
+            raise UserError(f"{INDEX} line {i + 1} is not a valid frame: {exc}") from None
+        try:
+            image = read_png_rgba(self.root / line["image"], (fields["width"], fields["height"]), self.root)
         except Unreadable as exc:
             raise UserError(f"{line['image']} in {self.root} {exc}") from None
-        return frame_item(line, image, self.background, self.convention)
+        return frame_item(fields, image, self.background, self.convention)
 
     def __getitem__(self, i: int) -> dict:
         if not -len(self) <= i < len(self):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 
+from ..core.errors import UserError
 from . import wire
-from .items import BACKGROUNDS, CONVENTIONS, check_choice, frame_item, to_torch
+from .items import BACKGROUNDS, CONVENTIONS, check_choice, check_frame, frame_item, to_torch
 from .launcher import InstanceLost
 from .record import Recorder
 
@@ -65,10 +66,10 @@ class RemoteIterableDataset(_Base):
             wire.send(sock, {"type": "hello", "role": "consumer", "stream": self.stream_id})
             while True:
                 wire.send(sock, {"type": "next"})
-                header, arrays = wire.recv(sock)
+                header, payload = wire.recv_raw(sock)
                 kind = header["type"]
                 if kind == "frame":
-                    item = frame_item(header, arrays["image"], self.background, self.convention)
+                    item = self._item(header, payload)
                     try:
                         yield item
                     except GeneratorExit:  # the consumer stopped: this frame was handed over all the same
@@ -85,6 +86,16 @@ class RemoteIterableDataset(_Base):
                     raise wire.WireError(f"the hub sent a {kind!r} message")
         finally:
             sock.close()
+
+    def _item(self, header: dict, payload: bytes) -> dict:
+        """The hub checked the frame as it came in; checked again here (the same check), before its arrays are
+        decoded, so that nothing but a sentence can come out of a frame."""
+        try:
+            fields = check_frame(header, live=True)
+        except UserError as exc:
+            raise wire.WireError(f"the hub sent a frame that is not valid: {exc}") from None
+        image = wire.decode_arrays(header, payload)["image"]
+        return frame_item(fields, image, self.background, self.convention)
 
     def __iter__(self):
         for item in self.frames():

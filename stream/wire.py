@@ -7,7 +7,9 @@ per-launch secret; until the peer has proved it holds the secret, the only thing
     b"NSTR" | header length (u32) | payload length (u64) | header: UTF-8 JSON object | payload
 
 The header's ``arrays`` lists ``{"name", "dtype", "shape"}`` for the payload's arrays, packed in order. Only
-plain numeric dtypes are accepted, and every length is bounded before anything is allocated.
+plain numeric dtypes are accepted, every length and every dimension is bounded, and a payload's memory grows
+as its bytes arrive (a header's promise allocates nothing). Header numbers are finite: NaN, Infinity and
+``1e999`` are refused as our own encoder never writes them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import socket
 import struct
@@ -29,9 +32,13 @@ PREFIX = struct.Struct("<4sIQ")
 MAX_HEADER = 1 << 20
 MAX_PAYLOAD = 512 << 20
 MAX_ARRAYS = 64
+CHUNK = 1 << 20
+"""Bytes of a payload allocated ahead of their arrival, at most."""
 DTYPES = ("uint8", "uint16", "int32", "int64", "float32", "float64", "bool")
 HANDSHAKE_TIMEOUT = 10.0
-"""Seconds a peer has for the whole handshake (not per byte: a trickle cannot hold a connection open)."""
+"""Seconds a client waits for the whole handshake (not per byte: a trickle cannot hold a connection open)."""
+ANSWER = NONCE + 32
+"""The client's answer to the challenge: its nonce and its MAC, the only bytes read from a stranger."""
 MAX_PARAMS = 256 << 10
 """The largest parameters (as JSON) the trainer may send, and a randomisation may return, per frame."""
 MAX_KEYPOINTS = 1000
@@ -55,37 +62,48 @@ def _mac(secret: bytes, role: bytes, *parts: bytes) -> bytes:
 
 
 def recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
-    buf = bytearray(n)
-    view, got = memoryview(buf), 0
-    while got < n:
+    """``n`` bytes; the buffer grows a chunk at a time as they arrive, so a peer that promises much and sends
+    little costs what it sent."""
+    if n <= CHUNK:
+        buf = bytearray(n)
+        _fill(sock, memoryview(buf), deadline)
+        return bytes(buf)
+    buf = bytearray()
+    while len(buf) < n:
+        got = len(buf)
+        buf.extend(bytes(min(CHUNK, n - got)))
+        with memoryview(buf) as view, view[got:] as room:
+            _fill(sock, room, deadline)
+    return bytes(buf)
+
+
+def _fill(sock: socket.socket, room: memoryview, deadline: float | None) -> None:
+    got = 0
+    while got < len(room):
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WireError("the peer took too long")
             sock.settimeout(left)
-        k = sock.recv_into(view[got:], n - got)
+        k = sock.recv_into(room[got:])
         if k == 0:
             raise WireError("the connection closed")
         got += k
-    return bytes(buf)
 
 
-def accept_handshake(sock: socket.socket, secret: bytes) -> None:
-    """Server side: prove the client holds ``secret`` (and prove we do). Raises Refused before reading
-    anything but the client's fixed-size answer."""
-    deadline = time.monotonic() + HANDSHAKE_TIMEOUT
-    sock.settimeout(HANDSHAKE_TIMEOUT)
-    server_nonce = secrets.token_bytes(NONCE)
-    sock.sendall(GREETING + server_nonce)
-    try:
-        answer = recv_exact(sock, NONCE + 32, deadline)
-    except TimeoutError:
-        raise WireError("the peer took too long") from None
+def challenge() -> tuple[bytes, bytes]:
+    """Server side, first: the nonce and the greeting that carries it (sent as soon as a peer connects)."""
+    nonce = secrets.token_bytes(NONCE)
+    return nonce, GREETING + nonce
+
+
+def check_answer(secret: bytes, server_nonce: bytes, answer: bytes) -> bytes:
+    """Server side, last: the client's fixed-size ``answer`` compared, never decoded; raises Refused unless it
+    proves the client holds ``secret``, else returns our proof to send back."""
     client_nonce, mac = answer[:NONCE], answer[NONCE:]
-    if not hmac.compare_digest(mac, _mac(secret, b"client", server_nonce, client_nonce)):
+    if len(answer) != ANSWER or not hmac.compare_digest(mac, _mac(secret, b"client", server_nonce, client_nonce)):
         raise Refused("the peer does not hold the launch's secret")
-    sock.sendall(_mac(secret, b"server", client_nonce, server_nonce))
-    sock.settimeout(None)
+    return _mac(secret, b"server", client_nonce, server_nonce)
 
 
 def connect(address: tuple[str, int], secret: bytes, timeout: float = HANDSHAKE_TIMEOUT) -> socket.socket:
@@ -135,19 +153,28 @@ def send(sock: socket.socket, header: dict, arrays: dict[str, np.ndarray] | None
 
 def recv_raw(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, bytes]:
     """The next message's checked header and its undecoded payload (to forward or decode)."""
+    header, payload_len = recv_header(sock, max_payload)
+    return header, recv_exact(sock, payload_len)
+
+
+def recv_header(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, int]:
+    """The next message's checked header and its payload's length, the payload still unread: a header can be
+    refused before its payload is read."""
     magic, head_len, payload_len = PREFIX.unpack(recv_exact(sock, PREFIX.size))
     if magic != MAGIC:
         raise WireError("not a message of this protocol")
     if head_len > MAX_HEADER or payload_len > max_payload:
         raise WireError(f"a message of {head_len} + {payload_len} bytes is over the limit")
     try:
-        header = json.loads(recv_exact(sock, head_len).decode("utf-8"), parse_constant=_no_constant)
+        header = strict_json(recv_exact(sock, head_len).decode("utf-8"))
+    except NotFinite:
+        raise WireError("a message header holds a number that is not finite") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"a message header is not JSON ({type(exc).__name__})") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise WireError("a message header is not an object with a type")
     _check_specs(header.get("arrays", []), payload_len)
-    return header, recv_exact(sock, payload_len)
+    return header, payload_len
 
 
 def recv(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, dict[str, np.ndarray]]:
@@ -165,8 +192,25 @@ def decode_arrays(header: dict, payload: bytes) -> dict[str, np.ndarray]:
     return out
 
 
+class NotFinite(ValueError):
+    """A JSON number that is not finite: NaN, Infinity, or beyond float (``1e999``)."""
+
+
+def strict_json(text: str | bytes):
+    """JSON as our own encoder writes it (``allow_nan=False``): a number that is not finite raises NotFinite,
+    so no infinity reaches a pose, nor a header we forward (which the encoder would then refuse)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def _no_constant(name: str):
-    raise ValueError(f"{name} is not a number")
+    raise NotFinite(f"{name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotFinite(f"{text[:20]} is not a finite number")
+    return value
 
 
 def _check_specs(specs, payload_len: int) -> None:
@@ -180,6 +224,8 @@ def _check_specs(specs, payload_len: int) -> None:
             raise WireError("a message's array is malformed")
         if not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_PAYLOAD for d in shape):
             raise WireError("a message's array has a bad shape")
+        if _extent(shape) > MAX_PAYLOAD:  # an empty array's other dimensions too: numpy could not make it
+            raise WireError("a message's array has a shape beyond the payload limit")
         size = np.dtype(spec["dtype"]).itemsize
         for d in shape:
             size *= d
@@ -190,3 +236,13 @@ def _check_specs(specs, payload_len: int) -> None:
             raise WireError("a message's arrays do not fit its payload")
     if total != payload_len:
         raise WireError("a message's arrays do not fill its payload")
+
+
+def _extent(shape: list[int]) -> int:
+    """The product of the dimensions, an empty one counted as 1 (stops once past the limit)."""
+    extent = 1
+    for d in shape:
+        extent *= max(d, 1)
+        if extent > MAX_PAYLOAD:
+            break
+    return extent

@@ -286,7 +286,7 @@ def test_hostile_recording_files_are_one_sentence_each(tmp_path):
         ReplayDataset(root).frame(0)
     big.update(width="8")
     index.write_bytes(json.dumps(big).encode() + b"\n")
-    with pytest.raises(UserError, match="width and height"):
+    with pytest.raises(UserError, match="line 1 is not a valid frame: the frame.s width"):
         ReplayDataset(root).frame(0)
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="cannot record"):

@@ -1,0 +1,241 @@
+"""Issue #29: a peer that holds the secret, or a recording from elsewhere, is hostile.
+
+Every test drives the real hub: a hostile instance is a socket that passed the handshake and then sends what a
+Blender instance never would. The instance is dropped with a reason, its frame never reaches a consumer, and a
+recording with the same numbers is refused in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from test_wire_and_hub import FakeInstance, _frame_header, _image
+
+from nerf_dataset.core.errors import UserError
+from nerf_dataset.stream import wire
+from nerf_dataset.stream.hub import Hub
+from nerf_dataset.stream.launcher import InstanceLost
+from nerf_dataset.stream.record import Recorder, ReplayDataset
+from nerf_dataset.stream.remote import RemoteIterableDataset
+
+IMAGE_SPEC = {"name": "image", "dtype": "uint8", "shape": [3, 4, 4]}
+
+
+def _message(header: dict, payload: bytes, replace: tuple[bytes, bytes] | None = None) -> bytes:
+    """A message as a hostile peer writes it: any JSON text, even what our own encoder refuses to write."""
+    head = json.dumps(header, separators=(",", ":")).encode()
+    if replace is not None:
+        head = head.replace(*replace)
+    return wire.PREFIX.pack(wire.MAGIC, len(head), len(payload)) + head + payload
+
+
+def _pose_holding(text: bytes) -> bytes:
+    """A frame whose c2w[0] is ``text`` as written on the wire (1e999, a 400-digit integer...)."""
+    header = {**_frame_header(0), "arrays": [IMAGE_SPEC]}
+    header["c2w"][0] = 12345.5
+    return _message(header, _image(0).tobytes(), (b"12345.5", text))
+
+
+def _hostile_instance(hub: Hub, secret: bytes, i: int, message: bytes) -> socket.socket:
+    """An instance that holds the secret, waits for its credit, then sends ``message``."""
+    s = wire.connect(hub.address, secret)
+    wire.send(s, {"type": "hello", "role": "instance", "instance": i, "generation": 0})
+    while wire.recv(s)[0]["type"] != "credit":
+        pass
+    s.sendall(message)
+    return s
+
+
+def _stream(hub: Hub, secret: bytes, max_items: int | None = None) -> RemoteIterableDataset:
+    """The trainer's side, on the real hub (a launch without Blender instances)."""
+    launch = SimpleNamespace(hub=hub, address=hub.address, secret=secret, streams=[], facts=dict)
+    return RemoteIterableDataset(launch, max_items=max_items)
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _dropped_for(hub: Hub, message: bytes, why: str) -> None:
+    """``message`` from instance 0 drops it (the stream raises InstanceLost in one sentence saying ``why``)."""
+    secret = hub.secret
+    frames = _stream(hub, secret)
+    s = _hostile_instance(hub, secret, 0, message)
+    try:
+        with pytest.raises(InstanceLost, match=why) as caught:
+            next(frames.frames())
+        assert "instance 0 stopped" in str(caught.value) and "\n" not in str(caught.value)
+        assert hub.stats()["queued"] == 0, "the frame was discarded"
+    finally:
+        s.close()
+
+
+def _recording_with(tmp_path, change) -> ReplayDataset:
+    """A one-frame recording whose index line ``change(line_text)`` has rewritten."""
+    rec = Recorder(tmp_path / "rec", {})
+    rec.write({**_frame_header(0), "instance": 0, "arrays": [IMAGE_SPEC]}, _image(0).tobytes())
+    rec.close()
+    index = tmp_path / "rec" / "index.jsonl"
+    index.write_bytes(change(index.read_bytes()))
+    return ReplayDataset(tmp_path / "rec")
+
+
+def _first_pose_entry(text: bytes):
+    return lambda line: line.replace(b'"c2w":[1.0,', b'"c2w":[' + text + b",", 1)
+
+
+# -- 9: a non-finite number ---------------------------------------------------------------------------
+def test_9_an_infinite_pose_drops_its_instance_and_the_others_still_reach_the_consumers(tmp_path):
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=2, queue_size=2)
+    hub.on_lost = lambda i, reason: ("continue", reason)
+    try:
+        frames = _stream(hub, secret)
+        bad = _hostile_instance(hub, secret, 0, _pose_holding(b"1e999"))
+        _wait_for(lambda: hub.stats()["received"][0] or hub.stats()["states"][0] == "dead")
+        FakeInstance(hub, secret, 1, 3).start()
+        got = []
+        with pytest.raises(InstanceLost, match="instance 0 stopped before its last frame: .*not finite") as caught:
+            for item in frames.frames():
+                got.append((item["instance"], item["seq"]))
+        assert got == [(1, 0), (1, 1), (1, 2)], "the consumer survived the bad frame and got every good one"
+        assert "\n" not in str(caught.value)
+        bad.close()
+    finally:
+        hub.close()
+    with pytest.raises(UserError, match="line 1 .*not finite"):
+        _recording_with(tmp_path, _first_pose_entry(b"1e999")).frame(0)
+
+
+# -- 10: a number beyond float --------------------------------------------------------------------------
+def test_10_a_400_digit_integer_in_a_pose_is_a_reason_not_an_overflow(tmp_path):
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, _pose_holding(b"9" * 400), "c2w")
+    finally:
+        hub.close()
+    with pytest.raises(UserError, match="line 1 .*c2w"):
+        _recording_with(tmp_path, _first_pose_entry(b"9" * 400)).frame(0)
+
+
+# -- 11: a missing array ----------------------------------------------------------------------------------
+def test_11_a_frame_without_an_image_drops_its_instance():
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, _message({**_frame_header(0), "arrays": []}, b""), "image")
+    finally:
+        hub.close()
+
+
+# -- 12: an impossible shape ----------------------------------------------------------------------------
+def test_12_a_zero_size_array_with_huge_dimensions_drops_its_instance():
+    huge = {"name": "mask", "dtype": "uint8", "shape": [0, 1 << 29, 1 << 29, 1 << 29]}
+    message = _message({**_frame_header(0), "arrays": [IMAGE_SPEC, huge]}, _image(0).tobytes())
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, message, "shape")
+    finally:
+        hub.close()
+
+
+# -- 13: a payload promised, not sent ---------------------------------------------------------------------
+def test_13_a_promised_payload_is_not_allocated_before_its_bytes_arrive():
+    side = {"width": 8192, "height": 16384}  # a valid header for 512 MiB of image
+    spec = {"name": "image", "dtype": "uint8", "shape": [16384, 8192, 4]}
+    head = json.dumps({**_frame_header(0), **side, "arrays": [spec]}).encode()
+    prefix = wire.PREFIX.pack(wire.MAGIC, len(head), 16384 * 8192 * 4)
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    tracemalloc.start()
+    try:
+        s = _hostile_instance(hub, secret, 0, prefix + head + bytes(1024))
+        time.sleep(0.5)  # the hub reads the header and what there is of the payload
+        peak = tracemalloc.get_traced_memory()[1]
+        s.close()
+        assert peak < 64 << 20, f"{peak >> 20} MiB allocated for 1 KiB received"
+    finally:
+        tracemalloc.stop()
+        hub.close()
+
+
+# -- 14: a flood of strangers -------------------------------------------------------------------------
+def _descriptors(wanted: int) -> int:
+    """As many open files as the test wants, or as the system allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        soft = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+def _idle_stranger(address) -> socket.socket:
+    """A connection opened without waiting for it, then left idle."""
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(address)
+    return s
+
+
+def _knock(address, stop: threading.Event, count: list) -> None:
+    """Connect and close at once, again and again."""
+    while not stop.is_set():
+        try:
+            socket.create_connection(address, timeout=5).close()
+            count.append(1)
+        except OSError:
+            pass
+
+
+def _kernel_backlog() -> int:
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return 128
+
+
+def test_14_real_handshakes_get_in_during_a_flood_of_thousands_of_strangers():
+    # The idle strangers come in one burst, as many as the kernel's backlog holds (more would be dropped for any
+    # hub), with a real handshake started among every 250: a SYN dropped then is retried with the strangers'
+    # own, so with a small backlog it is dropped again and again. Others connect and close meanwhile.
+    idle = min(3000, _descriptors(16384) // 4, _kernel_backlog() * 3 // 4)
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    stop, knocks, held, results, real = threading.Event(), [], [], [], []
+    knockers = [threading.Thread(target=_knock, args=(hub.address, stop, knocks)) for _ in range(4)]
+
+    def handshake() -> None:  # holds the secret, with the normal timeout
+        try:
+            wire.connect(hub.address, secret).close()
+            results.append("ok")
+        except (OSError, wire.WireError) as exc:
+            results.append(f"{type(exc).__name__}: {exc}")
+
+    try:
+        for k in knockers:
+            k.start()
+        for n in range(idle):
+            held.append(_idle_stranger(hub.address))
+            if n % (idle // 12) == idle // 24:
+                real.append(threading.Thread(target=handshake))
+                real[-1].start()
+        for t in real:
+            t.join(wire.HANDSHAKE_TIMEOUT + 5)
+    finally:
+        stop.set()
+        for k in knockers:
+            k.join(10)
+        for s in held:
+            s.close()
+        hub.close()
+    assert results == ["ok"] * 12
+    assert len(held) + len(knocks) > 2000, "a flood of thousands"
