@@ -23,6 +23,7 @@ from .layout import PLAN_FILE
 from .passes import passes_missing
 from .rigs import SPLITS, orbit_directions, poses_from_directions
 from .settings import MAX_SIDE_PX, MIN_SIDE_PX, SettingError, Settings, check_downscales, check_size
+from .strict_json import strict_json
 
 PLAN_VERSION = 1
 MAX_PLAN_BYTES = 256 << 20  # 100 000 views take about 40 MiB
@@ -131,7 +132,9 @@ class Plan:
 
     @staticmethod
     def from_json(text: str) -> Plan:
-        d = json.loads(text)
+        d = strict_json(text, bounded_ints=True)  # no NaN, infinity or 400-digit frame gets past the read
+        if not isinstance(d, dict):
+            raise ValueError("not a plan")
         if d.get("version") != PLAN_VERSION:
             raise UserError(f"plan version {d.get('version')} is not supported (expected {PLAN_VERSION})")
         settings = Settings.from_dict(d["settings"])

@@ -142,10 +142,10 @@ class Hub:
 
     def _refuse_all(self, refused) -> None:
         for conn, why in refused:
-            conn.close()
-            with self.cv:
+            with self.cv:  # counted before the close: a peer that sees the close may ask for the count at once
                 self.refused += 1
                 self.dropped.append(f"refused: {why}")
+            conn.close()
 
     def _serve(self, conn: socket.socket) -> None:
         """An authenticated peer: an instance or a consumer, as its hello says."""

@@ -18,9 +18,10 @@ import numpy as np
 
 from ..core.errors import UserError
 from ..core.files import write_bytes_atomic
+from ..core.strict_json import NotFinite, strict_json
 from ..core.untrusted import Unreadable, open_regular
 from .items import BACKGROUNDS, CONVENTIONS, check_choice, check_frame, frame_item, to_torch
-from .wire import NotFinite, decode_arrays, strict_json
+from .wire import decode_arrays
 
 INDEX = "index.jsonl"
 FACTS = "stream.json"

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import secrets
 import socket
 import struct
 import time
 
 import numpy as np
+
+from ..core.strict_json import NotFinite, strict_json
 
 MAGIC = b"NSTR"
 GREETING = b"NSTR-STREAM/1\n"
@@ -190,27 +191,6 @@ def decode_arrays(header: dict, payload: bytes) -> dict[str, np.ndarray]:
         out[spec["name"]] = np.frombuffer(payload, dtype, count=n // dtype.itemsize, offset=at).reshape(spec["shape"])
         at += n
     return out
-
-
-class NotFinite(ValueError):
-    """A JSON number that is not finite: NaN, Infinity, or beyond float (``1e999``)."""
-
-
-def strict_json(text: str | bytes):
-    """JSON as our own encoder writes it (``allow_nan=False``): a number that is not finite raises NotFinite,
-    so no infinity reaches a pose, nor a header we forward (which the encoder would then refuse)."""
-    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-
-
-def _no_constant(name: str):
-    raise NotFinite(f"{name} is not a number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise NotFinite(f"{text[:20]} is not a finite number")
-    return value
 
 
 def _check_specs(specs, payload_len: int) -> None:

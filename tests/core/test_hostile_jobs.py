@@ -36,7 +36,11 @@ def _intrinsics(**values):
 
 
 EDITS = {
-    "a frame beyond any int": (_set_view("frame", 10**30), "is not where a plan puts it"),
+    "a frame beyond any int": (_set_view("frame", 10**30), "beyond any number this tool writes"),
+    "an infinite pose": (
+        lambda plan: plan["views"][0]["c2w"][0].__setitem__(3, float("inf")),
+        "Infinity is not a number",
+    ),
     "a frame beyond Blender's": (_set_view("frame", 2_000_000), "is not where a plan puts it"),
     "the job's own file": (_set_view("image", ".nerf_dataset/job.json"), "has image path '.nerf_dataset/job.json'"),
     "a folder": (_set_view("image", "train/"), "has image path 'train/'"),
@@ -46,7 +50,8 @@ EDITS = {
     "a shared frame": (_share("frame"), "is not where a plan puts it"),
     "a huge image": (_intrinsics(w=10**9), "a render's sides are 4 to 16384 px"),
     "a size that is no number": (_intrinsics(h="48"), "a render's sides are 4 to 16384 px"),
-    "an infinite focal length": (_intrinsics(fl_x=1e309), "not finite numbers"),
+    "an infinite focal length": (_intrinsics(fl_x=1e309), "Infinity is not a number"),
+    "a negative focal length": (_intrinsics(fl_x=-5.0), "ones no camera renders"),
     "no views": (lambda plan: plan.update(views=[]), "it has no views"),
 }
 
