@@ -15,7 +15,7 @@ from ..core.camera_path import write_camera_paths
 from ..core.downscale import downscaled_relpath, write_downscaled
 from ..core.files import link_or_copy
 from ..core.images import exr_complete, png_complete
-from ..core.layout import STAGING_DIR, TRACKS_FILE, WRITE_PROBE
+from ..core.layout import LOCK_FILE, PLAN_DIR, STAGING_DIR, TRACKS_FILE, WRITE_PROBE
 from ..core.options import Meta, Options, family, option, required
 from ..core.passes import PASS_EXTS
 from ..core.plan import Plan, save_plan
@@ -199,17 +199,22 @@ def publishing(out_dir: Path, plan: Plan, overwrite: bool):
     check_out_dir(out_dir, overwrite)  # before its lock is made in it: a refused folder keeps none of ours
     created = not out_dir.exists()
     lock = OutputLock(out_dir).acquire()
+    failed = False
     try:
         prepare_out_dir(out_dir, overwrite)
         save_plan(plan, out_dir)
         yield
     except BaseException:
+        failed = True
         clear_dataset(out_dir, plan)
         raise
     finally:
         lock.release()
-        if created and not any(p.is_file() and p.name != "lock" for p in out_dir.rglob("*")):
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if failed and created:  # our lock and folder, then the folder itself: only while nothing else is there
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+            for folder in (out_dir / PLAN_DIR, out_dir):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def pending_views(plan: Plan, out_dir: Path, views=None) -> list:
@@ -277,6 +282,15 @@ def wants_points(plan: Plan) -> bool:
     return bool(plan.settings.points) and any(FORMATS[f].uses_points for f in plan.settings.formats)
 
 
+class TracksDamaged(OSError):
+    """The surface points' tracks are missing or damaged: derived data, sampled again with the scene open."""
+
+
+def tracks_ok(folder: Path, plan: Plan) -> bool:
+    """Whether ``folder`` holds the tracks the plan's points need (or it needs none)."""
+    return not wants_points(plan) or load_points(folder, len(plan.views), TRACKS_FILE) is not None
+
+
 def colour_saved_points(out_dir: Path, plan: Plan) -> None:
     """Give the tracked points (``TRACKS_FILE``) their colours from the rendered images, once. Points the plan
     wants but nobody tracked (or whose file is damaged) are a failure, not a dataset without them."""
@@ -289,7 +303,7 @@ def colour_saved_points(out_dir: Path, plan: Plan) -> None:
             raise ValueError("missing")
         colour_points(tracks, plan, out_dir).save(out_dir)
     except ValueError:
-        raise OSError(
+        raise TracksDamaged(
             errno.ENOENT,
             "the surface points' tracks are missing or damaged; any run with the scene open samples them again "
             "(--resume, or a job's worker)",

@@ -24,7 +24,7 @@ from ..core.downscale import downscaled_relpath
 from ..core.errors import UserError
 from ..core.layout import LOCK_FILE, PLAN_DIR, PLAN_FILE
 from ..core.passes import PASS_EXTS
-from ..core.plan import Plan, load_plan
+from ..core.plan import Plan, check_formats_hold, load_plan
 from ..core.preview import PREVIEW_FILE
 from ..exporters import FORMATS
 
@@ -109,6 +109,10 @@ def saved_plan(out_dir: Path) -> Plan | None:
     plan = load_plan(out_dir)
     try:
         plan.settings.validate(FORMATS)
+    except UserError as exc:
+        raise UserError(f"{Path(out_dir) / PLAN_FILE} is damaged: it holds {exc}") from None
+    try:  # checked at planning; read back, a view's own intrinsics must still go where a format holds them
+        check_formats_hold(plan, FORMATS)
     except UserError as exc:
         raise UserError(f"{Path(out_dir) / PLAN_FILE} is damaged: it holds {exc}") from None
     image_for = image_namer(plan.settings.formats)

@@ -160,7 +160,7 @@ def hand_over(made: MadeJob, progress=None) -> str:
 
     sub = made.submission
     try:
-        spec, plan = read_job(made.folder, ENGINES)
+        spec, plan = read_job(made.folder, ENGINES, kind=sub.place.kind)
         may_replace(sub.place, sub.overwrite)
         sub.place.hand_in(made.folder, sub.overwrite)
         try:
@@ -197,6 +197,8 @@ def _retry(place, typed, emit, apply, retries, progress) -> str:
     spec, engine = status.spec, engine_of(status.spec)
     busy = [s.index for s in status.shards if s.busy]
     todo = [s.index for s in status.shards if s.missing and not s.busy]
+    if not todo and not busy and not place.tracks_ok(status.plan):
+        todo = [0]  # every view is done, the tracks are not: a worker with nothing to render samples them
     check_emit(engine, emit)
     check_apply(engine, apply)
     if not todo:

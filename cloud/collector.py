@@ -15,12 +15,13 @@ from ..app.dataset import (
     pending_views,
     publishing,
     refuse_foreign_files,
+    tracks_ok,
 )
 from ..app.lock import OutputLock
 from ..core.files import link_or_copy
 from ..core.layout import TRACKS_FILE
 from .engines import ENGINES
-from .job import read_job
+from .job import read_job, tracks_damaged
 
 
 def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]:
@@ -30,6 +31,8 @@ def collect_job(job_dir: Path, out: Path, overwrite: bool = False) -> list[Path]
     missing = pending_views(plan, job_dir)
     if missing:
         raise IncompleteError(missing)
+    if not tracks_ok(job_dir, plan):
+        raise tracks_damaged(job_dir)
     if out.resolve() == job_dir.resolve():  # finalised in place: its files are the job's own, kept whatever fails
         lock = OutputLock(out).acquire()
         try:

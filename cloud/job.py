@@ -10,12 +10,14 @@ does not match is refused.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..app.dataset import TracksDamaged
 from ..app.ownership import saved_plan
 from ..core.errors import UserError
 from ..core.files import write_json_atomic
@@ -51,6 +53,13 @@ def plan_digest(job_dir: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def tracks_damaged(job) -> TracksDamaged:
+    """The refusal of a collect whose job's tracks are missing or damaged, saying what mends them."""
+    return TracksDamaged(errno.ENOENT, "the job's surface points' tracks are missing or damaged; its next worker "
+                         f"samples them again (cli.py submit --retry-missing --job {job} starts one)",
+                         f"{job}/{TRACKS_FILE}")  # fmt: skip
+
+
 def check_shards(shards: int, views: int) -> None:
     """Each shard renders at least one view: an array child with nothing to do is a task billed for nothing."""
     if shards > views:
@@ -65,14 +74,18 @@ def inside(job_dir: Path, rel: str) -> Path:
     """``job_dir/rel`` as a regular file that really lies in the job folder (no link or ``..`` out of it)."""
     root = Path(job_dir).resolve()
     path = (root / rel).resolve()
-    if root not in path.parents or not path.is_file():
+    if root not in path.parents or not path.is_file() or (root / rel).is_symlink():  # we make no link: a stranger's
         raise UserError(f"job {job_dir}: {rel} is missing, or not a file inside the job folder")
     return path
 
 
-def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -> tuple[JobSpec, Plan]:
-    """The job's spec and plan, checked: version, shape (its back-end one of ``engines``), files inside the
-    folder, the plan's digest (``status`` and ``collect`` of a job in a bucket need no scene)."""
+PLACE_WORDS = {"folder": "a folder", "s3": "a bucket"}
+
+
+def read_job(job_dir: Path, engines: Mapping, need_scene: bool = True, kind: str = "folder") -> tuple[JobSpec, Plan]:
+    """The job's spec and plan, checked: version, shape (its back-end one of ``engines``, one that takes a job
+    of this ``kind`` of place: the folder itself, or a bucket's downloaded into it), files inside the folder,
+    the plan's digest (``status`` and ``collect`` of a job in a bucket need no scene)."""
     job_dir = Path(job_dir)
     if not job_dir.is_dir():
         raise UserError(f"--job {job_dir} is not a folder")
@@ -97,6 +110,9 @@ def read_job(job_dir: Path, engines: Collection[str], need_scene: bool = True) -
         raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({why})") from None
     except (TypeError, KeyError, RecursionError) as exc:
         raise UserError(f"job {job_dir}: {JOB_FILE} is damaged ({type(exc).__name__})") from None
+    if kind not in engines[spec.backend].places:
+        takers = ", ".join(name for name, e in engines.items() if kind in e.places)
+        raise UserError(f"job {job_dir}: a job in {PLACE_WORDS[kind]} runs on {takers}, not {spec.backend}")
     for rel in (PLAN_FILE, SCENE_FILE) if need_scene else (PLAN_FILE,):
         inside(job_dir, rel)
     if (job_dir / TRACKS_FILE).exists():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 from pathlib import Path
 
 from ..core.errors import UserError
@@ -39,6 +38,11 @@ class FolderJob:
         from .job import read_job
 
         return read_job(self.location, ENGINES, need_scene)
+
+    def tracks_ok(self, plan) -> bool:
+        from ..app.dataset import tracks_ok
+
+        return tracks_ok(self.location, plan)
 
     def is_done(self, spec, plan):
         """A predicate: is this view's every file complete (decoded to its end, the right size)?"""
@@ -131,10 +135,15 @@ class BucketJob:
 
     def read(self, need_scene: bool = False):
         """The spec and plan (a bucket's scene is for workers only: ``render_shard`` downloads it)."""
-        from .remote import read_remote_job
+        from .remote import read_remote_job, scratch
 
-        with tempfile.TemporaryDirectory() as tmp:
-            return read_remote_job(self.store, Path(tmp), with_scene=False)
+        with scratch() as tmp:
+            return read_remote_job(self.store, tmp, with_scene=False)
+
+    def tracks_ok(self, plan) -> bool:
+        from .remote import remote_tracks_ok
+
+        return remote_tracks_ok(self.store, plan)
 
     def is_done(self, spec, plan):
         from .remote import done_frames

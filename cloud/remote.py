@@ -9,6 +9,7 @@ checked against the proofs, never a path taken from the bucket.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..app.dataset import IncompleteError, finalise, publishing
+from ..app.dataset import IncompleteError, finalise, publishing, tracks_ok, wants_points
 from ..app.ownership import describe, owned_files
 from ..app.processes import pid_alive
 from ..core.errors import UserError
@@ -26,7 +27,7 @@ from ..core.plan import MAX_PLAN_BYTES
 from ..core.shards import shard_views
 from ..core.text import one_line
 from .engines import ENGINES
-from .job import MAX_JOB_BYTES, read_job
+from .job import MAX_JOB_BYTES, read_job, tracks_damaged
 from .location import S3Url
 from .proofs import ViewUploader, listed_done, proof_rel, read_proof, sha256_of, verified_done, view_files
 from .s3 import CONCURRENCY, S3Options, S3Store
@@ -48,6 +49,16 @@ def staging_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix=f"nerf_dataset-job-{os.getpid()}-"))
 
 
+@contextlib.contextmanager
+def scratch():
+    """A ``staging_dir`` for the length of a block: removed after it, or by a later run when this one is killed."""
+    folder = staging_dir()
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def check_prefix(store: S3Store, overwrite: bool):
     """Whether the prefix may take a new job: refused unless it is empty, or ours and ``overwrite`` (a job of
     ours, or the leftovers of a submission that failed half-way). Returns the spec of the job of ours there (the
@@ -59,7 +70,7 @@ def check_prefix(store: S3Store, overwrite: bool):
         raise UserError(f"{store.url} already holds files; give --overwrite to replace the job there")
     if JOB_FILE not in existing and all(k.startswith(f"{PLAN_DIR}/") for k in existing):
         return None  # an upload that failed before its job.json: ours, and no job
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         try:
             spec, plan = read_remote_job(store, Path(tmp), with_scene=False)
         except UserError:
@@ -119,19 +130,26 @@ def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: b
         if size is not None and size <= MAX_TRACKS_BYTES:  # larger ones are damaged: sampled again, never read
             store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
     try:
-        spec, plan = read_job(dest, ENGINES, need_scene=with_scene)
+        return read_job(dest, ENGINES, need_scene=with_scene, kind="s3")
     except UserError as exc:
         raise UserError(str(exc).replace(str(dest), str(store.url))) from None
-    if "s3" not in ENGINES[spec.backend].places:
-        takers = ", ".join(name for name, e in ENGINES.items() if "s3" in e.places)
-        raise UserError(f"{store.url}: a job in a bucket runs on {takers}, not {spec.backend}")
-    return spec, plan
 
 
 def read_spec(store: S3Store):
     """The job's spec alone (its plan checked against the digest all the same)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         return read_remote_job(store, Path(tmp), with_scene=False)[0]
+
+
+def remote_tracks_ok(store: S3Store, plan) -> bool:
+    """Whether the bucket holds the tracks the plan's points need (or it needs none)."""
+    if not wants_points(plan):
+        return True
+    with scratch() as tmp:
+        size = store.size(TRACKS_FILE)
+        if size is None or size > MAX_TRACKS_BYTES:
+            return False
+        return store.download(TRACKS_FILE, tmp / TRACKS_FILE, MAX_TRACKS_BYTES) and tracks_ok(tmp, plan)
 
 
 def done_frames(store: S3Store, spec, plan) -> set[int]:
@@ -160,7 +178,7 @@ def run_remote_worker(url: S3Url, options: S3Options, shard=None, threads: int =
         tracks_before = sha256_of(tracks) if tracks.is_file() else None
         try:
             run, shard = run_worker(scratch, shard, threads, quiet, progress, done_elsewhere=done, on_view=uploader.add,
-                                    between_chunks=uploader.check, chunk=RENDER_CHUNK)  # fmt: skip
+                                    between_chunks=uploader.check, chunk=RENDER_CHUNK, kind="s3")  # fmt: skip
         finally:
             uploader.finish()
         if tracks.is_file() and sha256_of(tracks) != tracks_before:
@@ -208,12 +226,14 @@ def collect_remote(url: S3Url, options: S3Options, out: Path, overwrite: bool = 
     their proof, or whose image fails the dataset's checks, loses the proof: the next worker, or
     ``--retry-missing``, renders it again. A collect that fails takes back all it put in ``out``."""
     store = S3Store(url, options)
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         spec, plan = read_remote_job(store, Path(tmp), with_scene=False, with_tracks=True)
         listed = done_frames(store, spec, plan)
         missing = [v for v in plan.views if v.frame not in listed]
         if missing:
             raise IncompleteError(missing)
+        if not tracks_ok(Path(tmp), plan):
+            raise tracks_damaged(url)
         with publishing(out, plan, overwrite):
             try:
                 if (Path(tmp) / TRACKS_FILE).is_file():

@@ -19,11 +19,11 @@ from .job import SHARD_LIST_VARIABLE, read_job
 
 
 def run_worker(job_dir: Path, shard=None, threads: int = 0, quiet=True, progress=None, under_parent=False,
-               done_elsewhere=frozenset(), on_view=None, between_chunks=None, chunk=None):  # fmt: skip
+               done_elsewhere=frozenset(), on_view=None, between_chunks=None, chunk=None, kind="folder"):  # fmt: skip
     """Render shard ``shard`` (default: the engine's) of the job in ``job_dir``, leaving out the frames
     ``done_elsewhere``; ``on_view(view)`` follows each finished view (a bucket's upload), ``between_chunks()``
     each render call of at most ``chunk`` frames (it may raise to stop). Returns (the run, the shard)."""
-    spec, plan = read_job(job_dir, ENGINES)
+    spec, plan = read_job(job_dir, ENGINES, kind=kind)
     if shard is None:
         shard = shard_from_environment(spec)
     elif shard[1] != spec.shards:

@@ -21,15 +21,13 @@ from .errors import UserError
 from .framing import bounding_sphere, fit_radius
 from .layout import PLAN_FILE
 from .passes import passes_missing
+from .plan_checks import FIRST_FRAME, check_plan
 from .rigs import SPLITS, orbit_directions, poses_from_directions
-from .settings import MAX_SIDE_PX, MIN_SIDE_PX, SettingError, Settings, check_downscales, check_size
+from .settings import SettingError, Settings, check_downscales, check_size
 from .strict_json import strict_json
 
 PLAN_VERSION = 1
 MAX_PLAN_BYTES = 256 << 20  # 100 000 views take about 40 MiB
-FIRST_FRAME = 1
-MAX_FRAME = 1_048_574
-"""Blender's last frame (MAXFRAME): no scene frame, the user's camera's included, lies beyond it."""
 # The LLFF convention for held-out views of a captured sequence: every 8th frame.
 HOLDOUT_EVERY = 8
 
@@ -152,12 +150,7 @@ class Plan:
         )
         views = tuple(View(**{**v, "c2w": tuple(tuple(r) for r in v["c2w"]), **_own(v)}) for v in d["views"])
         intr = Intrinsics(**d["intrinsics"])
-        _check_intrinsics(intr)
-        _check_views(views, intr)
-        for f, _ in scene.camera_path:
-            if not _frame_number(f):
-                raise ValueError(f"the scene camera's path has frame {str(f)[:20]}, beyond Blender's frames")
-        return Plan(
+        plan = Plan(
             settings=settings,
             scene=scene,
             intrinsics=intr,
@@ -167,6 +160,10 @@ class Plan:
             version=d["version"],
             notes=tuple(d["notes"]),
         )
+        if not (isinstance(d["notes"], list) and isinstance(d["center"], list)):
+            raise ValueError("its notes or centre are not lists")
+        check_plan(plan)
+        return plan
 
 
 def geometry_fingerprint(vertices: np.ndarray, triangles: np.ndarray) -> str:
@@ -178,76 +175,6 @@ def geometry_fingerprint(vertices: np.ndarray, triangles: np.ndarray) -> str:
 
 def _own(v: dict) -> dict:
     return {"intrinsics": Intrinsics(**v["intrinsics"])} if v.get("intrinsics") is not None else {}
-
-
-def _frame_number(f) -> bool:
-    return type(f) is int and -MAX_FRAME <= f <= MAX_FRAME
-
-
-def _check_intrinsics(intr: Intrinsics) -> None:
-    """Sizes and numbers a render can have: a plan's size is allocated by status, collect and the preview."""
-    w, h = intr.w, intr.h
-    if not (type(w) is int and type(h) is int and MIN_SIDE_PX <= w <= MAX_SIDE_PX and MIN_SIDE_PX <= h <= MAX_SIDE_PX):
-        raise ValueError(f"its images are {str(w)[:20]}x{str(h)[:20]} px; a render's sides are {MIN_SIDE_PX} to "
-                         f"{MAX_SIDE_PX} px")  # fmt: skip
-    numbers = [intr.fl_x, intr.fl_y, intr.cx, intr.cy]
-    if not all(type(x) in (int, float) for x in numbers) or not np.isfinite(numbers).all():
-        raise ValueError("its intrinsics are not finite numbers")
-    if min(intr.fl_x, intr.fl_y) <= 0 or max(abs(intr.cx) / w, abs(intr.cy) / h) > 1e6:
-        raise ValueError("its intrinsics are ones no camera renders")
-
-
-def _check_views(views: tuple[View, ...], intr: Intrinsics) -> None:
-    """The views in the order ``build_plan`` makes them: the splits in turn, each split's indices 0, 1, ...,
-    the frames 1, 2, ... across the plan, one image each. So no two views share an image or a frame, and no
-    frame lies beyond Blender's, whatever an edited plan (with its digest updated) says."""
-    if not views:
-        raise ValueError("it has no views")
-    order, counts, images = {s: i for i, s in enumerate(SPLITS)}, dict.fromkeys(SPLITS, 0), set()
-    last = 0
-    for n, v in enumerate(views):
-        _check_view(v, intr)
-        if order[v.split] < last or v.index != counts[v.split] or v.frame != FIRST_FRAME + n:
-            raise ValueError(f"view {v.split}/{v.index} at frame {str(v.frame)[:20]} is not where a plan puts it")
-        if v.image in images:
-            raise ValueError(f"two views share the image {v.image!r}")
-        last, counts[v.split] = order[v.split], counts[v.split] + 1
-        images.add(v.image)
-
-
-def _check_view(v: View, intr: Intrinsics) -> None:
-    """A saved view must be one this tool could have planned: an edited plan must not steer a render or a
-    write anywhere else (an image path out of the folder or into its bookkeeping, a pose that is not a matrix)."""
-    if not isinstance(v.image, str) or not _plain_path(v.image):
-        raise ValueError(f"view {v.split}/{v.index} has image path {str(v.image)[:80]!r}")
-    m = np.array(v.c2w, dtype=float)
-    if m.shape != (4, 4) or not np.isfinite(m).all():
-        raise ValueError(f"view {v.split}/{v.index} has no finite 4x4 pose")
-    if v.split not in SPLITS or not all(type(x) is int and x >= 0 for x in (v.index, v.frame)):
-        raise ValueError(f"view {str(v.split)[:20]}/{str(v.index)[:20]} has a bad split, index or frame")
-    if v.source_frame is not None and not _frame_number(v.source_frame):
-        raise ValueError(f"view {v.split}/{v.index} copies frame {str(v.source_frame)[:20]}, beyond Blender's")
-    own = v.intrinsics
-    if v.source_name is not None and not isinstance(v.source_name, str):
-        raise ValueError(f"view {v.split}/{v.index} has a source name that is no text")
-    if own is not None and not (
-        (own.w, own.h) == (intr.w, intr.h)
-        and np.isfinite([own.fl_x, own.fl_y, own.cx, own.cy]).all()
-        and min(own.fl_x, own.fl_y) > 0
-    ):
-        raise ValueError(f"view {v.split}/{v.index} has intrinsics no render of this plan could have")
-
-
-def _plain_path(text: str) -> bool:
-    """A relative POSIX path as a run names a file: printable, no empty, ``.`` or ``..`` part, no hidden part
-    (``.nerf_dataset/`` is the bookkeeping's), no trailing slash, no backslash."""
-    parts = text.split("/")
-    return (
-        0 < len(text) <= 4096
-        and text.isprintable()
-        and "\\" not in text
-        and all(p and not p.startswith(".") for p in parts)
-    )
 
 
 def _clean(x: float) -> float:

@@ -209,6 +209,9 @@ def test_damaged_tracks_fail_collect_and_a_worker_samples_them_again(cli, tmp_pa
     assert not (tmp_path / "elsewhere").exists()  # taken back: nothing half-written, and no folder in the way
     r = cli("collect", "--job", job)
     assert r.returncode == 1 and "tracks are missing or damaged" in r.stderr, r.stderr
+    r = cli("submit", "--retry-missing", "--job", job)  # no view is missing: one worker, to sample them again
+    assert r.returncode == 0 and "rendered the shards" in r.stdout, r.stdout + r.stderr
+    tracks.write_bytes(tracks.read_bytes()[:100])
     assert cli("worker", "--job", job, "--shard", "1/2").returncode == 0  # nothing to render: it redoes the tracks
     r = cli("collect", "--job", job)
     assert r.returncode == 0 and (job / "nerf/points3d.ply").is_file(), r.stderr

@@ -108,5 +108,8 @@ def test_damaged_tracks_are_sampled_again_by_the_next_worker(run, moto_aws, rend
     out = tmp_path / "out"
     r = collect(run, moto_aws, url, out)
     assert r.returncode == 1 and "tracks are missing or damaged" in r.stderr, r.stderr
+    assert f"cli.py submit --retry-missing --job {url} starts one" in r.stderr, r.stderr
     assert not out.exists()
+    r = run("submit", "--retry-missing", "--job", url, "--endpoint-url", moto_aws.url)
+    assert r.returncode == 0 and r.stdout.startswith("submitted "), r.stdout + r.stderr  # a child for the tracks
     redone(run, moto_aws, url, out, rendered, uploads=0)

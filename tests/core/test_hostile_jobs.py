@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 from made_jobs import edit_plan, made_job, refused
 
-from nerf_dataset.core.layout import BACKEND_DIR, LOCK_FILE
+from nerf_dataset.core.layout import BACKEND_DIR, JOB_FILE, LOCK_FILE, PLAN_FILE
 
 
 def _set_view(key, value, at=0):
@@ -53,6 +53,31 @@ EDITS = {
     "an infinite focal length": (_intrinsics(fl_x=1e309), "Infinity is not a number"),
     "a negative focal length": (_intrinsics(fl_x=-5.0), "ones no camera renders"),
     "no views": (lambda plan: plan.update(views=[]), "it has no views"),
+    "a lens of text": (lambda plan: plan["scene"]["optics"].update(lens_mm="x"), "camera's lens_mm 'x'"),
+    "a sensor fit Blender lacks": (lambda plan: plan["scene"]["optics"].update(sensor_fit="FOO"), "sensor fit 'FOO'"),
+    "a radius of text": (lambda plan: plan.update(radius="NaN"), "its radius 'NaN'"),
+    "a centre of text": (lambda plan: plan.update(center=["a", "b", "c"]), "its centre is not 3 finite numbers"),
+    "bounds of text": (lambda plan: plan["scene"].update(bounds_min=["a", "b", "c"]), "its bounds min is not 3"),
+    "a pose of text": (_set_view("c2w", [["1", "0", "0", "0"]] * 4), "has no finite 4x4 pose"),
+    "a pose of booleans": (_set_view("c2w", [[True, False, False, False]] * 4), "has no finite 4x4 pose"),
+    "no frame rate": (lambda plan: plan["scene"].update(fps=0), "its frame rate is no frame rate"),
+    "a camera path of three numbers": (
+        lambda plan: plan["scene"].update(flythrough_name="Cam", flythrough=[[1, [1, 2, 3], 50]]),
+        "is not 16 finite numbers",
+    ),  # fmt: skip
+    "a view's own intrinsics in one-camera formats": (
+        _set_view("intrinsics", {"w": 200, "h": 150, "fl_x": 44.4, "fl_y": 44.4, "cx": 100.0, "cy": 75.0}),
+        "its views' intrinsics differ",
+    ),
+    "a view's own size as a float": (
+        _set_view("intrinsics", {"w": 200.0, "h": 150, "fl_x": 44.4, "fl_y": 44.4, "cx": 100.0, "cy": 75.0}),
+        "a render's sides are",
+    ),
+    "notes of text": (lambda plan: plan.update(notes="hello"), "notes or centre are not lists"),
+    "a version of truth": (lambda plan: plan.update(version=True), "its version is no integer"),
+    "an engine Blender lacks": (lambda plan: plan["scene"].update(engine="FOO"), "render engine 'FOO'"),
+    "a raster of another size": (lambda plan: plan["scene"]["raster"].update(width=10**9), "its raster is not"),
+    "a source name with a NUL": (_set_view("source_name", "a\x00b"), "source name is not a line of text"),
 }
 
 
@@ -67,6 +92,21 @@ def test_a_plan_no_run_writes_is_refused_by_every_job_command(name, tmp_path):
     command = COMMANDS[list(EDITS).index(name) % len(COMMANDS)]
     line = refused(*command, "--job", job)
     assert words in line and "plan.json is damaged" in line, (command, line)
+
+
+def test_a_folder_job_on_an_engine_of_buckets_or_a_linked_plan_is_refused(tmp_path):
+    job = made_job(tmp_path / "job")
+    spec_path = job / JOB_FILE
+    spec = json.loads(spec_path.read_text())
+    spec_path.write_text(json.dumps({**spec, "backend": "aws-batch", "options": {}}))
+    for command in (["status"], ["submit", "--retry-missing"]):
+        line = refused(*command, "--job", job)
+        assert "a job in a folder runs on local, slurm, kubernetes, gcp-batch, not aws-batch" in line, line
+    spec_path.write_text(json.dumps(spec))
+    plan = job / PLAN_FILE
+    plan.rename(job / "plan-elsewhere.json")
+    plan.symlink_to(job / "plan-elsewhere.json")  # inside the job, yet a link: we make none
+    assert "is missing, or not a file inside the job folder" in refused("status", "--job", job)
 
 
 def test_a_job_with_more_shards_than_views_is_damaged(tmp_path):
