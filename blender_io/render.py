@@ -8,7 +8,10 @@ a truncated image under a dataset name.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -58,7 +61,9 @@ def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan)
     for marker in scene.timeline_markers:  # a marker bound to a camera would switch the render away from the rig
         if marker.camera is not None:
             state.set(marker, "camera", None)
-    for attr, value in (("use_file_extension", True), ("use_overwrite", True), ("use_placeholder", False)):
+    # No overwrite: a frame whose file exists is skipped, which is how a failed write stops the frames after it
+    # (``ViewRenderer.step``); the chunk's staged files are removed before each render call.
+    for attr, value in (("use_file_extension", True), ("use_overwrite", False), ("use_placeholder", False)):
         state.set(r, attr, value)
     state.set(r, "use_persistent_data", True)
     state.set(img, "file_format", "PNG")
@@ -66,6 +71,26 @@ def apply_render_settings(state: SceneState, scene: bpy.types.Scene, plan: Plan)
     state.set(img, "color_depth", "8")
     for attr in _stamps(r):  # identical files whoever renders them, wherever
         state.set(r, attr, False)
+
+
+def skip_frames(scene, frames: list[int]) -> None:
+    """Let Blender skip these frames of the render under way: it renders no frame whose file exists (no
+    overwrite). An empty file needs no space on a full disk; where even that fails, the frame renders in vain."""
+    for frame in frames:
+        with contextlib.suppress(OSError):
+            Path(scene.render.frame_path(frame=frame)).touch()
+
+
+def write_failure(exc: Exception, staged: str) -> OSError:
+    """The first failed write of a render as the OSError that says what happened: ours (publishing), or
+    Blender's own (a cut-off PNG where the disk filled or a file-size limit struck)."""
+    if isinstance(exc, OSError):
+        return exc
+    folder = Path(staged).parent
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(folder).free < (1 << 20):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), staged)
+    return OSError(errno.EIO, "Blender wrote no complete image (a full disk or a file-size limit?)", staged)
 
 
 def chunks(views: list[View], size: int) -> list[list[View]]:
@@ -153,21 +178,29 @@ class ViewRenderer:
                 if self.on_view:
                     self.on_view(view)
 
+            failed: list[OSError] = []
+
             def on_write(written_scene, *_args) -> None:
                 view = waiting.get(written_scene.frame_current)
-                if written_scene == scene and view is not None:
-                    try:
-                        publish(view)
-                    except OSError:
-                        pass  # Blender would print and swallow it; the sweep below retries and raises it
+                if written_scene != scene or view is None or failed:
+                    return
+                try:
+                    publish(view)
+                except (OSError, ValueError) as exc:  # Blender would print it and render on: stop instead
+                    failed.append(write_failure(exc, scene.render.frame_path(frame=view.frame)))
+                    skip_frames(scene, [v.frame for v in waiting.values() if v is not view])
 
             scene.frame_start, scene.frame_end = chunk[0].frame, chunk[-1].frame
+            for view in chunk:  # a stale staged file would be skipped for this render's (no overwrite)
+                Path(scene.render.frame_path(frame=view.frame)).unlink(missing_ok=True)
             bpy.app.handlers.render_write.append(on_write)
             try:
                 with quiet_stdout(self.quiet):
                     bpy.ops.render.render(animation=True, scene=scene.name)
             finally:
                 bpy.app.handlers.render_write.remove(on_write)
+            if failed:
+                raise failed[0]
             for view in list(waiting.values()):  # frames whose write the handler did not see
                 publish(view)
         return not self.finished

@@ -70,13 +70,15 @@ def publish_png(src: Path, dst: Path) -> None:
     data = Path(src).read_bytes()
     if data[:8] != PNG_SIGNATURE:
         raise ValueError(f"{src} is not a PNG")
-    out, pos = [PNG_SIGNATURE], 8
+    out, pos, kind = [PNG_SIGNATURE], 8, b""
     while pos + 8 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
-        end = pos + 12 + length
-        if data[pos + 4 : pos + 8] not in VOLATILE_CHUNKS:
+        end, kind = pos + 12 + length, data[pos + 4 : pos + 8]
+        if kind not in VOLATILE_CHUNKS:
             out.append(data[pos:end])
         pos = end
+    if kind != b"IEND" or pos != len(data):  # Blender's write was cut off (a full disk, a file-size limit)
+        raise ValueError(f"{src} is cut short")
     write_bytes_atomic(dst, b"".join(out))
     Path(src).unlink()
 
