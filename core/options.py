@@ -229,8 +229,8 @@ def check_value(cls, name: str, value, dynamic: dict | None = None) -> None:
         if not isinstance(value, tuple):
             raise OptionError(name, f"{{}} must be a list, not {value!r}")
         allowed = choice_ids(cls, name, dynamic)
-        for x in value:
-            if (meta.choices or dynamic) and x not in allowed:
+        for x in value:  # 2.0 == 2, yet a list of factors holds integers: a float is a value no run writes
+            if (meta.choices or dynamic) and not any(x == a and type(x) is type(a) for a in allowed):
                 shown = ", ".join(map(str, allowed))
                 raise OptionError(name, f"{{}}: unknown {meta.noun} '{x}' (choose from {shown})")
             if not (meta.choices or dynamic):

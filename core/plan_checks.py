@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import get_args
 
-from .camera import Intrinsics, Optics, SensorFit
+from .camera import Intrinsics, Optics, SensorFit, horizontal_optics, intrinsics_from_optics
 from .rigs import SPLITS
 from .settings import ENGINES, MAX_SIDE_PX, MIN_SIDE_PX
 
@@ -20,6 +20,8 @@ FIRST_FRAME = 1
 MAX_FRAME = 1_048_574
 """Blender's last frame (MAXFRAME): no scene frame, the user's camera's included, lies beyond it."""
 MAX_TEXT = 4096
+MAX_SHIFT = 10.0
+"""Blender's limit on a camera's lens shift."""
 FAR = 1e12
 """No coordinate, distance or focal length a run plans comes near it: a larger one is an edit."""
 
@@ -35,6 +37,7 @@ def check_plan(plan) -> None:
     if not all(isinstance(n, str) and len(n) <= MAX_TEXT for n in plan.notes):
         raise ValueError("its notes are not lines of text")
     _check_views(plan.views, plan.intrinsics)
+    _check_renders(plan)
 
 
 def frame_number(f) -> bool:
@@ -76,12 +79,47 @@ def _check_intrinsics(intr: Intrinsics, whose: str) -> None:
 
 
 def _check_optics(o: Optics) -> None:
-    for name in ("lens_mm", "sensor_width_mm", "sensor_height_mm", "clip_start", "clip_end"):
-        _number(f"camera's {name}", getattr(o, name), positive=True)
+    """Values within Blender's own hard limits: beyond them Blender clamps silently and renders another camera
+    than the one the formats would publish."""
+    for name in ("lens_mm", "sensor_width_mm", "sensor_height_mm"):
+        _number(f"camera's {name}", getattr(o, name), low=1.0)
+    _number("camera's clip_start", o.clip_start, low=1e-6)
+    if not (_is_number(o.clip_end) and o.clip_end > o.clip_start):
+        raise ValueError("its camera's clipping ends before it starts")
     for name in ("shift_x", "shift_y"):
         _number(f"camera's {name}", getattr(o, name))
+        if abs(getattr(o, name)) > MAX_SHIFT:
+            raise ValueError(f"its camera's {name} is beyond Blender's")
     if o.sensor_fit not in get_args(SensorFit):
         raise ValueError(f"its camera's sensor fit {str(o.sensor_fit)[:20]!r} is not Blender's")
+
+
+def _close(a: Intrinsics, b: Intrinsics) -> bool:
+    tol = 1e-6 * max(a.w, a.h)
+    return (a.w, a.h) == (b.w, b.h) and all(
+        abs(getattr(a, k) - getattr(b, k)) <= tol for k in ("fl_x", "fl_y", "cx", "cy")
+    )
+
+
+def _check_renders(plan) -> None:
+    """The published intrinsics are the rendered ones: the plan's are its camera's (a view's own, those of the
+    camera Blender is given for that view), so no edit publishes a camera other than the one that rendered."""
+    scene, views = plan.scene, plan.views
+    own = [v for v in views if v.intrinsics is not None]
+    if not own:
+        if not _close(plan.intrinsics, intrinsics_from_optics(scene.optics, scene.raster)):
+            raise ValueError("its intrinsics are not its camera's")
+        return
+    if len(own) != len(views) or plan.intrinsics != views[0].intrinsics:
+        raise ValueError("its views' own intrinsics are not one per view")
+    for v in own:
+        optics = horizontal_optics(v.intrinsics, scene.raster, scene.optics)
+        try:
+            _check_optics(optics)
+        except ValueError:
+            raise ValueError(f"view {v.split}/{v.index} has intrinsics no camera of Blender's renders") from None
+        if not _close(v.intrinsics, intrinsics_from_optics(optics, scene.raster)):
+            raise ValueError(f"view {v.split}/{v.index} has intrinsics no camera of Blender's renders")
 
 
 def _matrix(what: str, m) -> None:
@@ -102,8 +140,9 @@ def _check_scene(scene, intr: Intrinsics, settings) -> None:
         and tuple(settings.resolution) != (r.width, r.height)
     ):
         raise ValueError("its images are not the size its settings ask for")
-    _number("pixel aspect", r.pixel_aspect_x, positive=True)
-    _number("pixel aspect", r.pixel_aspect_y, positive=True)
+    for aspect in (r.pixel_aspect_x, r.pixel_aspect_y):
+        if not (_is_number(aspect) and 1.0 <= aspect <= 200.0):
+            raise ValueError("its pixel aspect is beyond Blender's (1 to 200)")
     _number("target radius", scene.target_radius, low=0.0)
     if scene.engine not in ENGINES:
         raise ValueError(f"its render engine {str(scene.engine)[:20]!r} is not one of Blender's")

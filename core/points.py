@@ -54,8 +54,10 @@ def load_points(out_dir: Path, views: int | None = None, name: str = POINTS_FILE
             points = ScenePoints(**{k: d[k] for k in ScenePoints.__dataclass_fields__})
     except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile):
         return None
+    if not _consistent(points):
+        return None
     fits = views is None or not len(points.track_view) or points.track_view.max() < views
-    return points if _consistent(points) and fits else None
+    return points if fits else None
 
 
 def _sizes_honest(path: Path) -> bool:
@@ -74,7 +76,13 @@ def _sizes_honest(path: Path) -> bool:
     return True
 
 
+KINDS = {"xyz": "f", "normals": "f", "rgb": "u", "track_point": "iu", "track_view": "iu", "track_uv": "f"}
+"""The dtype kinds each array is saved with (real floats, integers): strings, dates or complex are damage."""
+
+
 def _consistent(p: ScenePoints) -> bool:
+    if not all(getattr(p, name).dtype.kind in kinds for name, kinds in KINDS.items()):
+        return False
     n, m = len(p.xyz), len(p.track_point)
     shapes = p.xyz.shape == (n, 3) and p.normals.shape == (n, 3) and p.rgb.shape == (n, 3)
     shapes = shapes and p.track_view.shape == (m,) and p.track_uv.shape == (m, 2)

@@ -169,6 +169,20 @@ def task_states(store, spec) -> dict[int, dict]:
     return states
 
 
+def ours(batch, store, ids: list[str]) -> set[str]:
+    """Of the job ids ``ids``, those whose command, as AWS Batch holds it, is the worker of the job in
+    ``store``: a record copied from another prefix names that prefix's submissions."""
+    mine = set()
+    for lo in range(0, len(ids), 100):
+        with errors("asking AWS Batch for the job's submissions"):
+            jobs = batch.describe_jobs(jobs=ids[lo : lo + 100])["jobs"]
+        for job in jobs:
+            command = (job.get("container") or {}).get("command") or []
+            if command[:3] == ["worker", "--job", str(store.url)]:
+                mine.add(job.get("jobId"))
+    return mine
+
+
 def _state(job: dict, child: str) -> dict:
     attempt = (job.get("attempts") or [{}])[-1].get("container", {}) if job.get("attempts") else {}
     reason = attempt.get("reason") or job.get("statusReason") or ""
@@ -194,9 +208,10 @@ def summary(store) -> list[str]:
 
 
 def cancel(store, reason: str = "cancelled by the user") -> list[str]:
-    """Terminate every submission of the job (an array's children go with it)."""
+    """Terminate every submission of the job (an array's children go with it): those AWS Batch itself says
+    run this job's worker, never another job's id that a record in the bucket (anyone's to write) names."""
     batch = client(store.options, "batch")
-    ids = [r["id"] for r in submissions(store)]
+    ids = sorted(ours(batch, store, [r["id"] for r in submissions(store)]))
     for job_id in ids:
         with errors(f"cancelling AWS Batch job {job_id}"):
             batch.terminate_job(jobId=job_id, reason=reason)

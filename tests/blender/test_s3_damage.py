@@ -113,3 +113,11 @@ def test_damaged_tracks_are_sampled_again_by_the_next_worker(run, moto_aws, rend
     r = run("submit", "--retry-missing", "--job", url, "--endpoint-url", moto_aws.url)
     assert r.returncode == 0 and r.stdout.startswith("submitted "), r.stdout + r.stderr  # a child for the tracks
     redone(run, moto_aws, url, out, rendered, uploads=0)
+
+
+def test_cancel_stops_only_what_aws_batch_says_runs_this_job(run, moto_aws, rendered):
+    url, _ = job_copy(moto_aws, "copied")  # its records name the source's submission, a stranger's to this job
+    r = run("cancel", "--job", url, "--endpoint-url", moto_aws.url)
+    assert r.returncode == 0 and "nothing was submitted" in r.stdout, r.stdout + r.stderr
+    r = run("cancel", "--job", f"s3://{BUCKET}/{SOURCE}", "--endpoint-url", moto_aws.url)
+    assert r.returncode == 0 and "cancelled 1 AWS Batch submission(s)" in r.stdout, r.stdout + r.stderr

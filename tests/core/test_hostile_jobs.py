@@ -35,6 +35,15 @@ def _intrinsics(**values):
     return lambda plan: plan["intrinsics"].update(values)
 
 
+def _own_intrinsics(**values):
+    def edit(plan):
+        plan["intrinsics"] = {**plan["intrinsics"], **values}  # the first view's, as a plan of own ones has
+        for view in plan["views"]:
+            view["intrinsics"] = dict(plan["intrinsics"])
+
+    return edit
+
+
 EDITS = {
     "a frame beyond any int": (_set_view("frame", 10**30), "beyond any number this tool writes"),
     "an infinite pose": (
@@ -65,10 +74,17 @@ EDITS = {
         lambda plan: plan["scene"].update(flythrough_name="Cam", flythrough=[[1, [1, 2, 3], 50]]),
         "is not 16 finite numbers",
     ),  # fmt: skip
-    "a view's own intrinsics in one-camera formats": (
+    "one view's own intrinsics": (
         _set_view("intrinsics", {"w": 200, "h": 150, "fl_x": 44.4, "fl_y": 44.4, "cx": 100.0, "cy": 75.0}),
-        "its views' intrinsics differ",
+        "its views' own intrinsics are not one per view",
     ),
+    "own intrinsics in one-camera formats": (_own_intrinsics(), "its views' intrinsics differ"),
+    "own intrinsics no camera renders": (_own_intrinsics(fl_y=1e-3), "has intrinsics no camera of Blender's"),
+    "intrinsics not its camera's": (_intrinsics(fl_x=0.001), "its intrinsics are not its camera's"),
+    "a lens Blender clamps": (lambda plan: plan["scene"]["optics"].update(lens_mm=0.01), "camera's lens_mm"),
+    "clipping that ends first": (lambda plan: plan["scene"]["optics"].update(clip_end=0.01), "clipping ends"),
+    "a pixel aspect Blender clamps": (lambda plan: plan["scene"]["raster"].update(pixel_aspect_x=0.5), "aspect"),
+    "downscales as floats": (lambda plan: plan["settings"].update(downscales=[2.0]), "unknown factor '2.0'"),
     "a view's own size as a float": (
         _set_view("intrinsics", {"w": 200.0, "h": 150, "fl_x": 44.4, "fl_y": 44.4, "cx": 100.0, "cy": 75.0}),
         "a render's sides are",
