@@ -7,6 +7,8 @@ never more than ``queue_size`` frames ahead of the consumers (back-pressure) and
 consumer that asked for it, and counts as delivered when that consumer asks again (or says it is done): a
 consumer that dies with a frame on the wire puts it back for the others. Exactly once, whatever the number
 of ``DataLoader`` workers.
+
+Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import UserError
+from ..core.text import one_line
 from . import wire
 from .items import check_frame
 
@@ -33,6 +36,8 @@ MIN_ANSWER_TIME = 0.5
 under way (``max_handshakes``), the oldest is closed to make room only once it has had this long."""
 ACCEPT_BATCH = 64
 """Connections accepted in a row before the answers that have arrived are read."""
+PEER_WORDS = 300
+"""Characters of anything a peer wrote (its error, a message type, an id) quoted in our messages, at most."""
 LIVE = ("starting", "live", "lost")
 """States in which an instance may still deliver frames ("lost": its fate is being decided)."""
 
@@ -140,6 +145,10 @@ class Hub:
         else:
             self._refuse_all([(conn, refusal)])
 
+    def _drop(self, why: str) -> None:
+        with self.cv:
+            self.dropped.append(f"dropped: {why}")
+
     def _refuse_all(self, refused) -> None:
         for conn, why in refused:
             with self.cv:  # counted before the close: a peer that sees the close may ask for the count at once
@@ -159,8 +168,7 @@ class Hub:
             else:
                 raise wire.WireError("the first message is not a hello")
         except (wire.WireError, OSError, ValueError, TypeError, KeyError) as exc:
-            with self.cv:
-                self.dropped.append(f"dropped: {exc}")
+            self._drop(one_line(exc, PEER_WORDS))
         finally:
             conn.close()
 
@@ -170,7 +178,7 @@ class Hub:
         with self.cv:
             inst = self.instances.get(i) if isinstance(i, int) and not isinstance(i, bool) else None
             if inst is None or inst.state != "starting" or hello.get("generation") != inst.generation:
-                raise wire.WireError(f"instance {i!r} is not expected")
+                raise wire.WireError(f"instance {_quoted(i)} is not expected")
             generation = inst.generation
             queued = sum(1 for f in self.frames if f[0] == i)
             inst.sock, inst.state = conn, "live"
@@ -203,11 +211,11 @@ class Hub:
                         inst.state = "ended"
                         self.cv.notify_all()
                     return
-                elif kind == "error":
-                    reason = "it failed: " + str(header.get("message", "no reason given"))[:2000]
+                elif kind == "error":  # its words in one printable line, bounded: they end up in InstanceLost
+                    reason = "it failed: " + one_line(header.get("message", "no reason given"), PEER_WORDS)
                     break
                 else:
-                    raise wire.WireError(f"instance {i} sent a {kind!r} message")
+                    raise wire.WireError(f"instance {i} sent a {_quoted(kind)} message")
         except (ConnectionError, TimeoutError):
             pass  # reset or broken: closed, as far as anyone can tell
         except UserError as exc:  # the frame is dropped with the instance; consumers never see it
@@ -289,7 +297,7 @@ class Hub:
                 if request["type"] == "done":
                     return
                 if request["type"] != "next":
-                    raise wire.WireError(f"a consumer sent a {request['type']!r} message")
+                    raise wire.WireError(f"a consumer sent a {_quoted(request['type'])} message")
                 item = self._take(stream)
                 if isinstance(item, dict):
                     wire.send(conn, item)
@@ -497,3 +505,8 @@ class _Handshakes:
             conn.close()
         self.pending.clear()
         self.selector.close()
+
+
+def _quoted(value) -> str:
+    """A value a peer sent, quoted in one of our sentences: ``repr``, on one line, PEER_WORDS at most."""
+    return one_line(repr(value), PEER_WORDS)
