@@ -1,12 +1,14 @@
 """The hub: the one place Blender instances deliver frames to and consumers take them from.
 
 It lives in the trainer's process, on loopback. Instances render only with credit: each starts with
-``queue_size`` credits and gets one back when a consumer has received one of its frames, so an instance is
-never more than ``queue_size`` frames ahead of the consumers (back-pressure) and the hub holds at most
-``num_instances * queue_size`` frames. Each frame is popped from the queue once, under a lock, by the one
-consumer that asked for it, and counts as delivered when that consumer asks again (or says it is done): a
-consumer that dies with a frame on the wire puts it back for the others. Exactly once, whatever the number
-of ``DataLoader`` workers.
+``queue_size`` credits and gets one back when one of its frames leaves the queue for a consumer, so an
+instance is never more than ``queue_size`` frames ahead of the consumers (back-pressure) and the hub holds at
+most ``num_instances * queue_size`` frames with credit, plus those on their way to a consumer or put back by
+one that died, which the consumers bound (see ``_take``). Each frame is popped from the queue once, under a
+lock, by the one consumer that asked for it, and counts as delivered when that consumer asks again (or says it
+is done): a consumer that dies with a frame on the wire puts it back for the others. Exactly once, whatever
+the number of ``DataLoader`` workers; and a consumer that idles holds its one frame, never an instance's
+credit.
 
 Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded.
 """
@@ -180,7 +182,7 @@ class Hub:
             if inst is None or inst.state != "starting" or hello.get("generation") != inst.generation:
                 raise wire.WireError(f"instance {_quoted(i)} is not expected")
             generation = inst.generation
-            queued = sum(1 for f in self.frames if f[0] == i)
+            queued = sum(1 for f in self.frames if f[0] == i and f[3])
             inst.sock, inst.state = conn, "live"
             inst.credits_out = max(self.queue_size - queued, 0)
             version, params = self.params
@@ -204,7 +206,7 @@ class Hub:
                             raise wire.WireError(f"instance {i} sent a frame without credit")
                         inst.credits_out -= 1
                         inst.received += 1
-                        self.frames.append((i, header, payload))
+                        self.frames.append((i, header, payload, True))
                         self.cv.notify_all()
                 elif kind == "end":
                     with self.cv:
@@ -252,8 +254,10 @@ class Hub:
             self.cv.notify_all()
             return inst.generation
 
-    def _to_instance(self, inst: Instance, header: dict) -> None:
-        sock = inst.sock
+    def _to_instance(self, inst: Instance, header: dict, sock: socket.socket | None = None) -> None:
+        """Send ``header`` to ``inst`` (on ``sock``, its connection when the message was decided: a credit
+        owed to a connection since replaced is not for its successor, which gets its credit anew)."""
+        sock = sock or inst.sock
         if sock is None:
             return
         try:
@@ -298,19 +302,20 @@ class Hub:
                     return
                 if request["type"] != "next":
                     raise wire.WireError(f"a consumer sent a {_quoted(request['type'])} message")
-                item = self._take(stream)
+                item, credit_to = self._take(stream)
                 if isinstance(item, dict):
                     wire.send(conn, item)
                     continue
                 pending = item
+                if credit_to is not None:
+                    self._to_instance(self.instances[item[0]], {"type": "credit", "n": 1}, credit_to)
                 conn.sendall(wire.encode_raw(item[1], item[2]))
         finally:
             if pending is not None:
                 self._put_back(stream, pending)
 
     def _delivered(self, stream: Stream, item) -> None:
-        i, header, payload = item
-        self._to_instance(self.instances[i], {"type": "credit", "n": 1})
+        _, header, payload, _ = item
         if stream.recorder is not None:
             try:
                 stream.recorder.write(header, payload)
@@ -320,35 +325,48 @@ class Hub:
                     self.cv.notify_all()
 
     def _take(self, stream: Stream):
-        """The next frame for ``stream``, or a message saying why there is none."""
+        """The next frame for ``stream`` and the connection its credit goes back to (None: none does), or a
+        message saying why there is none.
+
+        A frame's credit goes back to its instance as the frame leaves the queue, not when its consumer speaks
+        again: a consumer that takes a frame and then idles (a trainer busy, or a hostile peer) must not stall
+        the instance, and so every other consumer, at small ``queue_size``. Exactly once still holds: the frame
+        stays ``pending`` with its consumer until that one asks again, and one that dies with it puts it back,
+        without its credit (``False``), ahead of the rest. So the hub holds at most ``queue_size`` frames per
+        instance that hold credit, plus one in flight per consumer and those put back, which are taken first
+        (a consumer takes a frame with credit only when none is put back): bounded by the consumers.
+        """
         with self.cv:
             while True:
                 if self.failure:
-                    return {"type": "error", "message": self.failure}
+                    return {"type": "error", "message": self.failure}, None
                 if self.closed:
-                    return {"type": "end", "why": "the launch was closed"}
+                    return {"type": "end", "why": "the launch was closed"}, None
                 if stream.max_items is not None and stream.handed >= stream.max_items:
-                    return {"type": "end", "why": "max_items"}
+                    return {"type": "end", "why": "max_items"}, None
                 if self.frames:
-                    i, header, payload = self.frames.popleft()
+                    item = self.frames.popleft()
                     stream.handed += 1
-                    self.instances[i].credits_out += 1
-                    return i, header, payload
+                    inst = self.instances[item[0]]
+                    if not item[3] or inst.state != "live":  # a restarted instance gets its credit anew
+                        return item, None
+                    inst.credits_out += 1
+                    return item, inst.sock
                 if not any(inst.state in LIVE for inst in self.instances.values()):
                     dead = [inst for inst in self.instances.values() if inst.state == "dead"]
                     if dead:  # on_lost="continue": the others went on, but this stream is short of their frames
                         first = dead[0]
                         others = f" (and {len(dead) - 1} more)" if len(dead) > 1 else ""
                         return {"type": "error", "message": f"the stream ended short: Blender instance {first.id}"
-                                f"{others} stopped before its last frame: {first.reason}"}  # fmt: skip
-                    return {"type": "end", "why": "every instance has ended"}
+                                f"{others} stopped before its last frame: {first.reason}"}, None  # fmt: skip
+                    return {"type": "end", "why": "every instance has ended"}, None
                 self.cv.wait(timeout=1.0)
 
     def _put_back(self, stream: Stream, item) -> None:
+        """A frame its consumer never confirmed goes back to the front, its credit already returned."""
         with self.cv:
-            self.frames.appendleft(item)
+            self.frames.appendleft((*item[:3], False))
             stream.handed -= 1
-            self.instances[item[0]].credits_out -= 1
             self.cv.notify_all()
 
     # -- life ---------------------------------------------------------------------------------------

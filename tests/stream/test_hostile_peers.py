@@ -300,3 +300,27 @@ def test_16_a_value_a_peer_sends_is_quoted_short_in_every_message():
         hub.close()
     assert len(dropped) == 2 and all(len(d) < 500 and d.isprintable() for d in dropped), [d[:80] for d in dropped]
     assert any("a consumer sent a 'g" in d for d in dropped) and any("instance 'i" in d for d in dropped)
+
+
+# -- 17: an idle consumer ---------------------------------------------------------------------------------
+def test_17_a_consumer_that_takes_a_frame_and_idles_does_not_stall_the_others():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=1)
+    try:
+        frames = _stream(hub, secret)
+        idle = wire.connect(hub.address, secret)
+        wire.send(idle, {"type": "hello", "role": "consumer", "stream": frames.stream_id})
+        wire.send(idle, {"type": "next"})  # then neither reads nor speaks
+        FakeInstance(hub, secret, 0, 4).start()
+        _wait_for(lambda: hub.stats()["received"][0] >= 1)
+        good = frames.frames()
+        got = [_within(5, lambda: next(good)) for _ in range(3)]
+        assert all(isinstance(item, dict) for item in got), got
+        assert hub.stats()["queued"] == 0 and hub.stats()["received"][0] == 4, "never more than the queue ahead"
+        idle.close()  # it dies with its frame: the frame goes to the good consumer, once
+        _wait_for(lambda: hub.stats()["queued"] == 1)
+        got.append(_within(5, lambda: next(good)))
+        assert sorted(item["seq"] for item in got) == [0, 1, 2, 3]
+        assert isinstance(_within(5, lambda: next(good)), StopIteration), "every instance has ended"
+    finally:
+        hub.close()
