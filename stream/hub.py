@@ -10,7 +10,8 @@ is done): a consumer that dies with a frame on the wire puts it back for the oth
 the number of ``DataLoader`` workers; and a consumer that idles holds its one frame, never an instance's
 credit.
 
-Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded.
+Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded, and a
+message, once begun, has MESSAGE_TIMEOUT to arrive whole.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ MIN_ANSWER_TIME = 0.5
 under way (``max_handshakes``), the oldest is closed to make room only once it has had this long."""
 ACCEPT_BATCH = 64
 """Connections accepted in a row before the answers that have arrived are read."""
+MESSAGE_TIMEOUT = 30.0
+"""Seconds a peer has for the rest of a message once its first byte arrived (a frame is sent in one
+``sendall``): one that stops halfway would otherwise hold the stream forever."""
 PEER_WORDS = 300
 """Characters of anything a peer wrote (its error, a message type, an id) quoted in our messages, at most."""
 LIVE = ("starting", "live", "lost")
@@ -190,15 +194,17 @@ class Hub:
         if version:
             self._to_instance(inst, {"type": "params", "version": version, "params": params})
         self._to_instance(inst, {"type": "credit", "n": inst.credits_out})
-        reason = "its connection closed"
+        reason, what = "its connection closed", "message"
         try:
             while True:
-                header, payload_len = wire.recv_header(conn)
+                wire.wait_for_message(conn)  # rendering takes what it takes; a message, once begun, does not
+                deadline, what = time.monotonic() + MESSAGE_TIMEOUT, "message"
+                header, payload_len = wire.recv_header(conn, deadline=deadline)
                 kind = header["type"]
                 if kind == "frame":
-                    header["instance"] = i
+                    header["instance"], what = i, "frame"
                     check_frame(header, live=True)  # before its payload is read: an invalid frame is never queued
-                    payload = wire.recv_exact(conn, payload_len)
+                    payload = wire.recv_exact(conn, payload_len, deadline)
                     with self.cv:
                         if inst.generation != generation or inst.state != "live":
                             raise wire.WireError(f"instance {i} was replaced: its old connection is not heard")
@@ -218,6 +224,8 @@ class Hub:
                     break
                 else:
                     raise wire.WireError(f"instance {i} sent a {_quoted(kind)} message")
+        except wire.TooSlow:  # the frame is dropped with the instance, as it came: in part
+            reason = f"it sent part of a {what} and stopped (nothing more for {MESSAGE_TIMEOUT:g} s)"
         except (ConnectionError, TimeoutError):
             pass  # reset or broken: closed, as far as anyone can tell
         except UserError as exc:  # the frame is dropped with the instance; consumers never see it
@@ -294,7 +302,8 @@ class Hub:
         pending = None  # the frame on its way to this consumer: delivered once the consumer speaks again
         try:
             while True:
-                request, _ = wire.recv(conn, max_payload=0)
+                wire.wait_for_message(conn)  # a trainer may take its time between frames, not within a message
+                request, _ = wire.recv(conn, max_payload=0, deadline=time.monotonic() + MESSAGE_TIMEOUT)
                 if pending is not None:
                     self._delivered(stream, pending)
                     pending = None

@@ -21,6 +21,7 @@ import pytest
 from test_wire_and_hub import FakeInstance, _frame_header, _image
 
 from nerf_dataset.core.errors import UserError
+from nerf_dataset.stream import hub as hub_module
 from nerf_dataset.stream import wire
 from nerf_dataset.stream.hub import Hub
 from nerf_dataset.stream.launcher import InstanceLost
@@ -322,5 +323,21 @@ def test_17_a_consumer_that_takes_a_frame_and_idles_does_not_stall_the_others():
         got.append(_within(5, lambda: next(good)))
         assert sorted(item["seq"] for item in got) == [0, 1, 2, 3]
         assert isinstance(_within(5, lambda: next(good)), StopIteration), "every instance has ended"
+    finally:
+        hub.close()
+
+
+# -- 18: a message begun and never finished ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cut", "what"),
+    [(-10, "part of a frame and stopped"), (5, "part of a message and stopped")],
+    ids=["a frame without its last bytes", "a message cut in its prefix"],
+)
+def test_18_an_instance_that_stops_in_the_middle_of_a_message_is_dropped(monkeypatch, cut, what):
+    monkeypatch.setattr(hub_module, "MESSAGE_TIMEOUT", 0.5)
+    message = _message({**_frame_header(0), "arrays": [IMAGE_SPEC]}, _image(0).tobytes())
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, message[:cut], what)  # the peer stays connected, silent
     finally:
         hub.close()
