@@ -10,8 +10,8 @@ is done): a consumer that dies with a frame on the wire puts it back for the oth
 the number of ``DataLoader`` workers; and a consumer that idles holds its one frame, never an instance's
 credit.
 
-Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded, and a
-message, once begun, has MESSAGE_TIMEOUT to arrive whole.
+Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded; a
+message, once begun, has MESSAGE_TIMEOUT to arrive whole, and a new connection HELLO_TIMEOUT to say hello.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ MIN_ANSWER_TIME = 0.5
 under way (``max_handshakes``), the oldest is closed to make room only once it has had this long."""
 ACCEPT_BATCH = 64
 """Connections accepted in a row before the answers that have arrived are read."""
+HELLO_TIMEOUT = wire.HANDSHAKE_TIMEOUT
+"""Seconds an authenticated peer has to say hello: a real one does at once, a silent one is closed."""
 MESSAGE_TIMEOUT = 30.0
 """Seconds a peer has for the rest of a message once its first byte arrived (a frame is sent in one
 ``sendall``): one that stops halfway would otherwise hold the stream forever."""
@@ -165,7 +167,10 @@ class Hub:
     def _serve(self, conn: socket.socket) -> None:
         """An authenticated peer: an instance or a consumer, as its hello says."""
         try:
-            hello, _ = wire.recv(conn, max_payload=0)
+            try:
+                hello, _ = wire.recv(conn, max_payload=0, deadline=time.monotonic() + HELLO_TIMEOUT)
+            except wire.TooSlow:
+                raise wire.WireError(f"it said no hello within {HELLO_TIMEOUT:g} s") from None
             role = hello.get("role")
             if hello.get("type") == "hello" and role == "instance":
                 self._serve_instance(conn, hello)

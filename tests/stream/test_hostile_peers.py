@@ -341,3 +341,23 @@ def test_18_an_instance_that_stops_in_the_middle_of_a_message_is_dropped(monkeyp
         _dropped_for(hub, message[:cut], what)  # the peer stays connected, silent
     finally:
         hub.close()
+
+
+# -- 19: a peer that never says hello -----------------------------------------------------------------
+def test_19_an_authenticated_peer_that_says_no_hello_is_closed(monkeypatch):
+    monkeypatch.setattr(hub_module, "HELLO_TIMEOUT", 0.5)
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    threads = threading.active_count()
+    silent = [wire.connect(hub.address, secret) for _ in range(5)]
+    try:
+        for s in silent:
+            s.settimeout(5)
+            assert s.recv(1) == b"", "the hub closed it"
+        _wait_for(lambda: threading.active_count() <= threads)
+        assert threading.active_count() <= threads, "their threads are gone"
+        assert list(hub.dropped) == ["dropped: it said no hello within 0.5 s"] * 5
+    finally:
+        for s in silent:
+            s.close()
+        hub.close()
