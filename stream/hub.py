@@ -1,12 +1,17 @@
 """The hub: the one place Blender instances deliver frames to and consumers take them from.
 
 It lives in the trainer's process, on loopback. Instances render only with credit: each starts with
-``queue_size`` credits and gets one back when a consumer has received one of its frames, so an instance is
-never more than ``queue_size`` frames ahead of the consumers (back-pressure) and the hub holds at most
-``num_instances * queue_size`` frames. Each frame is popped from the queue once, under a lock, by the one
-consumer that asked for it, and counts as delivered when that consumer asks again (or says it is done): a
-consumer that dies with a frame on the wire puts it back for the others. Exactly once, whatever the number
-of ``DataLoader`` workers.
+``queue_size`` credits and gets one back when one of its frames leaves the queue for a consumer, so an
+instance is never more than ``queue_size`` frames ahead of the consumers (back-pressure) and the hub holds at
+most ``num_instances * queue_size`` frames with credit, plus those on their way to a consumer or put back by
+one that died, which the consumers bound (see ``_take``). Each frame is popped from the queue once, under a
+lock, by the one consumer that asked for it, and counts as delivered when that consumer asks again (or says it
+is done): a consumer that dies with a frame on the wire puts it back for the others. Exactly once, whatever
+the number of ``DataLoader`` workers; and a consumer that idles holds its one frame, never an instance's
+credit.
+
+Every peer holds the secret and may still be hostile: what it writes is quoted on one line, bounded; a
+message, once begun, has MESSAGE_TIMEOUT to arrive whole, and a new connection HELLO_TIMEOUT to say hello.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import UserError
+from ..core.text import one_line
 from . import wire
 from .items import check_frame
 
@@ -33,6 +39,13 @@ MIN_ANSWER_TIME = 0.5
 under way (``max_handshakes``), the oldest is closed to make room only once it has had this long."""
 ACCEPT_BATCH = 64
 """Connections accepted in a row before the answers that have arrived are read."""
+HELLO_TIMEOUT = wire.HANDSHAKE_TIMEOUT
+"""Seconds an authenticated peer has to say hello: a real one does at once, a silent one is closed."""
+MESSAGE_TIMEOUT = 30.0
+"""Seconds a peer has for the rest of a message once its first byte arrived (a frame is sent in one
+``sendall``): one that stops halfway would otherwise hold the stream forever."""
+PEER_WORDS = 300
+"""Characters of anything a peer wrote (its error, a message type, an id) quoted in our messages, at most."""
 LIVE = ("starting", "live", "lost")
 """States in which an instance may still deliver frames ("lost": its fate is being decided)."""
 
@@ -140,6 +153,10 @@ class Hub:
         else:
             self._refuse_all([(conn, refusal)])
 
+    def _drop(self, why: str) -> None:
+        with self.cv:
+            self.dropped.append(f"dropped: {why}")
+
     def _refuse_all(self, refused) -> None:
         for conn, why in refused:
             with self.cv:  # counted before the close: a peer that sees the close may ask for the count at once
@@ -150,7 +167,10 @@ class Hub:
     def _serve(self, conn: socket.socket) -> None:
         """An authenticated peer: an instance or a consumer, as its hello says."""
         try:
-            hello, _ = wire.recv(conn, max_payload=0)
+            try:
+                hello, _ = wire.recv(conn, max_payload=0, deadline=time.monotonic() + HELLO_TIMEOUT)
+            except wire.TooSlow:
+                raise wire.WireError(f"it said no hello within {HELLO_TIMEOUT:g} s") from None
             role = hello.get("role")
             if hello.get("type") == "hello" and role == "instance":
                 self._serve_instance(conn, hello)
@@ -159,8 +179,7 @@ class Hub:
             else:
                 raise wire.WireError("the first message is not a hello")
         except (wire.WireError, OSError, ValueError, TypeError, KeyError) as exc:
-            with self.cv:
-                self.dropped.append(f"dropped: {exc}")
+            self._drop(one_line(exc, PEER_WORDS))
         finally:
             conn.close()
 
@@ -170,9 +189,9 @@ class Hub:
         with self.cv:
             inst = self.instances.get(i) if isinstance(i, int) and not isinstance(i, bool) else None
             if inst is None or inst.state != "starting" or hello.get("generation") != inst.generation:
-                raise wire.WireError(f"instance {i!r} is not expected")
+                raise wire.WireError(f"instance {_quoted(i)} is not expected")
             generation = inst.generation
-            queued = sum(1 for f in self.frames if f[0] == i)
+            queued = sum(1 for f in self.frames if f[0] == i and f[3])
             inst.sock, inst.state = conn, "live"
             inst.credits_out = max(self.queue_size - queued, 0)
             version, params = self.params
@@ -180,15 +199,17 @@ class Hub:
         if version:
             self._to_instance(inst, {"type": "params", "version": version, "params": params})
         self._to_instance(inst, {"type": "credit", "n": inst.credits_out})
-        reason = "its connection closed"
+        reason, what = "its connection closed", "message"
         try:
             while True:
-                header, payload_len = wire.recv_header(conn)
+                wire.wait_for_message(conn)  # rendering takes what it takes; a message, once begun, does not
+                deadline, what = time.monotonic() + MESSAGE_TIMEOUT, "message"
+                header, payload_len = wire.recv_header(conn, deadline=deadline)
                 kind = header["type"]
                 if kind == "frame":
-                    header["instance"] = i
+                    header["instance"], what = i, "frame"
                     check_frame(header, live=True)  # before its payload is read: an invalid frame is never queued
-                    payload = wire.recv_exact(conn, payload_len)
+                    payload = wire.recv_exact(conn, payload_len, deadline)
                     with self.cv:
                         if inst.generation != generation or inst.state != "live":
                             raise wire.WireError(f"instance {i} was replaced: its old connection is not heard")
@@ -196,18 +217,20 @@ class Hub:
                             raise wire.WireError(f"instance {i} sent a frame without credit")
                         inst.credits_out -= 1
                         inst.received += 1
-                        self.frames.append((i, header, payload))
+                        self.frames.append((i, header, payload, True))
                         self.cv.notify_all()
                 elif kind == "end":
                     with self.cv:
                         inst.state = "ended"
                         self.cv.notify_all()
                     return
-                elif kind == "error":
-                    reason = "it failed: " + str(header.get("message", "no reason given"))[:2000]
+                elif kind == "error":  # its words in one printable line, bounded: they end up in InstanceLost
+                    reason = "it failed: " + one_line(header.get("message", "no reason given"), PEER_WORDS)
                     break
                 else:
-                    raise wire.WireError(f"instance {i} sent a {kind!r} message")
+                    raise wire.WireError(f"instance {i} sent a {_quoted(kind)} message")
+        except wire.TooSlow:  # the frame is dropped with the instance, as it came: in part
+            reason = f"it sent part of a {what} and stopped (nothing more for {MESSAGE_TIMEOUT:g} s)"
         except (ConnectionError, TimeoutError):
             pass  # reset or broken: closed, as far as anyone can tell
         except UserError as exc:  # the frame is dropped with the instance; consumers never see it
@@ -244,8 +267,10 @@ class Hub:
             self.cv.notify_all()
             return inst.generation
 
-    def _to_instance(self, inst: Instance, header: dict) -> None:
-        sock = inst.sock
+    def _to_instance(self, inst: Instance, header: dict, sock: socket.socket | None = None) -> None:
+        """Send ``header`` to ``inst`` (on ``sock``, its connection when the message was decided: a credit
+        owed to a connection since replaced is not for its successor, which gets its credit anew)."""
+        sock = sock or inst.sock
         if sock is None:
             return
         try:
@@ -282,27 +307,29 @@ class Hub:
         pending = None  # the frame on its way to this consumer: delivered once the consumer speaks again
         try:
             while True:
-                request, _ = wire.recv(conn, max_payload=0)
+                wire.wait_for_message(conn)  # a trainer may take its time between frames, not within a message
+                request, _ = wire.recv(conn, max_payload=0, deadline=time.monotonic() + MESSAGE_TIMEOUT)
                 if pending is not None:
                     self._delivered(stream, pending)
                     pending = None
                 if request["type"] == "done":
                     return
                 if request["type"] != "next":
-                    raise wire.WireError(f"a consumer sent a {request['type']!r} message")
-                item = self._take(stream)
+                    raise wire.WireError(f"a consumer sent a {_quoted(request['type'])} message")
+                item, credit_to = self._take(stream)
                 if isinstance(item, dict):
                     wire.send(conn, item)
                     continue
                 pending = item
+                if credit_to is not None:
+                    self._to_instance(self.instances[item[0]], {"type": "credit", "n": 1}, credit_to)
                 conn.sendall(wire.encode_raw(item[1], item[2]))
         finally:
             if pending is not None:
                 self._put_back(stream, pending)
 
     def _delivered(self, stream: Stream, item) -> None:
-        i, header, payload = item
-        self._to_instance(self.instances[i], {"type": "credit", "n": 1})
+        _, header, payload, _ = item
         if stream.recorder is not None:
             try:
                 stream.recorder.write(header, payload)
@@ -312,35 +339,48 @@ class Hub:
                     self.cv.notify_all()
 
     def _take(self, stream: Stream):
-        """The next frame for ``stream``, or a message saying why there is none."""
+        """The next frame for ``stream`` and the connection its credit goes back to (None: none does), or a
+        message saying why there is none.
+
+        A frame's credit goes back to its instance as the frame leaves the queue, not when its consumer speaks
+        again: a consumer that takes a frame and then idles (a trainer busy, or a hostile peer) must not stall
+        the instance, and so every other consumer, at small ``queue_size``. Exactly once still holds: the frame
+        stays ``pending`` with its consumer until that one asks again, and one that dies with it puts it back,
+        without its credit (``False``), ahead of the rest. So the hub holds at most ``queue_size`` frames per
+        instance that hold credit, plus one in flight per consumer and those put back, which are taken first
+        (a consumer takes a frame with credit only when none is put back): bounded by the consumers.
+        """
         with self.cv:
             while True:
                 if self.failure:
-                    return {"type": "error", "message": self.failure}
+                    return {"type": "error", "message": self.failure}, None
                 if self.closed:
-                    return {"type": "end", "why": "the launch was closed"}
+                    return {"type": "end", "why": "the launch was closed"}, None
                 if stream.max_items is not None and stream.handed >= stream.max_items:
-                    return {"type": "end", "why": "max_items"}
+                    return {"type": "end", "why": "max_items"}, None
                 if self.frames:
-                    i, header, payload = self.frames.popleft()
+                    item = self.frames.popleft()
                     stream.handed += 1
-                    self.instances[i].credits_out += 1
-                    return i, header, payload
+                    inst = self.instances[item[0]]
+                    if not item[3] or inst.state != "live":  # a restarted instance gets its credit anew
+                        return item, None
+                    inst.credits_out += 1
+                    return item, inst.sock
                 if not any(inst.state in LIVE for inst in self.instances.values()):
                     dead = [inst for inst in self.instances.values() if inst.state == "dead"]
                     if dead:  # on_lost="continue": the others went on, but this stream is short of their frames
                         first = dead[0]
                         others = f" (and {len(dead) - 1} more)" if len(dead) > 1 else ""
                         return {"type": "error", "message": f"the stream ended short: Blender instance {first.id}"
-                                f"{others} stopped before its last frame: {first.reason}"}  # fmt: skip
-                    return {"type": "end", "why": "every instance has ended"}
+                                f"{others} stopped before its last frame: {first.reason}"}, None  # fmt: skip
+                    return {"type": "end", "why": "every instance has ended"}, None
                 self.cv.wait(timeout=1.0)
 
     def _put_back(self, stream: Stream, item) -> None:
+        """A frame its consumer never confirmed goes back to the front, its credit already returned."""
         with self.cv:
-            self.frames.appendleft(item)
+            self.frames.appendleft((*item[:3], False))
             stream.handed -= 1
-            self.instances[item[0]].credits_out -= 1
             self.cv.notify_all()
 
     # -- life ---------------------------------------------------------------------------------------
@@ -497,3 +537,8 @@ class _Handshakes:
             conn.close()
         self.pending.clear()
         self.selector.close()
+
+
+def _quoted(value) -> str:
+    """A value a peer sent, quoted in one of our sentences: ``repr``, on one line, PEER_WORDS at most."""
+    return one_line(repr(value), PEER_WORDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from ..core.errors import UserError
+from ..core.text import one_line
 from . import wire
 from .items import BACKGROUNDS, CONVENTIONS, check_choice, check_frame, frame_item, to_torch
 from .launcher import InstanceLost
@@ -81,9 +82,9 @@ class RemoteIterableDataset(_Base):
                 elif kind == "end":
                     return
                 elif kind == "error":
-                    raise InstanceLost(str(header.get("message")))
+                    raise InstanceLost(one_line(header.get("message"), 2000))
                 else:
-                    raise wire.WireError(f"the hub sent a {kind!r} message")
+                    raise wire.WireError(f"the hub sent a {one_line(repr(kind), 300)} message")
         finally:
             sock.close()
 

@@ -14,10 +14,12 @@ as its bytes arrive (a header's promise allocates nothing). Header numbers are f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import secrets
+import selectors
 import socket
 import struct
 import time
@@ -54,6 +56,10 @@ class Refused(WireError):
     """The peer did not prove it holds the launch's secret."""
 
 
+class TooSlow(WireError):
+    """The peer did not send what it owed by the deadline."""
+
+
 def new_secret() -> bytes:
     return secrets.token_bytes(32)
 
@@ -79,17 +85,26 @@ def recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> by
 
 
 def _fill(sock: socket.socket, room: memoryview, deadline: float | None) -> None:
-    got = 0
-    while got < len(room):
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise WireError("the peer took too long")
-            sock.settimeout(left)
-        k = sock.recv_into(room[got:])
-        if k == 0:
-            raise WireError("the connection closed")
-        got += k
+    """Fill ``room`` from ``sock``; with a ``deadline``, waiting for its bytes without touching the socket's
+    timeout (another thread may be sending on it meanwhile)."""
+    with selectors.DefaultSelector() if deadline is not None else contextlib.nullcontext() as selector:
+        if selector is not None:
+            selector.register(sock, selectors.EVENT_READ)
+        got = 0
+        while got < len(room):
+            if selector is not None and not selector.select(max(0.0, deadline - time.monotonic())):
+                raise TooSlow("the peer took too long")
+            k = sock.recv_into(room[got:])
+            if k == 0:
+                raise WireError("the connection closed")
+            got += k
+
+
+def wait_for_message(sock: socket.socket) -> None:
+    """Until the next message's first byte has arrived, however long that takes (an instance renders, a
+    trainer trains), without reading it: the rest of the message then has a deadline."""
+    if not sock.recv(1, socket.MSG_PEEK):
+        raise WireError("the connection closed")
 
 
 def challenge() -> tuple[bytes, bytes]:
@@ -152,22 +167,23 @@ def send(sock: socket.socket, header: dict, arrays: dict[str, np.ndarray] | None
     sock.sendall(encode(header, arrays))
 
 
-def recv_raw(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, bytes]:
-    """The next message's checked header and its undecoded payload (to forward or decode)."""
-    header, payload_len = recv_header(sock, max_payload)
-    return header, recv_exact(sock, payload_len)
+def recv_raw(sock: socket.socket, max_payload: int = MAX_PAYLOAD, deadline: float | None = None) -> tuple[dict, bytes]:
+    """The next message's checked header and its undecoded payload (to forward or decode), all of it by
+    ``deadline`` (``time.monotonic()``; None: no limit)."""
+    header, payload_len = recv_header(sock, max_payload, deadline)
+    return header, recv_exact(sock, payload_len, deadline)
 
 
-def recv_header(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, int]:
+def recv_header(sock: socket.socket, max_payload: int = MAX_PAYLOAD, deadline: float | None = None) -> tuple[dict, int]:
     """The next message's checked header and its payload's length, the payload still unread: a header can be
     refused before its payload is read."""
-    magic, head_len, payload_len = PREFIX.unpack(recv_exact(sock, PREFIX.size))
+    magic, head_len, payload_len = PREFIX.unpack(recv_exact(sock, PREFIX.size, deadline))
     if magic != MAGIC:
         raise WireError("not a message of this protocol")
     if head_len > MAX_HEADER or payload_len > max_payload:
         raise WireError(f"a message of {head_len} + {payload_len} bytes is over the limit")
     try:
-        header = strict_json(recv_exact(sock, head_len).decode("utf-8"))
+        header = strict_json(recv_exact(sock, head_len, deadline).decode("utf-8"))
     except NotFinite:
         raise WireError("a message header holds a number that is not finite") from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -178,8 +194,10 @@ def recv_header(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[di
     return header, payload_len
 
 
-def recv(sock: socket.socket, max_payload: int = MAX_PAYLOAD) -> tuple[dict, dict[str, np.ndarray]]:
-    header, payload = recv_raw(sock, max_payload)
+def recv(
+    sock: socket.socket, max_payload: int = MAX_PAYLOAD, deadline: float | None = None
+) -> tuple[dict, dict[str, np.ndarray]]:
+    header, payload = recv_raw(sock, max_payload, deadline)
     return header, decode_arrays(header, payload)
 
 

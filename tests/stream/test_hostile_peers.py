@@ -8,6 +8,7 @@ recording with the same numbers is refused in one sentence.
 from __future__ import annotations
 
 import json
+import re
 import resource
 import socket
 import threading
@@ -20,6 +21,7 @@ import pytest
 from test_wire_and_hub import FakeInstance, _frame_header, _image
 
 from nerf_dataset.core.errors import UserError
+from nerf_dataset.stream import hub as hub_module
 from nerf_dataset.stream import wire
 from nerf_dataset.stream.hub import Hub
 from nerf_dataset.stream.launcher import InstanceLost
@@ -66,16 +68,37 @@ def _wait_for(condition, seconds: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def _dropped_for(hub: Hub, message: bytes, why: str) -> None:
-    """``message`` from instance 0 drops it (the stream raises InstanceLost in one sentence saying ``why``)."""
+def _within(seconds: float, call):
+    """``call()`` in a thread: what it returned or raised; the test fails (rather than hangs) past ``seconds``."""
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as exc:  # noqa: BLE001 - handed to the test, which checks what it is
+            out.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not out:
+        pytest.fail(f"still waiting after {seconds} s")
+    return out[0]
+
+
+def _dropped_for(hub: Hub, message: bytes, why: str) -> str:
+    """``message`` from instance 0 drops it (the stream raises InstanceLost in one sentence saying ``why``,
+    returned)."""
     secret = hub.secret
     frames = _stream(hub, secret)
     s = _hostile_instance(hub, secret, 0, message)
     try:
-        with pytest.raises(InstanceLost, match=why) as caught:
-            next(frames.frames())
-        assert "instance 0 stopped" in str(caught.value) and "\n" not in str(caught.value)
+        caught = _within(10, lambda: next(frames.frames()))
+        assert isinstance(caught, InstanceLost), f"not InstanceLost: {caught!r}"
+        assert re.search(why, str(caught)), str(caught)
+        assert "instance 0 stopped" in str(caught) and "\n" not in str(caught)
         assert hub.stats()["queued"] == 0, "the frame was discarded"
+        return str(caught)
     finally:
         s.close()
 
@@ -239,3 +262,102 @@ def test_14_real_handshakes_get_in_during_a_flood_of_thousands_of_strangers():
         hub.close()
     assert results == ["ok"] * 12
     assert len(held) + len(knocks) > 2000, "a flood of thousands"
+
+
+# -- 15: an instance's own words ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "words",
+    ["line1\nline2\r\n\x1b[2Jline3\u2028\x00\x9b", {"why": ["x" * 5000, "y\n" * 100]}],
+    ids=["control characters", "a long object"],
+)
+def test_15_an_instance_s_error_reaches_the_consumer_as_one_printable_bounded_line(words):
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        said = _dropped_for(hub, _message({"type": "error", "message": words}, b""), "it failed: ")
+    finally:
+        hub.close()
+    assert said.isprintable(), f"not one printable line: {said!r}"
+    assert "line3" in said or "xxx" in said, "its words are quoted, escaped or elided"
+    assert len(said) < 500, f"{len(said)} characters"
+
+
+# -- 16: whatever a peer sends, quoted short ------------------------------------------------------------
+def test_16_a_value_a_peer_sends_is_quoted_short_in_every_message():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    try:
+        said = _dropped_for(hub, _message({"type": "f" * 900_000}, b""), "sent a 'fff")
+        assert len(said) < 500, f"{len(said)} characters"
+        peers = [wire.connect(hub.address, secret) for _ in range(2)]
+        wire.send(peers[0], {"type": "hello", "role": "consumer", "stream": _stream(hub, secret).stream_id})
+        wire.send(peers[0], {"type": "g\n" * 300_000})
+        wire.send(peers[1], {"type": "hello", "role": "instance", "instance": "i\t" * 300_000, "generation": 0})
+        said_by_them = lambda: [d for d in hub.dropped if "closed" not in d]  # (not the consumer above, gone)
+        _wait_for(lambda: len(said_by_them()) >= 2)
+        dropped = said_by_them()
+        for s in peers:
+            s.close()
+    finally:
+        hub.close()
+    assert len(dropped) == 2 and all(len(d) < 500 and d.isprintable() for d in dropped), [d[:80] for d in dropped]
+    assert any("a consumer sent a 'g" in d for d in dropped) and any("instance 'i" in d for d in dropped)
+
+
+# -- 17: an idle consumer ---------------------------------------------------------------------------------
+def test_17_a_consumer_that_takes_a_frame_and_idles_does_not_stall_the_others():
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=1)
+    try:
+        frames = _stream(hub, secret)
+        idle = wire.connect(hub.address, secret)
+        wire.send(idle, {"type": "hello", "role": "consumer", "stream": frames.stream_id})
+        wire.send(idle, {"type": "next"})  # then neither reads nor speaks
+        FakeInstance(hub, secret, 0, 4).start()
+        _wait_for(lambda: hub.stats()["received"][0] >= 1)
+        good = frames.frames()
+        got = [_within(5, lambda: next(good)) for _ in range(3)]
+        assert all(isinstance(item, dict) for item in got), got
+        assert hub.stats()["queued"] == 0 and hub.stats()["received"][0] == 4, "never more than the queue ahead"
+        idle.close()  # it dies with its frame: the frame goes to the good consumer, once
+        _wait_for(lambda: hub.stats()["queued"] == 1)
+        got.append(_within(5, lambda: next(good)))
+        assert sorted(item["seq"] for item in got) == [0, 1, 2, 3]
+        assert isinstance(_within(5, lambda: next(good)), StopIteration), "every instance has ended"
+    finally:
+        hub.close()
+
+
+# -- 18: a message begun and never finished ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cut", "what"),
+    [(-10, "part of a frame and stopped"), (5, "part of a message and stopped")],
+    ids=["a frame without its last bytes", "a message cut in its prefix"],
+)
+def test_18_an_instance_that_stops_in_the_middle_of_a_message_is_dropped(monkeypatch, cut, what):
+    monkeypatch.setattr(hub_module, "MESSAGE_TIMEOUT", 0.5)
+    message = _message({**_frame_header(0), "arrays": [IMAGE_SPEC]}, _image(0).tobytes())
+    hub = Hub(wire.new_secret(), num_instances=1, queue_size=2)
+    try:
+        _dropped_for(hub, message[:cut], what)  # the peer stays connected, silent
+    finally:
+        hub.close()
+
+
+# -- 19: a peer that never says hello -----------------------------------------------------------------
+def test_19_an_authenticated_peer_that_says_no_hello_is_closed(monkeypatch):
+    monkeypatch.setattr(hub_module, "HELLO_TIMEOUT", 0.5)
+    secret = wire.new_secret()
+    hub = Hub(secret, num_instances=1, queue_size=2)
+    threads = threading.active_count()
+    silent = [wire.connect(hub.address, secret) for _ in range(5)]
+    try:
+        for s in silent:
+            s.settimeout(5)
+            assert s.recv(1) == b"", "the hub closed it"
+        _wait_for(lambda: threading.active_count() <= threads)
+        assert threading.active_count() <= threads, "their threads are gone"
+        assert list(hub.dropped) == ["dropped: it said no hello within 0.5 s"] * 5
+    finally:
+        for s in silent:
+            s.close()
+        hub.close()
