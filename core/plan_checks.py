@@ -110,15 +110,12 @@ def _check_renders(plan) -> None:
         if not _close(plan.intrinsics, intrinsics_from_optics(scene.optics, scene.raster)):
             raise ValueError("its intrinsics are not its camera's")
         return
-    if len(own) != len(views) or plan.intrinsics != views[0].intrinsics:
+    if len(own) != len(views) or plan.intrinsics not in {v.intrinsics for v in own}:
         raise ValueError("its views' own intrinsics are not one per view")
-    for v in own:
+    for v in own:  # rendered as a lens and a shift on a sensor wide enough for every lens (``blender_io.rig``)
         optics = horizontal_optics(v.intrinsics, scene.raster, scene.optics)
-        try:
-            _check_optics(optics)
-        except ValueError:
-            raise ValueError(f"view {v.split}/{v.index} has intrinsics no camera of Blender's renders") from None
-        if not _close(v.intrinsics, intrinsics_from_optics(optics, scene.raster)):
+        renders = max(abs(optics.shift_x), abs(optics.shift_y)) <= MAX_SHIFT
+        if not renders or not _close(v.intrinsics, intrinsics_from_optics(optics, scene.raster)):
             raise ValueError(f"view {v.split}/{v.index} has intrinsics no camera of Blender's renders")
 
 

@@ -211,7 +211,9 @@ def cancel(store, reason: str = "cancelled by the user") -> list[str]:
     """Terminate every submission of the job (an array's children go with it): those AWS Batch itself says
     run this job's worker, never another job's id that a record in the bucket (anyone's to write) names."""
     batch = client(store.options, "batch")
-    ids = sorted(ours(batch, store, [r["id"] for r in submissions(store)]))
+    listed = [r["id"] for r in submissions(store)]
+    mine = ours(batch, store, listed)
+    ids = [i for i in listed if i in mine]
     for job_id in ids:
         with errors(f"cancelling AWS Batch job {job_id}"):
             batch.terminate_job(jobId=job_id, reason=reason)
