@@ -25,8 +25,11 @@ from ..core.layout import JOB_FILE, PLAN_FILE, SCENE_FILE, TRACKS_FILE
 from ..core.plan import MAX_PLAN_BYTES, Plan
 from ..core.settings import SettingError
 
-JOB_FORMAT = 1
+JOB_FORMAT = 2
+"""1: the first; 2: with the packed scene's size and sha256 (``JobSpec.scene``). Format 1 is still read."""
 MAX_JOB_BYTES = 1 << 20
+MAX_SCENE_BYTES = 64 << 30
+"""A packed scene larger than this is no job's: a record that says so is damaged."""
 # Engines whose arrays always number from 0 (AWS Batch, Kubernetes) rerun a subset of shards as a smaller
 # array with this list ("1,3,5-7"): task i renders the list's i-th shard. Slurm numbers them itself.
 SHARD_LIST_VARIABLE = "NERF_DATASET_SHARDS"
@@ -44,6 +47,17 @@ class JobSpec:
     options: dict = field(default_factory=dict)
     """The engine's settings of the submission (partition, time limit...), for status and --retry-missing."""
     format: int = JOB_FORMAT
+    scene: dict | None = None
+    """``{"size", "sha256"}`` of ``scene.blend`` as submitted (format 2; None in a format-1 job): a worker
+    downloads exactly that many bytes of it, and renders only that scene."""
+
+
+def scene_record(job_dir: Path) -> dict:
+    """The record of the job's packed scene, as a submission writes it into ``JobSpec.scene``."""
+    from ..core.files import sha256_of
+
+    path = Path(job_dir) / SCENE_FILE
+    return {"size": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def plan_digest(job_dir: Path) -> str:
@@ -115,6 +129,8 @@ def read_job(job_dir: Path, engines: Mapping, need_scene: bool = True, kind: str
         raise UserError(f"job {job_dir}: a job in {PLACE_WORDS[kind]} runs on {takers}, not {spec.backend}")
     for rel in (PLAN_FILE, SCENE_FILE) if need_scene else (PLAN_FILE,):
         inside(job_dir, rel)
+    if need_scene and spec.scene is not None and (job_dir / SCENE_FILE).stat().st_size != spec.scene["size"]:
+        raise UserError(f"job {job_dir}: {SCENE_FILE} is not the scene the job was submitted with; refusing it")
     if (job_dir / TRACKS_FILE).exists():
         inside(job_dir, TRACKS_FILE)
     if plan_digest(job_dir) != spec.digest:
@@ -132,7 +148,8 @@ class JobShapeError(ValueError):
 
 def _spec(d, engines: Collection[str]) -> JobSpec:
     """A ``JobSpec`` from JSON, every field of the type and range a submitter writes (``JobShapeError`` if not)."""
-    if not isinstance(d, dict) or set(d) != {f for f in JobSpec.__dataclass_fields__}:
+    fields = {f for f in JobSpec.__dataclass_fields__} - ({"scene"} if d.get("format") == 1 else set())
+    if not isinstance(d, dict) or set(d) != fields:
         raise JobShapeError("not the fields of a job")
     if not (isinstance(d["backend"], str) and d["backend"] in engines):
         raise JobShapeError(f"its back-end {str(d['backend'])[:40]!r} is not one this version knows")
@@ -145,10 +162,22 @@ def _spec(d, engines: Collection[str]) -> JobSpec:
         isinstance(objects, list) and 0 < len(objects) < 100_000,
         isinstance(objects, list) and all(isinstance(o, str) and 0 < len(o) < 1024 for o in objects),
         isinstance(d["options"], dict),
+        d["format"] == 1 or _scene_record(d["scene"]),
     ]
     if not all(checks):
         raise JobShapeError("a field of the wrong type or range")
     return JobSpec(**{**d, "objects": tuple(objects)})
+
+
+def _scene_record(scene) -> bool:
+    return (
+        isinstance(scene, dict)
+        and set(scene) == {"size", "sha256"}
+        and type(scene["size"]) is int
+        and 0 < scene["size"] <= MAX_SCENE_BYTES
+        and isinstance(scene["sha256"], str)
+        and len(scene["sha256"]) == 64
+    )
 
 
 def shard_list_text(shards: list[int]) -> str:

@@ -8,7 +8,6 @@ complete object from a cut or replaced one. Proofs are read as hostile input.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from ..app.dataset import pass_files
 from ..core.errors import UserError
+from ..core.files import sha256_of
 from ..core.layout import PROOF_DIR
 from .s3 import CONCURRENCY
 
@@ -83,14 +83,6 @@ def verified_done(store, listing: dict[str, int], digest: str, plan, views) -> s
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         return {v.frame for v, good in zip(candidates, pool.map(ok, candidates)) if good}
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class ViewUploader:

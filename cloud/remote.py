@@ -22,6 +22,7 @@ from ..app.dataset import IncompleteError, finalise, publishing, tracks_ok, want
 from ..app.ownership import describe, owned_files
 from ..app.processes import pid_alive
 from ..core.errors import UserError
+from ..core.files import sha256_of
 from ..core.layout import BACKEND_DIR, JOB_FILE, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE, shard_log
 from ..core.plan import MAX_PLAN_BYTES
 from ..core.shards import shard_views
@@ -29,7 +30,7 @@ from ..core.text import one_line
 from .engines import ENGINES
 from .job import MAX_JOB_BYTES, read_job, tracks_damaged
 from .location import S3Url
-from .proofs import ViewUploader, listed_done, proof_rel, read_proof, sha256_of, verified_done, view_files
+from .proofs import ViewUploader, listed_done, proof_rel, read_proof, verified_done, view_files
 from .s3 import CONCURRENCY, S3Options, S3Store
 
 MAX_TRACKS_BYTES = 1 << 30
@@ -123,16 +124,26 @@ def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: b
         store.list(f"{PLAN_DIR}/")  # a missing bucket says so (exit 1) rather than "no job"
         raise UserError(f"{store.url} holds no job ({JOB_FILE} is missing)")
     store.download(PLAN_FILE, dest / PLAN_FILE, MAX_PLAN_BYTES)
+    try:
+        spec, plan = read_job(dest, ENGINES, need_scene=False, kind="s3")
+    except UserError as exc:
+        raise UserError(str(exc).replace(str(dest), str(store.url))) from None
     if with_scene:
-        store.download(SCENE_FILE, dest / SCENE_FILE)
+        download_scene(store, spec, dest / SCENE_FILE)
     if with_scene if with_tracks is None else with_tracks:
         size = store.size(TRACKS_FILE)
         if size is not None and size <= MAX_TRACKS_BYTES:  # larger ones are damaged: sampled again, never read
             store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
-    try:
-        return read_job(dest, ENGINES, need_scene=with_scene, kind="s3")
-    except UserError as exc:
-        raise UserError(str(exc).replace(str(dest), str(store.url))) from None
+    return spec, plan
+
+
+def download_scene(store: S3Store, spec, path: Path) -> None:
+    """The packed scene, exactly the bytes the job records (a format-1 job records none: it is taken whole)."""
+    if spec.scene is None:
+        if not store.download(SCENE_FILE, path):
+            raise UserError(f"{store.url}: {SCENE_FILE} is missing")
+    elif not store.download_exact(SCENE_FILE, path, spec.scene["size"], spec.scene["sha256"]):
+        raise UserError(f"{store.url}: {SCENE_FILE} is missing, or not the scene the job was submitted with")
 
 
 def read_spec(store: S3Store):

@@ -10,7 +10,7 @@ from ..app.pipeline import plan_dataset
 from ..blender_io.pack import save_packed_scene
 from ..core.layout import SCENE_FILE
 from ..core.settings import Settings
-from .job import JobSpec, check_shards, plan_digest, write_job
+from .job import JobSpec, check_shards, plan_digest, scene_record, write_job
 
 
 def make_job(settings: Settings, source: Source, job_dir: Path, shards: int, backend: str, options: dict,
@@ -36,6 +36,7 @@ def write_job_files(planned, shards: int, backend: str, options: dict) -> JobSpe
     planned.ensure_tracks()
     save_packed_scene(Path(planned.out_dir) / SCENE_FILE)
     names = tuple(o.name for o in planned.objs)
-    spec = JobSpec(shards, plan_digest(planned.out_dir), planned.plan.scene.target, names, backend, options)
+    spec = JobSpec(shards, plan_digest(planned.out_dir), planned.plan.scene.target, names, backend, options,
+                   scene=scene_record(planned.out_dir))  # fmt: skip
     write_job(planned.out_dir, spec)
     return spec

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -61,3 +62,12 @@ def last_line(path: Path, tail: int = 8192) -> str:
     except OSError:
         return ""
     return lines[-1][:300] if lines else ""
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, read a MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

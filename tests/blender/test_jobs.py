@@ -132,7 +132,7 @@ def test_a_damaged_or_foreign_job_is_refused(damage, cli, tmp_path):
         expected = "does not match the digest"
     elif damage == "version":
         spec_path.write_text(json.dumps({**spec, "format": 99}))
-        expected = "needs job format 99; this worker reads format 1"
+        expected = "needs job format 99; this worker reads format 2"
     elif damage == "scene_link":
         outside = tmp_path / "elsewhere.blend"
         shutil.move(job / ".nerf_dataset/scene.blend", outside)

@@ -121,3 +121,12 @@ def test_cancel_stops_only_what_aws_batch_says_runs_this_job(run, moto_aws, rend
     assert r.returncode == 0 and "nothing was submitted" in r.stdout, r.stdout + r.stderr
     r = run("cancel", "--job", f"s3://{BUCKET}/{SOURCE}", "--endpoint-url", moto_aws.url)
     assert r.returncode == 0 and "cancelled 1 AWS Batch submission(s)" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_scene_other_than_the_submitted_one_is_never_downloaded_whole(run, moto_aws, rendered):
+    url, prefix = job_copy(moto_aws, "scene")
+    moto_aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/.nerf_dataset/scene.blend", Body=bytes(30 << 20))
+    r = run("worker", "--job", url, "--endpoint-url", moto_aws.url, "--shard", "0/1")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "scene.blend is missing, or not the scene the job was submitted with" in lines[0], r.stderr

@@ -9,7 +9,7 @@ from fake_scenes import facts
 
 from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.cloud.engines import ENGINES
-from nerf_dataset.cloud.job import JobSpec, plan_digest, write_job
+from nerf_dataset.cloud.job import JobSpec, plan_digest, scene_record, write_job
 from nerf_dataset.core.layout import JOB_FILE, PLAN_FILE, SCENE_FILE
 from nerf_dataset.core.plan import build_plan, save_plan
 from nerf_dataset.core.settings import Settings
@@ -22,7 +22,8 @@ def made_job(folder, backend: str = "slurm", options: dict | None = None, shards
     (folder / SCENE_FILE).write_bytes(b"BLENDER")
     engine = ENGINES[backend]
     record = options if options is not None else engine.record(None, None) if backend != "kubernetes" else {}
-    write_job(folder, JobSpec(shards, plan_digest(folder), "Cube", ("Cube",), backend, record))
+    write_job(folder, JobSpec(shards, plan_digest(folder), "Cube", ("Cube",), backend, record,
+                              scene=scene_record(folder)))  # fmt: skip
     return folder
 
 

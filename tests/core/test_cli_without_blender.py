@@ -102,13 +102,13 @@ def test_collect_and_validate_need_no_blender(no_bpy_path, tmp_path):
 
 def test_collect_of_a_job_needs_no_blender(no_bpy_path, tmp_path):
     """``cli.py collect --job`` where the images are and Blender is not: a job whose every view is rendered."""
-    from nerf_dataset.cloud.job import JobSpec, plan_digest, write_job
+    from nerf_dataset.cloud.job import JobSpec, plan_digest, scene_record, write_job
     from nerf_dataset.core.layout import SCENE_FILE
 
     job = tmp_path / "job"
     planned_dataset(job)
     (job / SCENE_FILE).write_bytes(b"BLENDER packed scene")  # the workers' input; collect never opens it
-    write_job(job, JobSpec(2, plan_digest(job), "Thing", ("Thing",)))
+    write_job(job, JobSpec(2, plan_digest(job), "Thing", ("Thing",), scene=scene_record(job)))
     r = cli_without_bpy(no_bpy_path, "collect", "--job", job, "--out", tmp_path / "out")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "transforms_train.json").is_file() and "validate: 0 problems" in r.stdout

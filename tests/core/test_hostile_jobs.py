@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 from made_jobs import edit_plan, made_job, refused
 
-from nerf_dataset.core.layout import BACKEND_DIR, JOB_FILE, LOCK_FILE, PLAN_FILE
+from nerf_dataset.core.layout import BACKEND_DIR, JOB_FILE, LOCK_FILE, PLAN_FILE, SCENE_FILE
 
 
 def _set_view(key, value, at=0):
@@ -123,6 +123,20 @@ def test_a_folder_job_on_an_engine_of_buckets_or_a_linked_plan_is_refused(tmp_pa
     plan.rename(job / "plan-elsewhere.json")
     plan.symlink_to(job / "plan-elsewhere.json")  # inside the job, yet a link: we make none
     assert "is missing, or not a file inside the job folder" in refused("status", "--job", job)
+
+
+def test_a_worker_renders_only_the_scene_the_job_was_submitted_with(tmp_path):
+    job = made_job(tmp_path / "job")
+    (job / SCENE_FILE).write_bytes(b"BLENDER, another scene")
+    assert "scene.blend is not the scene the job was submitted with" in refused("worker", "--job", job, "--shard",
+                                                                                 "0/2")  # fmt: skip
+    spec = json.loads((job / JOB_FILE).read_text())
+    for scene in ({"size": 10**15, "sha256": "0" * 64}, {"size": 7}, None):
+        (job / JOB_FILE).write_text(json.dumps({**spec, "scene": scene}))
+        assert "job.json is damaged" in refused("status", "--job", job)
+    del spec["scene"]  # a job of format 1, which recorded no scene, is still read
+    (job / JOB_FILE).write_text(json.dumps({**spec, "format": 1}))
+    assert run_cli("status", "--job", job).returncode == 1  # views missing: read, not refused
 
 
 def test_a_job_with_more_shards_than_views_is_damaged(tmp_path):
