@@ -12,6 +12,7 @@ and finishes one that was cut off.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import re
 import shutil
@@ -58,6 +59,8 @@ from .lock import OutputLock, one_at_a_time
 from .processes import die_with_parent, this_cli_command, threads_per_worker
 
 MAX_BATCH_BYTES = 512 << 20
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""A full disk, a quota or a file-size limit: no asset of the batch can be written after one."""
 BATCH_KEYS = {"settings", *AssetOptions.__dataclass_fields__, "assets", "cache", "max_download_mb"}
 """What a batch file holds (``Batch.to_json``)."""
 
@@ -314,7 +317,11 @@ def _render_asset(asset: Asset, batch: Batch, out: Path, run: RunOptions) -> Ass
         note, bounds = norm.pop("note", ""), (tuple(plan.scene.bounds_min), tuple(plan.scene.bounds_max))
         seconds = round(time.monotonic() - t0, 3)
         return AssetRecord(asset.id, asset.shown, "done", note, len(plan.views), norm, *bounds, seconds)
-    except (UserError, IncompleteError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno in DISK_FULL:  # every asset after it would fail too: the batch stops, --resume finishes it
+            raise
+        reason = str(exc)
+    except (UserError, IncompleteError) as exc:
         reason = str(exc)
     except Exception as exc:  # an importer's own failure on a broken file: this asset fails, the batch goes on
         reason = f"{type(exc).__name__}: {exc}"

@@ -17,7 +17,7 @@ from ..app.processes import max_workers
 from ..blender_io.presence import require_blender
 from ..core.collection import AXES, AssetOptions, CollectionOptions
 from ..core.errors import UserError
-from ..core.layout import PLAN_FILE
+from ..core.layout import BATCH_FILE, PLAN_FILE
 from ..core.options import OptionError, build, flag_of
 from ..core.preview import PREVIEW_FILE
 from ..core.settings import Settings, settings_from_values
@@ -206,9 +206,13 @@ def _failure(exc: Exception) -> str:
 
 
 def _advice(a) -> str:
-    """ "--resume finishes the dataset" only where there is a started dataset to resume."""
-    planned = a is not None and a.out is not None and (Path(a.out).expanduser() / PLAN_FILE).is_file()
-    return "; --resume finishes the dataset" if planned else ""
+    """ "--resume finishes ..." only where there is a started dataset (or collection) to resume."""
+    out = Path(a.out).expanduser() if a is not None and a.out is not None else None
+    if out is not None and (out / PLAN_FILE).is_file():
+        return "; --resume finishes the dataset"
+    if out is not None and (out / BATCH_FILE).is_file():
+        return "; --resume finishes the collection"
+    return ""
 
 
 def _summary(planned, settings: Settings, run: RunOptions) -> int:

@@ -118,3 +118,16 @@ def moto_aws():
     aws = MotoAws()
     yield aws
     aws.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 400 KiB tmpfs: a disk that fills while Blender renders (root only; skipped where it cannot mount).
+    ``mount -o remount,size=...`` on it frees space."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(folder)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode(errors='replace').strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)

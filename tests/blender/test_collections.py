@@ -419,3 +419,22 @@ def test_blocks_by_hand_make_one_batch_and_skip_what_is_done(tmp_path, user_reso
     assert (out / "m0" / "train" / "r_0.png").stat().st_mtime_ns == done
     assert _cli(*base, "--resume", user_resources=user_resources).returncode == 0
     assert [e["status"] for e in json.loads((out / "index.json").read_text())] == ["done"] * 3
+
+
+def test_a_disk_that_fills_stops_the_batch_once_and_resume_finishes_it(tmp_path, small_disk, user_resources):
+    """Every asset after a full disk would fail too: the batch stops at the first, in one sentence."""
+    for k in range(12):
+        v, t = l_block(k)
+        write_obj(tmp_path / "tree" / f"m{k}.obj", v, t)
+    out = small_disk / "out"
+    base = ["--import-dir", tmp_path / "tree", "--out", out, *SMALL, "--resolution", "96x96", "--points", "0"]
+    r = _cli(*base, user_resources=user_resources)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert last.startswith("cli.py: failed: No space left on device writing ") and last.endswith(
+        "--resume finishes the collection"
+    ), r.stderr
+    assert r.stderr.count("failed:") == 1, r.stderr  # not one line per asset still to come
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    r = _cli(*base, "--resume", user_resources=user_resources)
+    assert r.returncode == 0 and "wrote 12 of 12 assets" in r.stdout, r.stdout + r.stderr

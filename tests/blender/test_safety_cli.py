@@ -111,18 +111,6 @@ def test_resume_redoes_cut_pass_files_and_drops_leftovers(cli, tmp_path):
     assert tree(cut) == tree(whole)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 400 KiB tmpfs: a disk that fills while Blender renders (root only; skipped where it cannot mount)."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(folder)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode(errors='replace').strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=False)
-
-
 def test_a_disk_that_fills_while_blender_renders_is_one_sentence_at_its_first_failed_write(env, small_disk):
     out = small_disk / "out"
     args = [sys.executable, str(CLI), "--demo", "--train", "150", "--val", "1", "--test", "1", "--resolution",
