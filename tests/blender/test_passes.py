@@ -37,7 +37,7 @@ def eevee(scene, user_resources):
 
     out, mesh = scene
     args = [*ARGS[: ARGS.index("--passes")], "--passes", "depth,normal", "--engine", "BLENDER_EEVEE"]
-    args += ["--points", "0", "--seed", "5"]
+    args += ["--points", "0", "--seed", "5", "--samples", "1"]  # depth is the geometry's from one sample: 3x faster
     r = run_cli(
         "--blend", out.parent / "scene.blend", *args, "--out", out.parent / "eevee", user_resources=user_resources
     )
@@ -96,7 +96,8 @@ def test_depth_backprojects_onto_the_mesh(engine, request, bvh):
         assert png.dtype == np.uint16
         points, _ = _backproject(meta, frame, png * 1e-3)  # nerfstudio's depth_unit_scale_factor
         assert len(points) > 300
-        distances = np.array([bvh.find_nearest(Vector(p))[3] for p in points])
+        sample = np.random.default_rng(0).choice(len(points), min(len(points), 1500), replace=False)
+        distances = np.array([bvh.find_nearest(Vector(p))[3] for p in points[sample]])  # a median needs no more
         assert np.median(distances) < 0.005 * size, frame["file_path"]
         assert np.quantile(distances, 0.9) < 0.02 * size
 
