@@ -205,7 +205,17 @@ def orbit_radius(settings: Settings, intr: Intrinsics, sphere_radius: float) -> 
 
 def build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, cameras: RigCameras | None = None) -> Plan:
     """The plan for ``settings`` on ``scene``; ``image_for(split, index)`` names each view's image file.
-    ``cameras``: the ``dataset`` rig's (``core.dataset_rig.load_rig_cameras``)."""
+    ``cameras``: the ``dataset`` rig's (``core.dataset_rig.load_rig_cameras``). A plan that its own reading back
+    would refuse (a camera Blender cannot render as planned) is refused here, before anything renders."""
+    plan = _build_plan(settings, scene, image_for, cameras)
+    try:
+        check_plan(plan)
+    except ValueError as exc:
+        raise UserError(f"the scene's camera cannot be rendered as planned: {exc}") from None
+    return plan
+
+
+def _build_plan(settings: Settings, scene: SceneFacts, image_for: ImageNamer, cameras: RigCameras | None) -> Plan:
     if settings.rig == "dataset":
         _check_passes(settings, scene)
         return _dataset_plan(settings, scene, image_for, cameras)

@@ -10,6 +10,7 @@ is a ``ValueError`` of a few words that ``load_plan`` turns into one sentence.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import get_args
 
 from .camera import Intrinsics, Optics, SensorFit, horizontal_optics, intrinsics_from_optics
@@ -45,7 +46,8 @@ def frame_number(f) -> bool:
 
 
 def _is_number(x) -> bool:
-    return type(x) in (int, float) and math.isfinite(x) and abs(x) < FAR
+    """A real number (numpy's too, as planning makes them), not a truth value, finite and not absurd."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) and abs(x) < FAR
 
 
 def _number(what: str, x, low: float | None = None, positive: bool = False) -> None:
@@ -59,7 +61,8 @@ def _numbers(what: str, values, n: int) -> None:
 
 
 def _text(what: str, value, empty: bool = True) -> None:
-    if not (isinstance(value, str) and len(value) <= MAX_TEXT and value.isprintable() and (empty or value)):
+    """Text as a run records it: names and paths a user gave (a tab in a file name included), no NUL."""
+    if not (isinstance(value, str) and len(value) <= MAX_TEXT and "\x00" not in value and (empty or value)):
         raise ValueError(f"its {what} is not a line of text")
 
 
@@ -83,7 +86,7 @@ def _check_optics(o: Optics) -> None:
     than the one the formats would publish."""
     for name in ("lens_mm", "sensor_width_mm", "sensor_height_mm"):
         _number(f"camera's {name}", getattr(o, name), low=1.0)
-    _number("camera's clip_start", o.clip_start, low=1e-6)
+    _number("camera's clip_start", o.clip_start, positive=True)  # Blender's 1e-6 floor, as a float32, is below it
     if not (_is_number(o.clip_end) and o.clip_end > o.clip_start):
         raise ValueError("its camera's clipping ends before it starts")
     for name in ("shift_x", "shift_y"):
@@ -114,8 +117,11 @@ def _check_renders(plan) -> None:
         raise ValueError("its views' own intrinsics are not one per view")
     for v in own:  # rendered as a lens and a shift on a sensor wide enough for every lens (``blender_io.rig``)
         optics = horizontal_optics(v.intrinsics, scene.raster, scene.optics)
-        renders = max(abs(optics.shift_x), abs(optics.shift_y)) <= MAX_SHIFT
-        if not renders or not _close(v.intrinsics, intrinsics_from_optics(optics, scene.raster)):
+        shift = max(abs(optics.shift_x), abs(optics.shift_y))
+        if shift > MAX_SHIFT:
+            raise ValueError(f"view {v.split}/{v.index} needs a lens shift of {shift:.3g} image widths, beyond "
+                             f"Blender's {MAX_SHIFT:g}")  # fmt: skip
+        if not _close(v.intrinsics, intrinsics_from_optics(optics, scene.raster)):
             raise ValueError(f"view {v.split}/{v.index} has intrinsics no camera of Blender's renders")
 
 
@@ -143,7 +149,7 @@ def _check_scene(scene, intr: Intrinsics, settings) -> None:
     _number("target radius", scene.target_radius, low=0.0)
     if scene.engine not in ENGINES:
         raise ValueError(f"its render engine {str(scene.engine)[:20]!r} is not one of Blender's")
-    if not (_is_number(scene.fps) and 0 < scene.fps <= 1000):
+    if not (_is_number(scene.fps) and scene.fps > 0):
         raise ValueError("its frame rate is no frame rate")
     for name in ("unit", "flythrough_name", "source", "geometry", "surroundings", "cameras"):
         _text(name.replace("_", " "), getattr(scene, name))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fake_scenes import facts
 from foreign_datasets import write_colmap_bin
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, assume, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from PIL import Image
@@ -296,6 +296,8 @@ def test_settings_of_the_dataset_rig():
     fmt=st.sampled_from(["nerfstudio", "ngp", "colmap"]),
 )
 def test_any_camera_reads_back_as_itself(tmp_path_factory, size, lens, fit, shift, fmt):
+    # A shift is in units of the fitted side; rendered again it is in image widths, which Blender caps at 10.
+    assume(max(abs(s) for s in shift) * max(size) / size[0] < 9.5)
     tmp = tmp_path_factory.mktemp("rt")
     optics = Optics(lens_mm=lens, sensor_fit=fit, shift_x=shift[0], shift_y=shift[1])
     settings = Settings(formats=(fmt,), points=0, train=3, val=1, test=1)
