@@ -75,7 +75,7 @@ def redone(run, moto_aws, url, out, rendered, uploads: int) -> None:
 
 def test_an_object_larger_than_its_proof_is_cut_off_dropped_and_rendered_again(run, moto_aws, rendered, tmp_path):
     url, prefix = job_copy(moto_aws, "larger")
-    moto_aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/train/r_2.png", Body=os.urandom(1 << 20) * 40)  # 40 MiB
+    moto_aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/train/r_2.png", Body=os.urandom(1 << 20) * 8)  # 8 MiB
     out = tmp_path / "out"
     r = collect(run, moto_aws, url, out)
     assert r.returncode == 1 and r.stderr.strip().endswith("1 views have no complete image: train/r_2"), r.stderr
@@ -125,7 +125,7 @@ def test_cancel_stops_only_what_aws_batch_says_runs_this_job(run, moto_aws, rend
 
 def test_a_scene_other_than_the_submitted_one_is_never_downloaded_whole(run, moto_aws, rendered):
     url, prefix = job_copy(moto_aws, "scene")
-    moto_aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/.nerf_dataset/scene.blend", Body=bytes(30 << 20))
+    moto_aws.s3.put_object(Bucket=BUCKET, Key=f"{prefix}/.nerf_dataset/scene.blend", Body=bytes(8 << 20))
     r = run("worker", "--job", url, "--endpoint-url", moto_aws.url, "--shard", "0/1")
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1, r.stderr

@@ -14,6 +14,9 @@ import pytest
 from conftest import run_cli
 from made_jobs import edit_plan, made_job, refused
 
+from nerf_dataset.cloud.engines import ENGINES
+from nerf_dataset.cloud.job import read_job
+from nerf_dataset.core.errors import UserError
 from nerf_dataset.core.layout import BACKEND_DIR, JOB_FILE, LOCK_FILE, PLAN_FILE, SCENE_FILE
 
 
@@ -97,17 +100,24 @@ EDITS = {
 }
 
 
-COMMANDS = (["status"], ["collect"], ["worker", "--shard", "0/2"])  # each reads the job the same way: take turns
-
-
 @pytest.mark.parametrize("name", EDITS)
-def test_a_plan_no_run_writes_is_refused_by_every_job_command(name, tmp_path):
+def test_a_plan_no_run_writes_is_refused_as_damaged(name, tmp_path):
+    """Every job command reads a job with ``read_job`` (the commands below show each one saying so)."""
     edit, words = EDITS[name]
     job = made_job(tmp_path / "job")
     edit_plan(job, edit)
-    command = COMMANDS[list(EDITS).index(name) % len(COMMANDS)]
+    with pytest.raises(UserError) as refusal:
+        read_job(job, ENGINES)
+    line = str(refusal.value)
+    assert words in line and "plan.json is damaged" in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize("command", [["status"], ["collect"], ["worker", "--shard", "0/2"]])
+def test_every_job_command_says_so_in_one_sentence_before_blender(command, tmp_path):
+    job = made_job(tmp_path / "job")
+    edit_plan(job, EDITS["a frame beyond any int"][0])
     line = refused(*command, "--job", job)
-    assert words in line and "plan.json is damaged" in line, (command, line)
+    assert "plan.json is damaged" in line and "beyond any number this tool writes" in line, line
 
 
 def test_a_folder_job_on_an_engine_of_buckets_or_a_linked_plan_is_refused(tmp_path):
