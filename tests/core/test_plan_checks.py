@@ -4,11 +4,11 @@ read-back plan allow); a camera that the rig cannot render as planned is refused
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
 from fake_scenes import facts
+from test_plan_view_intrinsics import _path
 
 from nerf_dataset.app.ownership import image_namer
 from nerf_dataset.core.camera import Optics, Raster
@@ -17,15 +17,6 @@ from nerf_dataset.core.plan import Plan, build_plan
 from nerf_dataset.core.settings import Settings
 
 namer = image_namer(("nerfstudio",))
-
-
-def _camera_path(n: int) -> tuple:
-    path = []
-    for f in range(1, n + 1):
-        m = np.eye(4)
-        m[:3, 3] = (5 * math.cos(f), 5 * math.sin(f), 1.0)
-        path.append((f, tuple(m.reshape(-1))))
-    return tuple(path)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +40,7 @@ def test_a_shift_the_rig_cannot_render_is_refused_when_planning():
     fitted sensor: Blender would clamp it to 10 and render another camera than the one published."""
     n = 8
     optics = [Optics(lens_mm=35 + k, sensor_fit="VERTICAL", shift_x=9.0, shift_y=9.0) for k in range(n)]
-    scene = facts(raster=Raster(24, 32), optics=optics[0], camera_path=_camera_path(n))
+    scene = facts(raster=Raster(24, 32), optics=optics[0], camera_path=_path(n))
     scene = dataclasses.replace(scene, camera_optics=tuple(optics))
     with pytest.raises(UserError, match="needs a lens shift of 12 image widths, beyond Blender's 10"):
         build_plan(Settings(rig="camera", formats=("nerfstudio",)), scene, namer)
