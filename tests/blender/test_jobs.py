@@ -88,6 +88,7 @@ def test_an_image_texture_travels_inside_the_job(cli, tmp_path, user_resources):
     image.filepath_raw, image.file_format = str(tex), "PNG"
     image.save()
     bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.engine = "CYCLES"  # the factory's EEVEE compiles its shaders on the CPU: 30 s a run
     bpy.ops.mesh.primitive_cube_add()
     material = bpy.data.materials.new("textured")
     if bpy.app.version < (5, 0, 0):  # 5.0 materials always use nodes (and deprecate the switch)

@@ -71,6 +71,7 @@ def test_resume_refuses_another_scene_or_object(cli, tmp_path):
     assert cli(*SMALL, "--out", out).returncode == 0
     (out / "train" / "r_1.png").unlink()
     bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.context.scene.render.engine = "CYCLES"  # the factory's EEVEE compiles its shaders on the CPU: 30 s a run
     bpy.ops.mesh.primitive_cube_add()
     bpy.ops.mesh.primitive_uv_sphere_add(location=(3, 0, 0))
     blend = tmp_path / "two.blend"
