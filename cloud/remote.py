@@ -131,9 +131,7 @@ def read_remote_job(store: S3Store, dest: Path, with_scene: bool, with_tracks: b
     if with_scene:
         download_scene(store, spec, dest / SCENE_FILE)
     if with_scene if with_tracks is None else with_tracks:
-        size = store.size(TRACKS_FILE)
-        if size is not None and size <= MAX_TRACKS_BYTES:  # larger ones are damaged: sampled again, never read
-            store.download(TRACKS_FILE, dest / TRACKS_FILE, MAX_TRACKS_BYTES)
+        download_tracks(store, dest)
     return spec, plan
 
 
@@ -157,10 +155,15 @@ def remote_tracks_ok(store: S3Store, plan) -> bool:
     if not wants_points(plan):
         return True
     with scratch() as tmp:
-        size = store.size(TRACKS_FILE)
-        if size is None or size > MAX_TRACKS_BYTES:
-            return False
-        return store.download(TRACKS_FILE, tmp / TRACKS_FILE, MAX_TRACKS_BYTES) and tracks_ok(tmp, plan)
+        return download_tracks(store, tmp) and tracks_ok(tmp, plan)
+
+
+def download_tracks(store: S3Store, dest: Path) -> bool:
+    """The tracks into ``dest``; False when there are none or they are larger than any (damaged: sampled again
+    by the next worker, never read)."""
+    size = store.size(TRACKS_FILE)
+    return size is not None and size <= MAX_TRACKS_BYTES and store.download(TRACKS_FILE, dest / TRACKS_FILE,
+                                                                             MAX_TRACKS_BYTES)  # fmt: skip
 
 
 def done_frames(store: S3Store, spec, plan) -> set[int]:
