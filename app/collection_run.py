@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ from ..core.collection import (
 from ..core.errors import UserError
 from ..core.files import write_json_atomic
 from ..core.layout import (
+    ASSETS_DIR,
     BATCH_FILE,
     BATCH_LOCK,
     COLLECTION_DIR,
@@ -46,6 +48,7 @@ from ..core.layout import (
     DOWNLOAD_CACHE,
     INDEX_CSV,
     INDEX_JSON,
+    NODE_CACHE,
     PLAN_FILE,
     RECORDS_DIR,
     collection_worker_log,
@@ -81,7 +84,7 @@ class Batch:
         return json.loads(json.dumps({"settings": self.settings.to_dict(), **to_record(self.options)}))
 
     def to_json(self) -> dict:
-        assets = [[a.id, a.source, a.sha256] for a in self.assets]
+        assets = [[a.id, a.source, a.sha256, *([a.stored] if a.stored else [])] for a in self.assets]
         return {**self.identity(), "assets": assets, "cache": self.cache, "max_download_mb": self.max_download_mb}
 
 
@@ -244,6 +247,7 @@ def load_batch(out: Path) -> Batch:
         settings.validate(FORMATS)
         options = AssetOptions.from_record({k: d[k] for k in AssetOptions.__dataclass_fields__})
         rows, cache, limit = d["assets"], d["cache"], d["max_download_mb"]
+        cache = str(Path(tempfile.gettempdir()) / NODE_CACHE) if cache is None else cache  # a job's: this node's
         if not (isinstance(rows, list) and len(rows) <= MAX_ASSETS and isinstance(cache, str)):
             raise ValueError("a field of the wrong type")
         if not Path(cache).is_absolute() or type(limit) is not int or not 1 <= limit <= MAX_DOWNLOAD_MB:
@@ -256,37 +260,83 @@ def load_batch(out: Path) -> Batch:
 
 
 def _asset(row) -> Asset:
-    if not (isinstance(row, list) and len(row) == 3 and all(isinstance(x, str) or x is None for x in row)):
-        raise ValueError("an asset that is not [id, source, sha256]")
-    asset_id, source, sha = row
+    if not (isinstance(row, list) and len(row) in (3, 4) and all(isinstance(x, str) or x is None for x in row)):
+        raise ValueError("an asset that is not [id, source, sha256] or [id, source, sha256, stored]")
+    asset_id, source, sha, stored = [*row, None][:4]
     absolute = source and (re.match(r"https?://", source) or Path(source).is_absolute())
     if not absolute or (sha is not None and not SHA256.fullmatch(sha)):
         raise ValueError(f"asset {asset_id!r} has no absolute source or a bad sha256")
-    return Asset(check_id(asset_id or "", "the batch file"), source, sha)
+    if (
+        stored is not None
+        and not STORED.fullmatch(stored)
+        or stored
+        and not all(p not in ("", ".", "..") for p in stored.split("/"))
+    ):
+        raise ValueError(f"asset {asset_id!r} is stored outside the job's assets")
+    return Asset(check_id(asset_id or "", "the batch file"), source, sha, stored)
 
 
-def render_assets(out: Path, batch: Batch, run: RunOptions, shard: tuple[int, int] | None = None) -> list:
+STORED = re.compile(rf"{re.escape(ASSETS_DIR)}/[0-9a-f]{{64}}/[^\0\\]{{1,4096}}")
+"""Where a job's batch may say an asset's model lies: in the job's own assets, at a plain relative path."""
+
+
+def stored_model(out: Path, asset: Asset) -> Path:
+    """The model of an asset a job carries: a regular file inside the job's assets (no link out of them)."""
+    assets = (Path(out) / ASSETS_DIR).resolve()
+    path = Path(out) / asset.stored
+    real = path.resolve()
+    if path.is_symlink() or not real.is_relative_to(assets) or not real.is_file():
+        raise UserError(f"its model is missing from the job ({asset.stored})")
+    return real
+
+
+class AssetHooks:
+    """What a job's worker adds around each asset of its block (``cloud.collection_worker``): nothing here."""
+
+    def skip(self, asset: Asset) -> bool:
+        """Whether the asset is final elsewhere (a job's record of it says done or failed)."""
+        return False
+
+    def starting(self, index: int, asset: Asset) -> None:
+        """Before the asset's first step (its watchdog's beat; a bucket's record and model download)."""
+
+    def finished(self, asset: Asset, record: AssetRecord) -> None:
+        """After its record is written here (a bucket's upload)."""
+
+
+def render_assets(out: Path, batch: Batch, run: RunOptions, shard: tuple[int, int] | None = None,
+                  hooks: AssetHooks | None = None, failed_final: bool = False) -> list:  # fmt: skip
     """Render the batch's assets (``shard``: block I of N of them) one after the other, each recorded as it ends;
-    returns the records of those that failed."""
+    returns the records of those that failed. With ``failed_final`` (a job's), an asset recorded failed is
+    not tried again."""
+    hooks = hooks or AssetHooks()
     mine = shard_assets(list(batch.assets), shard) if shard else list(batch.assets)
     failures = []
     for i, asset in enumerate(mine, start=1):
-        if run.resume and _finished(out, asset):
+        if hooks.skip(asset) or run.resume and _finished(out, asset, failed_final):
             continue
-        record = _render_asset(asset, batch, out, run)
+        record = _render_asset(asset, batch, out, run, lambda: hooks.starting(i - 1, asset))  # noqa: B023
         write_record(out, record)
+        hooks.finished(asset, record)
         what = f"done, {record.views} views" if record.status == "done" else f"failed: {record.reason}"
         print(f"[{i}/{len(mine)}] {asset.id}: {what} ({record.seconds:.1f} s)", file=sys.stderr, flush=True)
         failures += [record] if record.status != "done" else []
     return failures
 
 
-def _finished(out: Path, asset: Asset) -> bool:
+def _finished(out: Path, asset: Asset, failed_final: bool = False) -> bool:
     rec = read_record(out, asset.id)
+    if rec is not None and failed_final and rec.status == "failed":
+        return True
     return rec is not None and rec.status == "done" and (out / asset.id / PLAN_FILE).is_file()
 
 
-def _render_asset(asset: Asset, batch: Batch, out: Path, run: RunOptions) -> AssetRecord:
+class StorageFailure(Exception):
+    """The job's storage failed around an asset (a bucket's download or upload): no fault of the asset's, so it
+    is not recorded failed; the shard stops and its retry renders the asset again."""
+
+
+def _render_asset(asset: Asset, batch: Batch, out: Path, run: RunOptions, starting=None) -> AssetRecord:
     from ..blender_io.assets import import_asset
     from .fetch import FetchOptions, download_asset
     from .pipeline import make_dataset
@@ -295,14 +345,18 @@ def _render_asset(asset: Asset, batch: Batch, out: Path, run: RunOptions) -> Ass
     norm: dict = {}
     started = read_record(out, asset.id)
     try:
+        # Finish what this batch started (its record says so); anything else in the folder is an older batch's
+        folder = out / asset.id
+        cut_off = run.resume and (folder / PLAN_FILE).is_file() and started is not None and started.status == "started"
+        write_record(out, AssetRecord(asset.id, asset.shown, "started"))  # before the import: it may never end
+        if starting is not None:
+            starting()
         path = asset.source
-        if asset.remote:
+        if asset.stored:
+            path = str(stored_model(out, asset))
+        elif asset.remote:
             path = str(download_asset(asset, FetchOptions(Path(batch.cache), max_bytes=batch.max_download_mb << 20)))
         objs, norm = import_asset(path, batch.options, run.quiet)
-        folder = out / asset.id
-        # Finish what this batch started (its record says so); anything else in the folder is an older batch's
-        cut_off = run.resume and (folder / PLAN_FILE).is_file() and started is not None and started.status == "started"
-        write_record(out, AssetRecord(asset.id, asset.shown, "started"))
         one = RunOptions(out=folder, resume=cut_off, overwrite=not cut_off, threads=run.threads, verbose=run.verbose)
         source = Source(object=objs[0].name, objects=tuple(o.name for o in objs))
         try:
@@ -317,6 +371,8 @@ def _render_asset(asset: Asset, batch: Batch, out: Path, run: RunOptions) -> Ass
         note, bounds = norm.pop("note", ""), (tuple(plan.scene.bounds_min), tuple(plan.scene.bounds_max))
         seconds = round(time.monotonic() - t0, 3)
         return AssetRecord(asset.id, asset.shown, "done", note, len(plan.views), norm, *bounds, seconds)
+    except StorageFailure:
+        raise
     except OSError as exc:
         if exc.errno in DISK_FULL:  # every asset after it would fail too: the batch stops, --resume finishes it
             raise
@@ -363,11 +419,19 @@ def start_in_background(out: Path, resume: bool, log: Path) -> subprocess.Popen:
 
 def summary(out: Path, batch: Batch) -> tuple[list[AssetRecord], str]:
     """Every asset's final record (one whose worker died fails), the index written from them, and one line."""
-    records = [_final(read_record(out, a.id), a) for a in batch.assets]
-    write_index(out, records)
-    failed = [r for r in records if r.status != "done"]
-    views = sum(r.views for r in records)
-    line = f"wrote {len(records) - len(failed)} of {len(records)} assets ({views} views) to {out}; index: {INDEX_CSV}"
+    failed: list[AssetRecord] = []
+    views = 0
+
+    def records():  # one at a time: the index of 100 000 assets is never in memory
+        nonlocal views
+        for a in batch.assets:
+            record = _final(read_record(out, a.id), a)
+            views += record.views
+            failed.extend([record] if record.status != "done" else [])
+            yield record
+
+    count = write_index(out, records())
+    line = f"wrote {count - len(failed)} of {count} assets ({views} views) to {out}; index: {INDEX_CSV}"
     return failed, line
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..core.errors import UserError
+from ..core.layout import COLLECTION_DIR
 from ..core.options import Meta, OptionError, Options, family, option, required
 from .engines import ENGINES, engine_of
 from .engines.engine import BUSY_STATES, RETRIES, Engine, Start
@@ -156,11 +157,9 @@ def hand_over(made: MadeJob, progress=None) -> str:
     """The second half of a submission: upload the job when it lives in a bucket, then start every shard (or
     write the engine's file). No Blender: the panel runs it in a thread. Releases the job either way; returns
     one line for the user."""
-    from .job import read_job
-
     sub = made.submission
     try:
-        spec, plan = read_job(made.folder, ENGINES, kind=sub.place.kind)
+        spec, plan = read_made(made.folder, sub.place.kind)
         may_replace(sub.place, sub.overwrite)
         sub.place.hand_in(made.folder, sub.overwrite)
         try:
@@ -178,27 +177,53 @@ def hand_over(made: MadeJob, progress=None) -> str:
         made.release()
 
 
+def read_made(folder: Path, kind: str):
+    """A job just made (a scene's or a collection's), read back as any worker reads it."""
+    from .collection_job import read_collection_job
+    from .job import read_job
+
+    if (Path(folder) / COLLECTION_DIR).is_dir():
+        return read_collection_job(folder, ENGINES, kind)
+    return read_job(folder, ENGINES, kind=kind)
+
+
 def submit(sub: Submission, settings, source, quiet: bool = True, progress=None) -> str:
     """``cli.py submit``: make the job, then hand it over."""
     return hand_over(make(sub, settings, source, quiet), progress)
 
 
+def submit_collection(sub: Submission, settings, options, collection, progress=None) -> str:
+    """``cli.py submit --import-dir | --import-list``: the batch made a job (no Blender), then handed over."""
+    from .collection_submit import make_collection
+
+    return hand_over(make_collection(sub, settings, options, collection), progress)
+
+
 def retry_missing(place, typed: dict | None = None, emit: str | None = None, apply: bool = False,
-                  retries: int = RETRIES, progress=None) -> str:  # fmt: skip
-    """Start again only the shards with missing views that the engine is not running or about to run, with the
-    job's own engine options, or with ``typed`` ones in their place (Slurm's become the job's)."""
+                  retries: int = RETRIES, progress=None, retry_failed: bool = False) -> str:  # fmt: skip
+    """Start again only the shards with missing views (a collection's: assets) that the engine is not running or
+    about to run, with the job's own engine options, or with ``typed`` ones in their place (Slurm's become the
+    job's). ``retry_failed``: a collection's failed assets count as missing (their records are dropped)."""
     spec, _ = place.read(need_scene=False)
+    if retry_failed and spec.kind != "collection":
+        raise UserError("--retry-failed renders a collection's failed assets again; this job renders one scene "
+                        "(--retry-missing renders its missing views)")  # fmt: skip
     with place.submitting(engine_of(spec)):
-        return _retry(place, typed, emit, apply, retries, progress)
+        return _retry(place, typed, emit, apply, retries, progress, retry_failed)
 
 
-def _retry(place, typed, emit, apply, retries, progress) -> str:
+def _retry(place, typed, emit, apply, retries, progress, retry_failed=False) -> str:
     status = job_status(place)
+    if retry_failed:
+        from .collection_status import forget_failed
+
+        if forget_failed(place, status):
+            status = job_status(place)
     spec, engine = status.spec, engine_of(status.spec)
     busy = [s.index for s in status.shards if s.busy]
     todo = [s.index for s in status.shards if s.missing and not s.busy]
-    if not todo and not busy and not place.tracks_ok(status.plan):
-        todo = [0]  # every view is done, the tracks are not: a worker with nothing to render samples them
+    if not todo and not busy:
+        todo = status.repair(place)
     check_emit(engine, emit)
     check_apply(engine, apply)
     if not todo:
@@ -233,6 +258,8 @@ def collect(place, out: Path | None = None, overwrite: bool = False, progress=No
 
     out = Path(out).expanduser().absolute() if out is not None else place.default_out()
     written = place.collect(out, overwrite, progress)
+    if place.job_kind() == "collection":
+        return written, out, None  # each asset's dataset was validated when its worker made it
     return written, out, validate(out)
 
 
@@ -242,7 +269,7 @@ def render_with_workers(settings, source, run, progress=None):
     ``Planned`` (its lock held: the caller releases it)."""
     from ..app.dataset import finalise
     from ..app.pipeline import plan_dataset
-    from .engines.local import run_workers
+    from .engines.local import ViewWork, run_workers
     from .submit import write_job_files
 
     planned = plan_dataset(settings, source, run)
@@ -250,7 +277,7 @@ def render_with_workers(settings, source, run, progress=None):
         local = ENGINES["local"]
         workers = min(run.workers, len(planned.plan.views))  # a worker more than views would have nothing to do
         write_job_files(planned, workers, local.name, local.record(None, None))
-        run_workers(planned.plan, planned.out_dir, workers, run.retries, progress)
+        run_workers(ViewWork(planned.plan, planned.out_dir), planned.out_dir, workers, run.retries, progress)
         finalise(planned.out_dir, planned.plan)
     except BaseException:
         planned.release()

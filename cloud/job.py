@@ -50,6 +50,8 @@ class JobSpec:
     scene: dict | None = None
     """``{"size", "sha256"}`` of ``scene.blend`` as submitted (format 2; None in a format-1 job): a worker
     downloads exactly that many bytes of it, and renders only that scene."""
+    kind = "scene"
+    """Not a field (a scene's job file has none): a collection's job says ``"kind": "collection"``."""
 
 
 def scene_record(job_dir: Path) -> dict:

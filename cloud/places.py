@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.files import last_line
-from ..core.layout import SUBMIT_LOCK, shard_log
+from ..core.layout import JOB_FILE, SUBMIT_LOCK, shard_log
+from .collection_places import assets_of
 from .engines import ENGINES
 from .location import S3Url, parse_location
 from .s3 import S3Options
@@ -34,9 +35,23 @@ class FolderJob:
     def __str__(self) -> str:
         return str(self.location)
 
+    def job_kind(self) -> str:
+        """ "collection" or "scene" (what ``read`` then checks in full)."""
+        from ..core.untrusted import Unreadable, read_bounded
+        from .collection_job import job_kind
+        from .job import MAX_JOB_BYTES
+
+        try:
+            return job_kind(read_bounded(self.location / JOB_FILE, self.location, MAX_JOB_BYTES))
+        except Unreadable:
+            return "scene"
+
     def read(self, need_scene: bool = True):
+        """(spec, plan) of a scene's job, (spec, batch) of a collection's."""
         from .job import read_job
 
+        if self.job_kind() == "collection":
+            return assets_of(self).read()
         return read_job(self.location, ENGINES, need_scene)
 
     def tracks_ok(self, plan) -> bool:
@@ -104,11 +119,19 @@ class FolderJob:
         job, out = self.location, Path(out)
         if out != job and (job.resolve() in out.resolve().parents or out.resolve() in job.resolve().parents):
             raise UserError(f"--out {out} and --job {job} must be the same folder, or neither inside the other")
+        if self.job_kind() == "collection":
+            from .collection_places import collect_assets
+
+            return collect_assets(self, out, overwrite, progress)
         return collect_job(job, out, overwrite)
 
     def render_shard(self, shard, threads: int, quiet: bool, progress, under_parent: bool) -> str:
         from .worker import run_worker
 
+        if self.job_kind() == "collection":
+            from .collection_worker import run_collection_worker
+
+            return run_collection_worker(self, shard, threads, quiet, under_parent)
         run, shard = run_worker(self.location, shard, threads, quiet, progress, under_parent)
         return f"rendered shard {shard[0]}/{shard[1]} of {self}: {run.render.done} views"
 
@@ -133,10 +156,20 @@ class BucketJob:
             self._store = S3Store(self.location, self.reach)
         return self._store
 
+    def job_kind(self) -> str:
+        from .collection_job import job_kind
+        from .job import MAX_JOB_BYTES
+
+        raw = self.store.read(JOB_FILE, MAX_JOB_BYTES)
+        return job_kind(raw) if raw is not None else "scene"
+
     def read(self, need_scene: bool = False):
-        """The spec and plan (a bucket's scene is for workers only: ``render_shard`` downloads it)."""
+        """The spec and plan (a bucket's scene is for workers only: ``render_shard`` downloads it); a
+        collection's spec and batch."""
         from .remote import read_remote_job, scratch
 
+        if self.job_kind() == "collection":
+            return assets_of(self).read()
         with scratch() as tmp:
             return read_remote_job(self.store, tmp, with_scene=False)
 
@@ -200,10 +233,19 @@ class BucketJob:
     def collect(self, out: Path, overwrite: bool = False, progress=None) -> list[Path]:
         from .remote import collect_remote
 
+        if self.job_kind() == "collection":
+            from .collection_places import collect_assets
+
+            return collect_assets(self, Path(out), overwrite, progress)
         return collect_remote(self.location, self.reach, Path(out), overwrite, progress)
 
     def render_shard(self, shard, threads: int, quiet: bool, progress, under_parent: bool) -> str:
         from .remote import run_remote_worker
+
+        if self.job_kind() == "collection":
+            from .collection_worker import run_collection_worker
+
+            return run_collection_worker(self, shard, threads, quiet, under_parent)
 
         run, shard, uploads = run_remote_worker(self.location, self.reach, shard, threads, quiet, progress)
         return (f"rendered shard {shard[0]}/{shard[1]} of {self}: {run.render.done} views; "

@@ -23,7 +23,16 @@ from ..app.ownership import describe, owned_files
 from ..app.processes import pid_alive
 from ..core.errors import UserError
 from ..core.files import sha256_of
-from ..core.layout import BACKEND_DIR, JOB_FILE, PLAN_DIR, PLAN_FILE, SCENE_FILE, TRACKS_FILE, shard_log
+from ..core.layout import (
+    BACKEND_DIR,
+    COLLECTION_DIR,
+    JOB_FILE,
+    PLAN_DIR,
+    PLAN_FILE,
+    SCENE_FILE,
+    TRACKS_FILE,
+    shard_log,
+)
 from ..core.plan import MAX_PLAN_BYTES
 from ..core.shards import shard_views
 from ..core.text import one_line
@@ -69,8 +78,10 @@ def check_prefix(store: S3Store, overwrite: bool):
         return None
     if not overwrite:
         raise UserError(f"{store.url} already holds files; give --overwrite to replace the job there")
-    if JOB_FILE not in existing and all(k.startswith(f"{PLAN_DIR}/") for k in existing):
+    if JOB_FILE not in existing and all(k.startswith((f"{PLAN_DIR}/", f"{COLLECTION_DIR}/")) for k in existing):
         return None  # an upload that failed before its job.json: ours, and no job
+    if _collection_there(store):
+        return _our_collection(store, existing)
     with scratch() as tmp:
         try:
             spec, plan = read_remote_job(store, Path(tmp), with_scene=False)
@@ -78,6 +89,29 @@ def check_prefix(store: S3Store, overwrite: bool):
             raise UserError(f"{store.url} holds files that are not a job of this tool; not replacing them") from None
     owned = owned_files(plan)
     foreign = sorted(k for k in existing if not (k.startswith(f"{PLAN_DIR}/") or k in owned))
+    if foreign:
+        raise UserError(f"{store.url} holds files that are not this tool's ({describe(foreign)}); not replacing them")
+    return spec
+
+
+def _collection_there(store: S3Store) -> bool:
+    from .collection_job import job_kind
+
+    raw = store.read(JOB_FILE, MAX_JOB_BYTES)
+    return raw is not None and job_kind(raw) == "collection"
+
+
+def _our_collection(store: S3Store, existing: dict):
+    """The spec of the collection job of ours in the prefix, when everything there is its own."""
+    from .collection_places import BucketAssets
+
+    try:
+        spec, batch = BucketAssets.of_store(store).read()
+    except UserError:
+        raise UserError(f"{store.url} holds files that are not a job of this tool; not replacing them") from None
+    tops = {a.id.split("/")[0] for a in batch.assets}
+    foreign = sorted(k for k in existing if not (k.startswith((f"{PLAN_DIR}/", f"{COLLECTION_DIR}/"))
+                                                  or k.split("/")[0] in tops))  # fmt: skip
     if foreign:
         raise UserError(f"{store.url} holds files that are not this tool's ({describe(foreign)}); not replacing them")
     return spec
@@ -94,6 +128,15 @@ def upload_job(local: Path, store: S3Store, overwrite: bool) -> None:
         store.delete(sorted(k for k in existing if k != JOB_FILE))
     put = []
     try:
+        if (local / COLLECTION_DIR).is_dir():  # a collection's job: its assets, manifest and batch, then job.json
+            files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
+            files = [f for f in files if f != JOB_FILE]
+            with ThreadPoolExecutor(CONCURRENCY) as pool:
+                for rel in pool.map(lambda rel: (store.upload(local / rel, rel), rel)[1], files):
+                    put.append(rel)
+            store.upload(local / JOB_FILE, JOB_FILE)
+            put.append(JOB_FILE)
+            return
         for rel in (SCENE_FILE, TRACKS_FILE, PLAN_FILE, JOB_FILE):
             if (local / rel).is_file():
                 store.upload(local / rel, rel)
@@ -113,6 +156,7 @@ def remove_unsubmitted(store: S3Store) -> None:
         if not store.list(f"{BACKEND_DIR}/"):
             store.delete([JOB_FILE])
             store.delete([SCENE_FILE, TRACKS_FILE, PLAN_FILE])
+            store.delete(sorted(store.list(f"{COLLECTION_DIR}/")))  # a collection's assets and batch
     except (OSError, UserError):
         pass
 

@@ -54,10 +54,30 @@ class JobStatus:
     def total(self) -> int:
         return sum(s.total for s in self.shards)
 
+    @property
+    def finished(self) -> bool:
+        return self.done == self.total
 
-def job_status(place) -> JobStatus:
-    """The job in its place (a folder or a bucket), shard by shard, as its engine sees each task."""
+    def lines(self) -> list[str]:
+        lines = [s.line(self.spec.shards) for s in self.shards] + list(self.engine)
+        total = f"status: {self.done}/{self.total} views done in {self.spec.shards} shards ({self.spec.backend})"
+        return [*lines, total]
+
+    def repair(self, place) -> list[int]:
+        """Shards to start though no view is missing: every view is done and the tracks are not, so a worker
+        with nothing to render samples them."""
+        busy = any(s.busy for s in self.shards)
+        return [0] if not busy and not place.tracks_ok(self.plan) else []
+
+
+def job_status(place):
+    """The job in its place (a folder or a bucket), shard by shard, as its engine sees each task (a collection's:
+    ``collection_status``)."""
     spec, plan = place.read()
+    if spec.kind == "collection":
+        from .collection_status import collection_status
+
+        return collection_status(place, spec, plan)
     engine = engine_of(spec)
     complete = place.is_done(spec, plan)
     states, summary = engine.task_states(place, spec), engine.summary(place, spec)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..app.dataset import SCENES, IncompleteError, RunOptions, Source
 from ..blender_io.presence import require_blender
@@ -23,11 +24,15 @@ from ..cloud.actions import JobLocation, SubmitOptions
 from ..cloud.engines import ENGINES
 from ..cloud.places import job_place
 from ..cloud.s3 import S3Options
+from ..core.collection import AssetOptions, CollectionOptions
 from ..core.errors import UserError
-from ..core.options import build, default_of, fields_of, flag_of, meta_of
+from ..core.options import OptionError, build, default_of, fields_of, flag_of, meta_of
 from ..core.settings import SettingError, Settings
 from .parsing import EXIT_FAILED, EXIT_OK, Parser, Progress, add_family, failed, given, help_of, refused
-from .render import add_settings, settings_from_args
+from .render import LISTS, add_settings, joined_negatives, settings_from_args
+
+JOB_COLLECTION = ("pattern", "max_download_mb", "asset_timeout")
+"""A collection's options that a job takes (its download cache is each node's own; its blocks are the shards)."""
 
 
 def _job_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -53,11 +58,19 @@ def _submit_parser() -> argparse.ArgumentParser:
 
     p = _job_parser("cli.py submit", "Plan once and hand the shards to a batch engine.")
     add_family(p, SubmitOptions)
-    p.add_argument("--retry-missing", action="store_true", help="resubmit only the shards with missing views")
+    p.add_argument("--retry-missing", action="store_true", help="resubmit only the shards with missing views "
+                   "(a collection's: assets)")  # fmt: skip
+    p.add_argument("--retry-failed", action="store_true", help="with --retry-missing: a collection's failed assets "
+                   "too (failures are final otherwise)")  # fmt: skip
     add_family(p, RunOptions, only=("overwrite",))
     add_family(p, RunOptions, only=("retries",), also=" (the local engine's)")
-    add_family(p.add_mutually_exclusive_group(), Source, only=SCENES)
+    scene = p.add_mutually_exclusive_group()
+    add_family(scene, Source, only=SCENES)
+    add_family(scene, CollectionOptions, only=LISTS)
     add_family(p, Source, only=("object",))
+    group = p.add_argument_group("collections (--import-list, --import-dir)")
+    add_family(group, CollectionOptions, only=JOB_COLLECTION)
+    add_family(group, AssetOptions)
     add_engine_options(p)
     add_family(p, RunOptions, only=("verbose",))
     add_settings(p, FORMATS)
@@ -121,16 +134,25 @@ def _run_value(a: argparse.Namespace, name: str):
 
 
 def submit_command(args: list[str]) -> int:
-    a = _submit_parser().parse_args(args)
+    a = _submit_parser().parse_args(joined_negatives(args))
     place = _place(a)
     if a.retry_missing:
         return _retry_missing(place, a)
+    if a.retry_failed:
+        raise UserError("--retry-failed goes with --retry-missing (cli.py submit --retry-missing --retry-failed "
+                        "--job J)")  # fmt: skip
     asked = SubmitOptions(**given(SubmitOptions, a))
     settings = settings_from_args(a)
     engine = ENGINES[asked.backend]
     check_applicable(a, engine)  # the panel shows each engine's own settings only: no such mix-up there
+    collection = CollectionOptions(**given(CollectionOptions, a))
+    assets = AssetOptions(**given(AssetOptions, a))
+    _check_collection(a, collection)
     options = build(engine.options, given(engine.options, a), f"--backend {engine.name}") if engine.options else None
     sub = actions.submission(place, asked, options, _run_value(a, "overwrite"), _run_value(a, "retries"))
+    if collection.given:  # planned and copied into the job without Blender
+        print(actions.submit_collection(sub, settings, assets, collection, Progress()))
+        return EXIT_OK
     require_blender()
     source = Source(**given(Source, a))
     if not source.given:
@@ -141,10 +163,23 @@ def submit_command(args: list[str]) -> int:
     return EXIT_OK
 
 
+def _check_collection(a: argparse.Namespace, collection: CollectionOptions) -> None:
+    """A collection's options given to one scene, or a scene's ``--object`` to a collection: refused, not
+    ignored."""
+    if collection.given:
+        if a.object:
+            raise OptionError("object", "{} names a scene's object; a collection renders each asset whole")
+        return
+    extra = [n for n in (*JOB_COLLECTION, *AssetOptions.__dataclass_fields__) if getattr(a, n, None) is not None]
+    if extra:
+        raise OptionError(extra[0], "{} belongs to a collection: give {import_list} or {import_dir}")
+
+
 def _retry_missing(place, a: argparse.Namespace) -> int:
     """The shards with missing views again; engine options typed now replace the job's (for this retry, or, on
     Slurm, for good)."""
-    asked = [(SubmitOptions, ("backend", "shards")), (Source, None), (Settings, None), (RunOptions, ("overwrite",))]
+    asked = [(SubmitOptions, ("backend", "shards")), (Source, None), (Settings, None), (RunOptions, ("overwrite",)),
+             (CollectionOptions, None), (AssetOptions, None)]  # fmt: skip
     unused = [meta_of(cls, n).flag for cls, names in asked for n in _typed(cls, a) if names is None or n in names]
     if unused:
         raise UserError(f"--retry-missing starts the job as it was planned; it takes no {unused[0]}")
@@ -155,7 +190,8 @@ def _retry_missing(place, a: argparse.Namespace) -> int:
         check_applicable(a, engine)
         typed = given(engine.options, a) if engine.options is not None else {}
     emit = given(SubmitOptions, a, only=("emit",)).get("emit")
-    print(actions.retry_missing(place, typed, emit, bool(a.apply), _run_value(a, "retries"), Progress()))
+    print(actions.retry_missing(place, typed, emit, bool(a.apply), _run_value(a, "retries"), Progress(),
+                                a.retry_failed))  # fmt: skip
     return EXIT_OK
 
 
@@ -163,11 +199,19 @@ def worker_command(args: list[str]) -> int:
     p = _job_parser("cli.py worker", "Render one shard of a job (a batch engine's task).")
     add_family(p, RunOptions, only=("shard", "threads", "verbose"))
     p.add_argument("--under-parent", action="store_true", help=argparse.SUPPRESS)  # its parent holds the lock
+    p.add_argument("--asset-child", metavar="BEAT", help=argparse.SUPPRESS)  # a collection block's renderer
     a = p.parse_args(args)
     run = given(RunOptions, a, only=("shard", "threads", "verbose"))
     place = _place(a)
-    require_blender()
     threads = run.get("threads", default_of(RunOptions, "threads"))
+    if a.asset_child:  # under its watchdog, the worker of a collection's block (cloud.collection_worker)
+        from ..cloud.collection_worker import render_block
+
+        require_blender()
+        print(render_block(place, run.get("shard"), threads, not run.get("verbose"), Path(a.asset_child)))
+        return EXIT_OK
+    if place.job_kind() != "collection":  # a collection's worker is a watchdog: its renderer needs Blender
+        require_blender()
     print(place.render_shard(run.get("shard"), threads, not run.get("verbose"), Progress(), a.under_parent))
     return EXIT_OK
 
@@ -175,12 +219,9 @@ def worker_command(args: list[str]) -> int:
 def status_command(args: list[str]) -> int:
     a = _job_parser("cli.py status", "Views done per shard, and each task as the engine sees it.").parse_args(args)
     st = actions.job_status(_place(a))
-    for s in st.shards:
-        print(s.line(st.spec.shards))
-    for line in st.engine:
+    for line in st.lines():
         print(line)
-    print(f"status: {st.done}/{st.total} views done in {st.spec.shards} shards ({st.spec.backend})")
-    return EXIT_OK if st.done == st.total else EXIT_FAILED
+    return EXIT_OK if st.finished else EXIT_FAILED
 
 
 def collect_command(args: list[str]) -> int:
@@ -191,6 +232,13 @@ def collect_command(args: list[str]) -> int:
     if a.out and a.out.lower().startswith("s3://"):
         raise UserError("--out is a folder here; collect downloads a job's dataset, it does not upload one")
     written, out, report = actions.collect(_place(a), a.out, bool(a.overwrite), Progress(what="downloaded {} files"))
+    if report is None:  # a collection: each asset's dataset was checked by its worker
+        print(written.line())
+        if written.failed:
+            first = written.failed[0]
+            return failed("cli.py collect", f"{len(written.failed)} of {written.total} assets failed, e.g. "
+                          f"{first.id}: {first.reason}")  # fmt: skip
+        return EXIT_OK
     print(f"wrote {len(written)} dataset files to {out}")
     print(f"validate: {report.summary()}")
     return EXIT_FAILED if report.problems else EXIT_OK

@@ -8,12 +8,12 @@ knows which assets are finished. The index files are made from the records at th
 from __future__ import annotations
 
 import csv
-import io
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .files import write_json_atomic, write_text_atomic
+from .files import write_json_atomic
 from .layout import INDEX_CSV, INDEX_JSON, RECORDS_DIR
 from .untrusted import Unreadable, read_bounded
 
@@ -64,19 +64,54 @@ def read_record(out: Path, asset_id: str) -> AssetRecord | None:
     return rec if rec.id == asset_id and rec.status in ("done", "failed", "started") else None
 
 
-def write_index(out: Path, records: list[AssetRecord]) -> None:
-    """``index.json`` (a list of records) and ``index.csv`` (one row per asset, the matrix as 16 numbers)."""
-    write_json_atomic(Path(out) / INDEX_JSON, [r.to_json() for r in records])
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for r in records:
+def write_index(out: Path, records) -> int:
+    """``index.json`` (a list of records) and ``index.csv`` (one row per asset, the matrix as 16 numbers), from
+    any iterable of records; returns how many."""
+    with IndexWriter(out) as index:
+        for r in records:
+            index.add(r)
+    return index.count
+
+
+class IndexWriter:
+    """The index files written one record at a time (a batch of 100 000 assets is never in memory at once),
+    each put in place by one rename when the block ends without an error; the bytes are ``json.dumps(list,
+    indent=2)``'s and one csv row per record."""
+
+    def __init__(self, out: Path):
+        self.paths = [Path(out) / INDEX_JSON, Path(out) / INDEX_CSV]
+        self.count = 0
+
+    def __enter__(self) -> IndexWriter:
+        self.temps = [p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in self.paths]
+        self.json, self.csv = (open(t, "w", encoding="utf-8", newline="") for t in self.temps)  # noqa: SIM115
+        self.rows = csv.writer(self.csv, lineterminator="\n")
+        self.rows.writerow(CSV_COLUMNS)
+        self.json.write("[")
+        return self
+
+    def add(self, r: AssetRecord) -> None:
+        item = json.dumps(r.to_json(), indent=2, allow_nan=False).replace("\n", "\n  ")
+        self.json.write(("," if self.count else "") + "\n  " + item)
         n = r.normalization
         m = n.get("model_to_world")
-        w.writerow([
+        self.rows.writerow([
             r.id, r.source, r.status, r.reason, r.views, n.get("mode", ""), n.get("scale", ""),
             " ".join(f"{x:.12g}" for row in m for x in row) if m else "",
             " ".join(f"{x:.9g}" for x in r.bounds_min), " ".join(f"{x:.9g}" for x in r.bounds_max),
             f"{r.seconds:.3f}",
         ])  # fmt: skip
-    write_text_atomic(Path(out) / INDEX_CSV, buf.getvalue())
+        self.count += 1
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            if exc is None:
+                self.json.write("\n]\n" if self.count else "]\n")
+            self.json.close()
+            self.csv.close()
+            if exc is None:
+                for temp, path in zip(self.temps, self.paths):
+                    os.replace(temp, path)
+        finally:
+            for temp in self.temps:
+                temp.unlink(missing_ok=True)

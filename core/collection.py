@@ -113,6 +113,10 @@ class CollectionOptions(Options):
             "--max-download-mb", "Largest Download", "largest download, in MB", "MB", 1, MAX_DOWNLOAD_MB, panel="none"
         ),
     )
+    asset_timeout: int | None = option(None, Meta(
+        "--asset-timeout", "Asset Timeout", "stop an asset that takes longer (download, import, render) and mark it "
+        "failed; the next goes on", "SECONDS", 1, 7 * 24 * 3600, none_means="300 in a job and with --workers; "
+        "none in one process", panel="none"))  # fmt: skip
     asset_shard: tuple[int, int] | None = option(None, Meta(
         "--asset-shard", "Asset Shard", "render only block I of N of the assets (each worker's)", "I/N",
         parse=parse_shard, panel="none"))  # fmt: skip
@@ -129,6 +133,9 @@ class Asset:
     source: str
     """An absolute file path or an http(s) URL."""
     sha256: str | None = None
+    stored: str | None = None
+    """In a job: where its model lies in the job (``.nerf_collection/assets/<bundle>/<path>``); a worker reads
+    that copy, never ``source``."""
 
     @property
     def shown(self) -> str:

@@ -47,6 +47,13 @@ BATCH_LOCK = f"{COLLECTION_DIR}/batch.lock"
 RECORDS_DIR = f"{COLLECTION_DIR}/records"
 """One record per asset (``core.asset_index``)."""
 DOWNLOAD_CACHE = f"{COLLECTION_DIR}/cache"
+ASSETS_DIR = f"{COLLECTION_DIR}/assets"
+"""A collection job: each asset's files, ``<bundle digest>/<path>``, stored once per content
+(``core.asset_bundle``)."""
+ASSETS_FILE = f"{COLLECTION_DIR}/assets.json"
+"""A collection job: every bundle's files with their sizes and sha256."""
+NODE_CACHE = "nerf_dataset-downloads"
+"""A collection job's download cache on each node, in its temporary folder: URL sources are fetched there."""
 PANEL_LOG = f"{COLLECTION_DIR}/panel.log"
 INDEX_JSON, INDEX_CSV = "index.json", "index.csv"
 

@@ -35,7 +35,8 @@ class LocalEngine(Engine):
     runs_here = True
 
     def start(self, place, spec, plan, start: Start) -> str:
-        run_workers(plan, place.location, spec.shards, start.retries, start.progress, start.shards)
+        work = AssetWork(place, spec, plan) if spec.kind == "collection" else ViewWork(plan, Path(place.location))
+        run_workers(work, place.location, spec.shards, start.retries, start.progress, start.shards)
         return f"rendered the shards of {place}; cli.py collect --job {place} finalises it"
 
     def task_states(self, place, spec) -> dict[int, dict]:
@@ -79,16 +80,55 @@ class _Worker:
     finished: bool = False
 
 
-def run_workers(plan, out_dir: Path, workers: int, retries: int, progress=None, shards=None) -> None:
-    """Render every pending view of the job in ``out_dir`` with one process per shard of ``workers`` (only
-    ``shards`` of them when given); a shard that keeps failing ends it with ``WorkerFailure``."""
+class ViewWork:
+    """A scene's job: its views, counted by the shards' done-lists."""
+
+    def __init__(self, plan, out_dir: Path):
+        self.plan, self.out_dir = plan, out_dir
+        self.total = len(plan.views)
+        self.at_start = self.total - len(absent_views(plan, out_dir))  # for progress only; workers verify
+
+    def done(self, pool) -> int:
+        return max(sum(len(read_done(self.out_dir, *w.shard)) for w in pool), self.at_start)
+
+    def failure(self, failed, retries: int, last_error: str) -> Exception:
+        failed_frames = {v.frame for w in failed for v in shard_views(self.plan.views, *w.shard)}
+        views = [v for v in pending_views(self.plan, self.out_dir) if v.frame in failed_frames]
+        return WorkerFailure(views, retries, last_error)
+
+
+class AssetWork:
+    """A collection's job: its assets, counted by their records."""
+
+    def __init__(self, place, spec, batch):
+        from ..collection_places import assets_of
+
+        self.assets, self.batch = assets_of(place), batch
+        self.total = len(batch.assets)
+        self.last = time.monotonic()
+        self.count = 0
+
+    def done(self, pool) -> int:
+        if time.monotonic() - self.last > 2.0:  # records are files: read them now and then, not five times a second
+            self.last = time.monotonic()
+            self.count = sum(s in ("done", "failed") for s in self.assets.states(self.batch).values())
+        return self.count
+
+    def failure(self, failed, retries: int, last_error: str) -> Exception:
+        blocks = ", ".join(f"{w.shard[0]}/{w.shard[1]}" for w in failed)
+        return UserError(f"workers of block(s) {blocks} failed {retries + 1} times (last error: {last_error}); "
+                         "cli.py submit --retry-missing --job DIR goes on with their assets")  # fmt: skip
+
+
+def run_workers(work, out_dir: Path, workers: int, retries: int, progress=None, shards=None) -> None:
+    """Render every pending view (or asset) of the job in ``out_dir`` with one process per shard of ``workers``
+    (only ``shards`` of them when given); a shard that keeps failing ends it with ``work.failure``."""
     out_dir = Path(out_dir)
     (out_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
     indices = range(workers) if shards is None else shards
     threads = threads_per_worker(len(indices))
     pool = [_Worker((i, workers)) for i in indices]
-    total = len(plan.views)
-    complete_at_start = total - len(absent_views(plan, out_dir))  # for progress only; workers verify
+    total = work.total
     started = time.monotonic()
     failed: list[_Worker] = []
     _RUNNING_HERE.add(out_dir.resolve())
@@ -111,8 +151,7 @@ def run_workers(plan, out_dir: Path, workers: int, retries: int, progress=None, 
                     w.process = _launch(worker_command(out_dir, w.shard, threads), out_dir, w.shard)
                     _state(out_dir, w.shard[0], "RUNNING", None, w.process.pid)
             if progress:
-                done = sum(len(read_done(out_dir, *w.shard)) for w in pool)
-                progress(max(done, complete_at_start), total, time.monotonic() - started)
+                progress(work.done(pool), total, time.monotonic() - started)
             if all(w.finished or w in failed for w in pool):
                 break
             time.sleep(POLL_S)
@@ -123,9 +162,7 @@ def run_workers(plan, out_dir: Path, workers: int, retries: int, progress=None, 
                 w.process.wait()
         _RUNNING_HERE.discard(out_dir.resolve())
     if failed:
-        failed_frames = {v.frame for w in failed for v in shard_views(plan.views, *w.shard)}
-        views = [v for v in pending_views(plan, out_dir) if v.frame in failed_frames]
-        raise WorkerFailure(views, retries, last_line(out_dir / shard_log(failed[0].shard[0])))
+        raise work.failure(failed, retries, last_line(out_dir / shard_log(failed[0].shard[0])))
 
 
 def _state_file(index: int) -> str:

@@ -1,0 +1,359 @@
+"""A collection job's records and outputs in its place: a folder every node reads, or a prefix in a bucket.
+
+A folder job is a collection folder: workers render ``JOB/<id>/`` and write ``records/<id>/record.json`` as a local
+run does. A bucket job keeps each asset's state in its record's key, ``records/<id>/<state>.json`` (``started``,
+``done``, ``failed``), so that ``status`` over 100 000 assets is one listing, never a read per asset. A ``done``
+record is written after every file of the asset's dataset, with each file's size and sha256: ``collect`` downloads
+exactly those bytes, never a path taken from the bucket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..app.collection_run import Batch, save_batch
+from ..app.dataset import IncompleteError
+from ..core.asset_index import AssetRecord, IndexWriter, read_record, record_path, write_record
+from ..core.collection import Asset
+from ..core.errors import UserError
+from ..core.layout import (
+    ASSETS_FILE,
+    BATCH_FILE,
+    COLLECTION_DIR,
+    DOWNLOAD_CACHE,
+    INDEX_CSV,
+    JOB_FILE,
+    PLAN_FILE,
+    RECORDS_DIR,
+)
+from .engines import ENGINES
+
+STATES = ("started", "failed", "done")
+"""A bucket record's states, weakest first: a later state of one asset wins over an earlier one's leftover."""
+MAX_RECORD_BYTES = 1 << 20
+CHUNK = 64
+"""Assets collected at once from a bucket: their downloads overlap, the index stays in order and small."""
+
+
+class AssetsMissing(IncompleteError):
+    """Assets without a final record (never rendered, or cut off): ``collect`` waits for them (exit 1)."""
+
+    def __init__(self, ids: list[str], job, why: str = "are not finished"):
+        self.views = []
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        Exception.__init__(self, f"{len(ids)} assets of {job} {why} ({shown}); cli.py status --job {job} shows "
+                           f"their shards, cli.py submit --retry-missing --job {job} renders them")  # fmt: skip
+
+
+@dataclass
+class Collected:
+    """What ``collect`` made of a collection job."""
+
+    out: Path
+    total: int
+    done: int
+    failed: list
+
+    def line(self) -> str:
+        return f"wrote {self.done} of {self.total} assets to {self.out}; index: {INDEX_CSV}"
+
+
+def collect_assets(place, out: Path, overwrite: bool = False, progress=None) -> Collected:
+    """Every asset of a finished job: its dataset when done and its record either way, with the index; refused
+    while an asset has no final record. A bucket asset whose files do not match its record loses the record, so
+    that ``--retry-missing`` renders it again."""
+    from ..app.lock import OutputLock
+
+    assets = assets_of(place)
+    spec, batch = assets.read()
+    states = assets.states(batch)
+    missing = [a.id for a in batch.assets if states.get(a.id) not in ("done", "failed")]
+    if missing:
+        raise AssetsMissing(missing, place)
+    out = Path(out).expanduser().absolute()
+    if place.kind == "folder" and out.resolve() == Path(place.location).resolve():
+        lock = OutputLock(out).acquire()
+        try:
+            done, failed = collect_in_place(assets, batch)
+        finally:
+            lock.release()
+    else:
+        try:
+            done, failed = collect_into(assets, batch, out, overwrite, progress)
+        except AssetDamaged as exc:
+            assets.forget_done(exc.asset_id)
+            raise AssetsMissing([exc.asset_id], place, "had files that do not match their record") from None
+    return Collected(out, len(batch.assets), done, failed)
+
+
+def final(record: AssetRecord | None) -> bool:
+    return record is not None and record.status in ("done", "failed")
+
+
+class FolderAssets:
+    def __init__(self, place):
+        self.place, self.root = place, Path(place.location)
+
+    def read(self):
+        from .collection_job import read_collection_job
+
+        return read_collection_job(self.root, ENGINES, "folder")
+
+    def states(self, batch: Batch) -> dict[str, str]:
+        found = {}
+        for a in batch.assets:
+            record = read_record(self.root, a.id)
+            if record is not None:
+                found[a.id] = record.status
+        return found
+
+    def record(self, asset: Asset) -> AssetRecord | None:
+        return read_record(self.root, asset.id)
+
+    def stopped(self, asset: Asset, reason: str) -> None:
+        write_record(self.root, AssetRecord(asset.id, asset.shown, "failed", reason))
+
+    def forget_failed(self, assets: list[Asset]) -> None:
+        for a in assets:
+            record_path(self.root, a.id).unlink(missing_ok=True)
+
+    def fetch(self, asset: Asset, out: Path) -> AssetRecord:
+        """The asset's final record, and its dataset linked (or copied) into ``out`` when done."""
+        record = read_record(self.root, asset.id)
+        if record is None or record.status == "done" and not (self.root / asset.id / PLAN_FILE).is_file():
+            raise AssetDamaged(asset.id)
+        if record.status == "done":
+            copy_tree(self.root / asset.id, out / asset.id)
+        return record
+
+    def forget_done(self, asset_id: str) -> None:
+        record_path(self.root, asset_id).unlink(missing_ok=True)
+
+
+def copy_tree(src: Path, dest: Path) -> None:
+    """A dataset folder as a worker wrote it: regular files only (a link is no file of ours)."""
+    from ..core.files import link_or_copy
+
+    for folder, dirs, files in os.walk(src, followlinks=False):
+        for name in files:
+            path = Path(folder, name)
+            if path.is_symlink() or not path.is_file():
+                raise UserError(f"{path} is not a file this tool wrote; refusing to collect it")
+            link_or_copy(path, dest / path.relative_to(src))
+        if any(Path(folder, d).is_symlink() for d in dirs):
+            raise UserError(f"{folder} holds a link this tool did not make; refusing to collect it")
+
+
+class BucketAssets:
+    def __init__(self, place):
+        self.place, self.store = place, place.store
+
+    @classmethod
+    def of_store(cls, store) -> BucketAssets:
+        from types import SimpleNamespace
+
+        return cls(SimpleNamespace(store=store))
+
+    def read(self, scratch: Path | None = None, manifest: bool = False):
+        """The spec and batch, downloaded into ``scratch`` (a folder of this process) and checked there."""
+        from ..app.collection_run import MAX_BATCH_BYTES
+        from .collection_job import read_collection_job
+        from .job import MAX_JOB_BYTES
+        from .remote import scratch as scratch_dir
+
+        with contextlib.ExitStack() as stack:
+            dest = scratch or stack.enter_context(scratch_dir())
+            self.store.download(JOB_FILE, dest / JOB_FILE, MAX_JOB_BYTES)
+            if not self.store.download(BATCH_FILE, dest / BATCH_FILE, MAX_BATCH_BYTES):
+                raise UserError(f"{self.store.url}: {BATCH_FILE} is missing")
+            if manifest and not self.store.download(ASSETS_FILE, dest / ASSETS_FILE, MAX_BATCH_BYTES):
+                raise UserError(f"{self.store.url}: {ASSETS_FILE} is missing")
+            try:
+                return read_collection_job(dest, ENGINES, "s3")
+            except UserError as exc:
+                raise UserError(str(exc).replace(str(dest), str(self.store.url))) from None
+
+    def states(self, batch: Batch) -> dict[str, str]:
+        """Each asset's strongest state, from one listing of the records."""
+        ids = {a.id for a in batch.assets}
+        found: dict[str, str] = {}
+        for key in self.store.list(f"{RECORDS_DIR}/"):
+            asset_id, _, name = key[len(RECORDS_DIR) + 1 :].rpartition("/")
+            state = name.removesuffix(".json")
+            if asset_id in ids and state in STATES and STATES.index(state) >= STATES.index(found.get(asset_id, state)):
+                found[asset_id] = state
+        return found
+
+    def _read(self, asset: Asset, state: str) -> dict | None:
+        try:
+            raw = self.store.read(record_key(asset.id, state), MAX_RECORD_BYTES)
+            d = json.loads(raw) if raw is not None else None
+        except (ValueError, RecursionError, UnicodeDecodeError, UserError):
+            return None
+        return d if isinstance(d, dict) else None
+
+    def record(self, asset: Asset, state: str | None = None) -> AssetRecord | None:
+        for name in [state] if state else ("done", "failed"):
+            d = self._read(asset, name)
+            record = _record(d.get("record") if d else None, asset)
+            if record is not None and record.status == name:
+                return record
+        return None
+
+    def stopped(self, asset: Asset, reason: str) -> None:
+        put_record(self.store, AssetRecord(asset.id, asset.shown, "failed", reason))
+
+    def forget_failed(self, assets: list[Asset]) -> None:
+        self.store.delete([record_key(a.id, "failed") for a in assets])
+
+    def forget_done(self, asset_id: str) -> None:
+        self.store.delete([record_key(asset_id, "done")])
+
+    def fetch(self, asset: Asset, out: Path) -> AssetRecord:
+        d = self._read(asset, "done")
+        record = _record(d.get("record") if d else None, asset)
+        files = _files(d.get("files") if d else None)
+        if record is not None and record.status == "done" and files is not None:
+            for rel, (size, sha) in files.items():
+                if not self.store.download_exact(f"{asset.id}/{rel}", out / asset.id / rel, size, sha):
+                    raise AssetDamaged(asset.id)
+            return record
+        record = self.record(asset, "failed")
+        if record is None:
+            raise AssetDamaged(asset.id)
+        return record
+
+
+class AssetDamaged(Exception):
+    def __init__(self, asset_id: str):
+        self.asset_id = asset_id
+        super().__init__(f"{asset_id}: its files in the bucket do not match its record")
+
+
+def record_key(asset_id: str, state: str) -> str:
+    return f"{RECORDS_DIR}/{asset_id}/{state}.json"
+
+
+def put_record(store, record: AssetRecord, files: dict | None = None) -> None:
+    """The asset's record in its state's key; the keys of its earlier states go (``states`` reads the strongest
+    anyway, so a delete that fails costs nothing)."""
+    body = {"record": record.to_json(), **({"files": files} if files is not None else {})}
+    store.put(record_key(record.id, record.status), json.dumps(body, sort_keys=True).encode())
+    older = {"started": [], "failed": ["started"], "done": ["started", "failed"]}[record.status]
+    with contextlib.suppress(OSError, UserError):
+        store.delete([record_key(record.id, s) for s in older])
+
+
+def _record(d, asset: Asset) -> AssetRecord | None:
+    if not isinstance(d, dict):
+        return None
+    try:
+        record = AssetRecord(**d)
+    except TypeError:
+        return None
+    ok = record.id == asset.id and isinstance(record.reason, str) and type(record.views) is int
+    return replace(record, source=asset.shown) if ok else None
+
+
+def _files(d) -> dict[str, tuple[int, str]] | None:
+    if not isinstance(d, dict) or not d or len(d) > 100_000:
+        return None
+    files = {}
+    for rel, entry in d.items():
+        parts = rel.split("/") if isinstance(rel, str) else [""]
+        if any(p in ("", ".", "..") for p in parts) or "\\" in rel or "\0" in rel:
+            return None
+        if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int and 0 <= entry[0] < 1 << 40):
+            return None
+        if not (isinstance(entry[1], str) and len(entry[1]) == 64):
+            return None
+        files[rel] = (entry[0], entry[1])
+    return files
+
+
+PLACES = {"folder": FolderAssets, "s3": BucketAssets}
+
+
+def assets_of(place):
+    return PLACES[place.kind](place)
+
+
+def collect_into(place_assets, batch: Batch, out: Path, overwrite: bool, progress=None) -> tuple[int, list]:
+    """Every asset of a finished job into ``out`` (its dataset when done, its record either way) and the index,
+    written one asset at a time; built beside ``out`` and put in its place at the end, so a collect that fails
+    leaves ``out`` as it was. Returns (the assets done, the failed records)."""
+    out = Path(out).expanduser().absolute()
+    _check_out(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = out.parent / f".{out.name}.collecting-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    done, failed = 0, []
+    try:
+        with IndexWriter(building) as index, ThreadPoolExecutor(8) as pool:
+            assets = list(batch.assets)
+            for lo in range(0, len(assets), CHUNK):
+                chunk = assets[lo : lo + CHUNK]
+                for record in pool.map(lambda a: place_assets.fetch(a, building), chunk):
+                    write_record(building, record)
+                    index.add(record)
+                    done += record.status == "done"
+                    failed += [record] if record.status != "done" else []
+                if progress:
+                    progress(min(lo + CHUNK, len(assets)), len(assets), 0.0)
+        local = replace(batch, assets=tuple(replace(a, stored=None) for a in batch.assets),
+                        cache=str(out / DOWNLOAD_CACHE))  # fmt: skip
+        save_batch(building, local)
+        _swap(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return done, failed
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    entries = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if not entries:
+        return
+    ours = (out / BATCH_FILE).is_file() and not (out / COLLECTION_DIR).is_symlink()
+    if not ours:
+        raise UserError(f"--out {out} holds files this tool did not write ({sorted(entries)[0]}…); choose another "
+                        "folder")  # fmt: skip
+    if not overwrite:
+        raise UserError(f"--out {out} holds a collection: give --overwrite to replace it")
+
+
+def _swap(building: Path, out: Path) -> None:
+    if out.exists():
+        old = out.parent / f".{out.name}.replaced-{os.getpid()}"
+        out.rename(old)
+        building.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        building.rename(out)
+
+
+def collect_in_place(assets, batch: Batch) -> tuple[int, list[AssetRecord]]:
+    """A folder job finalised where it is: its index, written from its records."""
+    done, failed = 0, []
+
+    def records():
+        nonlocal done
+        for a in batch.assets:
+            record = assets.record(a)
+            done += record.status == "done"
+            failed.extend([record] if record.status != "done" else [])
+            yield record
+
+    with IndexWriter(assets.root) as index:
+        for r in records():
+            index.add(r)
+    return done, failed
