@@ -6,6 +6,8 @@ importer's axis conversion, recorded per asset so poses can be taken back to the
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import bpy
@@ -43,6 +45,16 @@ def _axes(suffix: str, opts: AssetOptions) -> tuple[str, str] | None:
     return forward, up
 
 
+HANG_FOR_TESTS = "NERF_DATASET_TEST_HANG_ON"
+"""Tests only: a model file of this name "hangs" in its importer (as a pathological mesh does), so the asset
+watchdog's stop can be tested with a real worker."""
+
+
+def _test_hang(path: Path) -> None:
+    if os.environ.get(HANG_FOR_TESTS) == path.name:
+        time.sleep(3600)
+
+
 def import_asset(path: str, opts: AssetOptions, quiet: bool = True) -> tuple[list, dict]:
     """A new empty scene holding the model, normalised and lit: (its geometry objects, the normalisation record)."""
     p = Path(path)
@@ -54,6 +66,7 @@ def import_asset(path: str, opts: AssetOptions, quiet: bool = True) -> tuple[lis
     for obj in list(scene.objects):  # the collection's own lighting replaces the empty scene's sun
         bpy.data.objects.remove(obj)
     before = set(bpy.data.objects)
+    _test_hang(p)
     try:
         with quiet_stdout(quiet):
             _import(str(p.resolve()), suffix, axes)
