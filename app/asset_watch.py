@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from .asset_hooks import AssetHooks
 from .processes import die_with_parent
 
 POLL_S = 0.2
@@ -30,11 +31,14 @@ def timeout_reason(seconds: int) -> str:
 
 
 class Watched:
-    """One block's renderer under its watchdog. ``poll()`` is None while it runs, then the block's exit code."""
+    """One block's renderer under its watchdog. ``poll()`` is None while it runs, then the block's exit code.
+    ``command`` is the child's command line, or a function of the block index it starts from."""
 
-    def __init__(self, command: list[str], beat: Path, timeout: float, block: list, stopped: Callable,
+    def __init__(self, command, beat: Path, timeout: float, block: list, stopped: Callable,
                  log: Path | None = None, finished_codes: tuple[int, ...] = (0,)):  # fmt: skip
         self.command, self.beat, self.timeout, self.block = command, Path(beat), timeout, block
+        self.after = 0
+        """Where the next child starts in the block: after the asset stopped last."""
         self.stopped, self.log, self.finished_codes = stopped, log, finished_codes
         self.process: subprocess.Popen | None = None
         self.seen: str | None = None
@@ -47,7 +51,8 @@ class Watched:
         self.seen, self.since = None, time.monotonic()
         out = open(self.log, "ab") if self.log else None  # noqa: SIM115 - the child owns it
         try:
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT if out else None,
+            command = self.command(self.after) if callable(self.command) else self.command
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT if out else None,
                                             start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
         finally:
             if out:
@@ -95,6 +100,7 @@ class Watched:
 
     def _fail(self, beat: str, reason: str) -> None:
         self.failed_here += 1
+        self.after = int(beat) + 1
         self.stopped(self.block[int(beat)], reason)
 
 
@@ -103,6 +109,16 @@ def write_beat(path: Path, index: int) -> None:
     from ..core.files import write_text_atomic
 
     write_text_atomic(Path(path), f"{index}\n")
+
+
+class Beat(AssetHooks):
+    """A watched child's hooks: the beat before each asset."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def starting(self, index: int, asset) -> None:
+        write_beat(self.path, index)
 
 
 def wait_all(watched: list[Watched], poll_s: float = POLL_S, between=None) -> list[int]:

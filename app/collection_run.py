@@ -57,11 +57,14 @@ from ..core.options import OptionError, to_record
 from ..core.settings import SETTING_FIELDS, SettingError, Settings
 from ..core.text import one_line
 from ..core.untrusted import Unreadable, read_bounded
+from .asset_hooks import AssetHooks
 from .dataset import IncompleteError, RunOptions, Source
 from .lock import OutputLock, one_at_a_time
-from .processes import die_with_parent, this_cli_command, threads_per_worker
+from .processes import this_cli_command, threads_per_worker
 
 MAX_BATCH_BYTES = 512 << 20
+DEFAULT_TIMEOUT = 300
+"""Seconds an asset may take under a watchdog (a job's workers, ``--workers N``) unless ``--asset-timeout``."""
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 """A full disk, a quota or a file-size limit: no asset of the batch can be written after one."""
 BATCH_KEYS = {"settings", *AssetOptions.__dataclass_fields__, "assets", "cache", "max_download_mb"}
@@ -290,30 +293,16 @@ def stored_model(out: Path, asset: Asset) -> Path:
     return real
 
 
-class AssetHooks:
-    """What a job's worker adds around each asset of its block (``cloud.collection_worker``): nothing here."""
-
-    def skip(self, asset: Asset) -> bool:
-        """Whether the asset is final elsewhere (a job's record of it says done or failed)."""
-        return False
-
-    def starting(self, index: int, asset: Asset) -> None:
-        """Before the asset's first step (its watchdog's beat; a bucket's record and model download)."""
-
-    def finished(self, asset: Asset, record: AssetRecord) -> None:
-        """After its record is written here (a bucket's upload)."""
-
-
 def render_assets(out: Path, batch: Batch, run: RunOptions, shard: tuple[int, int] | None = None,
-                  hooks: AssetHooks | None = None, failed_final: bool = False) -> list:  # fmt: skip
+                  hooks: AssetHooks | None = None, failed_final: bool = False, after: int = 0) -> list:  # fmt: skip
     """Render the batch's assets (``shard``: block I of N of them) one after the other, each recorded as it ends;
     returns the records of those that failed. With ``failed_final`` (a job's), an asset recorded failed is
-    not tried again."""
+    not tried again; ``after``: the block's first assets are left alone (a watchdog stopped the one before)."""
     hooks = hooks or AssetHooks()
     mine = shard_assets(list(batch.assets), shard) if shard else list(batch.assets)
     failures = []
     for i, asset in enumerate(mine, start=1):
-        if hooks.skip(asset) or run.resume and _finished(out, asset, failed_final):
+        if i <= after or hooks.skip(asset) or run.resume and _finished(out, asset, failed_final):
             continue
         record = _render_asset(asset, batch, out, run, lambda: hooks.starting(i - 1, asset))  # noqa: B023
         write_record(out, record)
@@ -386,27 +375,36 @@ def _render_asset(asset: Asset, batch: Batch, out: Path, run: RunOptions, starti
                        round(time.monotonic() - t0, 3))  # fmt: skip
 
 
-def run_workers(out: Path, batch: Batch, run: RunOptions) -> None:
-    """N processes (``cli.py collection-worker``), each a block of the assets, each reading the batch file; each
-    writes its assets' records (the caller writes the index)."""
-    n = min(run.workers, len(batch.assets))
+def run_workers(out: Path, batch: Batch, run: RunOptions, timeout: int) -> None:
+    """N processes (``cli.py collection-worker``), each a block of the assets, each reading the batch file, each
+    under a watchdog that stops an asset taking longer than ``timeout`` seconds; each writes its assets' records
+    (the caller writes the index)."""
+    from .asset_watch import Watched, wait_all
+
+    n = max(1, min(run.workers, len(batch.assets)))
     threads = threads_per_worker(n)
-    procs = []
     (out / COLLECTION_DIR).mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        ours = ["collection-worker", "--out", str(out), "--asset-shard", f"{i}/{n}", "--threads", str(threads)]
-        ours.append("--under-parent")  # the parent holds the collection's lock for the whole run
-        ours += [*(["--resume"] if run.resume else []), *(["--verbose"] if run.verbose else [])]
-        with open(out / collection_worker_log(i), "ab") as log:
-            procs.append(subprocess.Popen(this_cli_command(ours), stdout=log, stderr=subprocess.STDOUT,
-                                          preexec_fn=die_with_parent))  # fmt: skip
-    try:
-        for p in procs:
-            p.wait()
-    except BaseException:
-        for p in procs:
-            p.kill()
-        raise
+
+    def command(i: int, beat: Path):
+        def starting_after(after: int) -> list[str]:
+            ours = ["collection-worker", "--out", str(out), "--asset-shard", f"{i}/{n}", "--threads", str(threads)]
+            ours += ["--under-parent", "--beat", str(beat), "--after", str(after)]  # the parent holds the lock
+            ours += [*(["--resume"] if run.resume else []), *(["--verbose"] if run.verbose else [])]
+            return this_cli_command(ours)
+
+        return starting_after
+
+    def stopped(asset: Asset, reason: str) -> None:
+        write_record(out, AssetRecord(asset.id, asset.shown, "failed", reason))
+
+    with tempfile.TemporaryDirectory(prefix="nerf_dataset-beats-") as beats:
+        watched = []
+        for i in range(n):
+            beat = Path(beats) / f"{i}"
+            block = shard_assets(list(batch.assets), (i, n))
+            watched.append(Watched(command(i, beat), beat, timeout, block, stopped, out / collection_worker_log(i),
+                                   finished_codes=(0, 1)).start())  # fmt: skip
+        wait_all(watched)
 
 
 def start_in_background(out: Path, resume: bool, log: Path) -> subprocess.Popen:

@@ -16,8 +16,8 @@ from ..core.errors import UserError
 from ..core.layout import COLLECTION_DIR
 from ..core.options import Meta, OptionError, Options, family, option, required
 from .engines import ENGINES, engine_of
-from .engines.engine import BUSY_STATES, RETRIES, Engine, Start
-from .status import job_status
+from .engines.engine import RETRIES, Engine, Start
+from .status import job_status, refuse_busy
 
 
 @family
@@ -114,15 +114,6 @@ def check_apply(engine: Engine, apply: bool) -> None:
         raise OptionError("apply", f"{{}} is a {appliers} option, not one of --backend {engine.name}")
 
 
-def refuse_busy(place, spec) -> None:
-    """A job whose tasks are queued or running is not replaced under them."""
-    engine = engine_of(spec)
-    busy = [i for i, st in engine.task_states(place, spec).items() if st["state"] in BUSY_STATES]
-    if busy:
-        raise UserError(f"the job in {place} still has {len(busy)} shards queued or running on {engine.label}; "
-                        "cli.py cancel --job it first, or pick another prefix")  # fmt: skip
-
-
 @dataclass
 class MadeJob:
     """A job made and not yet handed over: its folder (a bucket's scratch folder) and the held plan."""
@@ -194,9 +185,10 @@ def submit(sub: Submission, settings, source, quiet: bool = True, progress=None)
 
 def submit_collection(sub: Submission, settings, options, collection, progress=None) -> str:
     """``cli.py submit --import-dir | --import-list``: the batch made a job (no Blender), then handed over."""
-    from .collection_submit import make_collection
+    from .collection_submit import NothingHeld, make_collection
 
-    return hand_over(make_collection(sub, settings, options, collection), progress)
+    folder = make_collection(sub, settings, options, collection)
+    return hand_over(MadeJob(sub, folder, NothingHeld()), progress)
 
 
 def retry_missing(place, typed: dict | None = None, emit: str | None = None, apply: bool = False,

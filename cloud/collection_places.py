@@ -166,7 +166,7 @@ class BucketAssets:
         from ..app.collection_run import MAX_BATCH_BYTES
         from .collection_job import read_collection_job
         from .job import MAX_JOB_BYTES
-        from .remote import scratch as scratch_dir
+        from .scratch import scratch as scratch_dir
 
         with contextlib.ExitStack() as stack:
             dest = scratch or stack.enter_context(scratch_dir())

@@ -12,13 +12,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..app.collection_run import plan_batch
+from ..app.collection_run import DEFAULT_TIMEOUT, plan_batch
 from ..core.collection import AssetOptions, CollectionOptions
 from ..core.errors import UserError
 from ..core.layout import COLLECTION_DIR, INDEX_CSV, INDEX_JSON, PLAN_DIR
 from .collection_job import check_shards, make_collection_job
-
-DEFAULT_TIMEOUT = 300
 
 
 class NothingHeld:
@@ -28,10 +26,9 @@ class NothingHeld:
         pass
 
 
-def make_collection(sub, settings, options: AssetOptions, collection: CollectionOptions):
-    """The job made (``actions.MadeJob``), ready to be handed over; refused in one sentence, leaving nothing."""
-    from .actions import MadeJob
-
+def make_collection(sub, settings, options: AssetOptions, collection: CollectionOptions) -> Path:
+    """The job made in its folder (a bucket's: a scratch folder), ready to be handed over; refused in one
+    sentence, leaving nothing."""
     place = sub.place
     target = Path(place.location) if place.kind == "folder" else None
     batch = plan_batch(settings, options, collection, target or Path(tempfile.gettempdir()) / "nerf_dataset-none")
@@ -51,13 +48,13 @@ def make_collection(sub, settings, options: AssetOptions, collection: Collection
         else:
             _remove_ours(folder, made)
         raise
-    return MadeJob(sub, folder, NothingHeld())
+    return folder
 
 
 def _clear_folder(place, overwrite: bool) -> list[Path]:
     """The job folder made ready: new, empty, or a collection job of ours (replaced with ``overwrite`` when
     none of its tasks runs). Returns the folders made here (a refused job removes them)."""
-    from .actions import refuse_busy
+    from .status import refuse_busy
 
     folder = Path(place.location)
     if folder.exists() and not folder.is_dir():

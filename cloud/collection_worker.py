@@ -14,8 +14,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..app.asset_watch import Watched, wait_all, write_beat
-from ..app.collection_run import AssetHooks, StorageFailure, render_assets
+from ..app.asset_watch import Beat, Watched, wait_all
+from ..app.collection_run import StorageFailure, render_assets
 from ..app.dataset import RunOptions
 from ..app.processes import this_cli_command
 from ..core.asset_index import AssetRecord
@@ -38,7 +38,7 @@ def block_of(spec, shard) -> tuple[int, int]:
 def run_collection_worker(place, shard, threads: int, quiet: bool, under_parent: bool) -> str:
     """The watchdog over the block's renderer; returns one line."""
     from ..app.lock import OutputLock
-    from .remote import scratch
+    from .scratch import scratch
 
     assets = assets_of(place)
     spec, batch = assets.read()
@@ -79,7 +79,7 @@ def child_job_args(place) -> list[str]:
 
 def render_block(place, shard, threads: int, quiet: bool, beat: Path) -> str:
     """The child: render the block, skipping what the job records final."""
-    from .remote import staging_dir
+    from .scratch import staging_dir
 
     assets = assets_of(place)
     if place.kind == "folder":
@@ -98,14 +98,6 @@ def render_block(place, shard, threads: int, quiet: bool, beat: Path) -> str:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     return f"block {shard[0]}/{shard[1]}: {len(failures)} assets failed"
-
-
-class Beat(AssetHooks):
-    def __init__(self, path: Path):
-        self.path = path
-
-    def starting(self, index: int, asset) -> None:
-        write_beat(self.path, index)
 
 
 class BucketHooks(Beat):

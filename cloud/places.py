@@ -35,8 +35,12 @@ class FolderJob:
     def __str__(self) -> str:
         return str(self.location)
 
+    def assets(self):
+        """A collection job's records and outputs here (``cloud.collection_places``)."""
+        return assets_of(self)
+
     def job_kind(self) -> str:
-        """ "collection" or "scene" (what ``read`` then checks in full)."""
+        """Which job the folder holds, "collection" or "scene" (what ``read`` then checks in full)."""
         from ..core.untrusted import Unreadable, read_bounded
         from .collection_job import job_kind
         from .job import MAX_JOB_BYTES
@@ -156,6 +160,9 @@ class BucketJob:
             self._store = S3Store(self.location, self.reach)
         return self._store
 
+    def assets(self):
+        return assets_of(self)
+
     def job_kind(self) -> str:
         from .collection_job import job_kind
         from .job import MAX_JOB_BYTES
@@ -166,7 +173,8 @@ class BucketJob:
     def read(self, need_scene: bool = False):
         """The spec and plan (a bucket's scene is for workers only: ``render_shard`` downloads it); a
         collection's spec and batch."""
-        from .remote import read_remote_job, scratch
+        from .remote import read_remote_job
+        from .scratch import scratch
 
         if self.job_kind() == "collection":
             return assets_of(self).read()
@@ -198,7 +206,7 @@ class BucketJob:
 
     def staging(self) -> Path:
         """Where a new job is made before it is uploaded: a scratch folder of this process."""
-        from .remote import staging_dir
+        from .scratch import staging_dir
 
         return staging_dir()
 

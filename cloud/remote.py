@@ -9,18 +9,13 @@ checked against the proofs, never a path taken from the bucket.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..app.dataset import IncompleteError, finalise, publishing, tracks_ok, wants_points
 from ..app.ownership import describe, owned_files
-from ..app.processes import pid_alive
 from ..core.errors import UserError
 from ..core.files import sha256_of
 from ..core.layout import (
@@ -41,32 +36,12 @@ from .job import MAX_JOB_BYTES, read_job, tracks_damaged
 from .location import S3Url
 from .proofs import ViewUploader, listed_done, proof_rel, read_proof, verified_done, view_files
 from .s3 import CONCURRENCY, S3Options, S3Store
+from .scratch import scratch, staging_dir
 
 MAX_TRACKS_BYTES = 1 << 30
 MAX_LOG_BYTES = 8192
 RENDER_CHUNK = 25
 """Frames per render call of a worker uploading as it goes: between chunks, a failed upload stops it."""
-STAGING = re.compile(r"nerf_dataset-job-(\d+)-")
-
-
-def staging_dir() -> Path:
-    """A scratch folder of this process; those of processes that died (a killed worker) are removed."""
-    root = Path(tempfile.gettempdir())
-    for old in root.glob("nerf_dataset-job-*"):
-        m = STAGING.match(old.name)
-        if m and not pid_alive(int(m[1])):
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"nerf_dataset-job-{os.getpid()}-"))
-
-
-@contextlib.contextmanager
-def scratch():
-    """A ``staging_dir`` for the length of a block: removed after it, or by a later run when this one is killed."""
-    folder = staging_dir()
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_prefix(store: S3Store, overwrite: bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.errors import UserError
 from ..core.shards import shard_views
 from .engines import engine_of
 from .engines.engine import BUSY_STATES, QUIET_STATES
@@ -91,3 +92,12 @@ def job_status(place):
         shards.append(ShardStatus(i, len(views) - len(missing), len(views), state, st.get("exit_code"), text,
                                   missing, st.get("reason", "")))  # fmt: skip
     return JobStatus(spec, plan, shards, summary)
+
+
+def refuse_busy(place, spec) -> None:
+    """A job whose tasks are queued or running is not replaced under them."""
+    engine = engine_of(spec)
+    busy = [i for i, st in engine.task_states(place, spec).items() if st["state"] in BUSY_STATES]
+    if busy:
+        raise UserError(f"the job in {place} still has {len(busy)} shards queued or running on {engine.label}; "
+                        "cli.py cancel --job it first, or pick another prefix")  # fmt: skip

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+from pathlib import Path
 
+from ..app.asset_watch import Beat
 from ..app.collection_run import held, load_batch, render_assets
 from ..app.dataset import IncompleteError, RunOptions
 from ..blender_io.presence import require_blender
@@ -23,6 +25,8 @@ def main(ours: list[str]) -> int:
     add_family(p, RunOptions, only=("out", "resume", "threads", "verbose"))
     add_family(p, CollectionOptions, only=("asset_shard",))
     p.add_argument("--under-parent", action="store_true", help=argparse.SUPPRESS)  # its parent holds the lock
+    p.add_argument("--beat", help=argparse.SUPPRESS)  # its watchdog's (app.asset_watch)
+    p.add_argument("--after", type=int, default=0, help=argparse.SUPPRESS)  # the watchdog stopped the one before
     try:
         a = p.parse_args(ours)
         run = RunOptions(**given(RunOptions, a))
@@ -30,7 +34,8 @@ def main(ours: list[str]) -> int:
         with contextlib.nullcontext() if a.under_parent else held(run.out_dir):
             batch = load_batch(run.out_dir)
             require_blender()
-            failures = render_assets(run.out_dir, batch, run, shard)
+            hooks = Beat(Path(a.beat)) if a.beat else None
+            failures = render_assets(run.out_dir, batch, run, shard, hooks, after=a.after)
             return (
                 block_done(shard, failures, len(batch.assets))
                 if shard is not None

@@ -150,12 +150,24 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
     """Plan the batch once (its file is every worker's input), render it here or in N workers, write the index;
     the collection folder is this run's throughout. A block of it (``--asset-shard I/N``, started by hand beside
     the others) renders only that: it continues the batch in OUT as ``--resume`` would, or starts it."""
-    from ..app.collection_run import check_out, held, join_batch, plan_batch, render_assets, run_workers, start
+    from ..app.collection_run import (
+        DEFAULT_TIMEOUT,
+        check_out,
+        held,
+        join_batch,
+        plan_batch,
+        render_assets,
+        run_workers,
+        start,
+    )
 
     out, block = run.out_dir, collection.asset_shard
     if block is not None and (run.overwrite or run.workers > 1):
         words = "{overwrite} redoes the whole batch" if run.overwrite else "{workers} runs every block"
         raise OptionError("asset_shard", f"{{}} renders one block of the batch; {words}: give one")
+    if block is not None and collection.asset_timeout:
+        raise OptionError("asset_timeout", "{} needs a watchdog process; a block started by hand renders in this one "
+                          "(a run with {workers}, or a job's workers, stop assets)")  # fmt: skip
     batch = plan_batch(settings, options, collection, out)
     with held(out, shared=block is not None):
         check_out(out, batch, run, block=block is not None)  # a refusal of the folder needs no Blender
@@ -164,8 +176,8 @@ def _collection(settings: Settings, options: AssetOptions, collection: Collectio
             join_batch(out, batch, run)
             return block_done(block, render_assets(out, batch, replace(run, resume=True), block), len(batch.assets))
         start(batch, run)
-        if run.workers > 1:
-            run_workers(out, batch, run)
+        if run.workers > 1 or collection.asset_timeout:  # each block under a watchdog
+            run_workers(out, batch, run, collection.asset_timeout or DEFAULT_TIMEOUT)
         else:
             render_assets(out, batch, run)
         return finish_batch(out, batch)

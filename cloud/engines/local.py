@@ -101,9 +101,7 @@ class AssetWork:
     """A collection's job: its assets, counted by their records."""
 
     def __init__(self, place, spec, batch):
-        from ..collection_places import assets_of
-
-        self.assets, self.batch = assets_of(place), batch
+        self.assets, self.batch = place.assets(), batch
         self.total = len(batch.assets)
         self.last = time.monotonic()
         self.count = 0
