@@ -151,7 +151,7 @@ def submit_command(args: list[str]) -> int:
     options = build(engine.options, given(engine.options, a), f"--backend {engine.name}") if engine.options else None
     sub = actions.submission(place, asked, options, _run_value(a, "overwrite"), _run_value(a, "retries"))
     if collection.given:  # planned and copied into the job without Blender
-        print(actions.submit_collection(sub, settings, assets, collection, Progress()))
+        print(actions.submit_collection(sub, settings, assets, collection, Progress(what="finished {} assets")))
         return EXIT_OK
     require_blender()
     source = Source(**given(Source, a))

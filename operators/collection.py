@@ -54,15 +54,10 @@ def start(context, resume: bool) -> CollectionProcess:
     running = RUNNING.get(context.scene.name)
     if running is not None and running.returncode is None:
         raise UserError("This scene's collection is still rendering; cancel it first")
-    if not props.assets_path:
-        raise UserError("Choose the folder or list of assets (Assets)")
-    assets = bpy.path.abspath(props.assets_path)
-    listed = {"import_dir" if Path(assets).is_dir() else "import_list": assets}
-    collection = CollectionOptions(**listed, **values_from_props(props, CollectionOptions))
+    options, collection = collection_options(context)
     out = Path(output_dir(props, context)).absolute()
     run = RunOptions(out=out, overwrite=props.overwrite and not resume, resume=resume)
-    batch = plan_batch(settings_from_props(props, context), AssetOptions(**values_from_props(props, AssetOptions)),
-                       collection, out)  # fmt: skip
+    batch = plan_batch(settings_from_props(props, context), options, collection, out)
     with held(out):  # the background Blender takes the folder's lock in its turn
         start_batch(batch, run)
     process = start_in_background(out, resume, out / PANEL_LOG)
@@ -70,6 +65,17 @@ def start(context, resume: bool) -> CollectionProcess:
     if not bpy.app.timers.is_registered(_poll):
         bpy.app.timers.register(_poll, first_interval=POLL_S, persistent=True)
     return running
+
+
+def collection_options(context) -> tuple[AssetOptions, CollectionOptions]:
+    """The panel's assets and how each is imported, as ``cli.py --import-dir|--import-list`` takes them."""
+    props = context.scene.nerf_dataset
+    if not props.assets_path:
+        raise UserError("Choose the folder or list of assets (Assets)")
+    assets = bpy.path.abspath(props.assets_path)
+    listed = {"import_dir" if Path(assets).is_dir() else "import_list": assets}
+    collection = CollectionOptions(**listed, **values_from_props(props, CollectionOptions))
+    return AssetOptions(**values_from_props(props, AssetOptions)), collection
 
 
 def count(running: CollectionProcess) -> tuple[int, int]:

@@ -130,6 +130,8 @@ def _download(place, out: Path):
 
     def work(progress) -> str:
         written, out_dir, report = actions.collect(place, out, True, progress)
+        if report is None:  # a collection's: each asset was checked by its worker
+            return written.line() + (f"; {len(written.failed)} assets failed" if written.failed else "")
         return f"wrote {len(written)} dataset files to {out_dir}; validate: {report.summary()}"
 
     return work

@@ -90,10 +90,10 @@ class NERF_DATASET_OT_render(bpy.types.Operator):
 
     @reports_errors
     def execute(self, context):
+        if _elsewhere(context, self.resume):  # a scene's or a collection's job
+            return _submit(self, context)
         if _assets(context):
             return _collection(self, context, self.resume)
-        if _elsewhere(context, self.resume):
-            return _submit(self, context)
         run = start(context, self.resume, chunk_frames=CHUNK_FRAMES)
         try:
             run.render.run()

@@ -12,7 +12,14 @@ from ..cloud import actions
 from ..cloud.engines.engine import RETRIES
 from ..core.errors import UserError
 from . import following as jobs
-from .scene_values import output_dir, settings_from_props, source_from_props, store_job, submission_from_props
+from .scene_values import (
+    ASSETS,
+    output_dir,
+    settings_from_props,
+    source_from_props,
+    store_job,
+    submission_from_props,
+)
 from .tasks import Task
 
 
@@ -30,7 +37,14 @@ def submit(context) -> Task:
         raise UserError("a job of this scene is still being submitted; wait for it to end")
     if any(t.running and getattr(t, "location", None) == key for t in jobs.SUBMISSIONS.values()):
         raise UserError(f"another scene is submitting a job to {key}; wait for it to end")
-    made = actions.make(sub, settings_from_props(props, context), source_from_props(props))
+    if props.target_kind == ASSETS:  # a collection's job: its assets copied in, no scene needed
+        from ..cloud.collection_submit import NothingHeld, make_collection
+        from .collection import collection_options
+
+        folder = make_collection(sub, settings_from_props(props, context), *collection_options(context))
+        made = actions.MadeJob(sub, folder, NothingHeld())
+    else:
+        made = actions.make(sub, settings_from_props(props, context), source_from_props(props))
     uid = scene.session_uid
 
     def then(task: Task) -> None:

@@ -74,7 +74,11 @@ def job_lines(props) -> list[tuple[str, str]]:
         lines.append((f"via {via}", "URL"))
     fetched = jobs.STATUS.get(location)
     st = fetched.status if fetched else None
-    if st is not None:
+    if st is not None and st.spec.kind == "collection":
+        failed = sum(s.failed for s in st.shards)
+        lines.append((f"{st.done} / {st.total} assets done, {failed} failed", "PROGRESS"))
+        lines += [(f"{i}: {why}", "ERROR") for i, why in st.failures[:MAX_FAILED_SHOWN]]
+    elif st is not None:
         lines.append((f"{st.done} / {st.total} views", "PROGRESS"))
         failed = [s for s in st.shards if s.state == "FAILED"]
         lines += [(s.line(st.spec.shards), "ERROR") for s in failed[:MAX_FAILED_SHOWN]]

@@ -114,8 +114,8 @@ class AssetWork:
 
     def failure(self, failed, retries: int, last_error: str) -> Exception:
         blocks = ", ".join(f"{w.shard[0]}/{w.shard[1]}" for w in failed)
-        return UserError(f"workers of block(s) {blocks} failed {retries + 1} times (last error: {last_error}); "
-                         "cli.py submit --retry-missing --job DIR goes on with their assets")  # fmt: skip
+        return OSError(f"workers of block(s) {blocks} failed {retries + 1} times (last error: {last_error}); "
+                       "cli.py submit --retry-missing --job DIR goes on with their assets")  # fmt: skip
 
 
 def run_workers(work, out_dir: Path, workers: int, retries: int, progress=None, shards=None) -> None:

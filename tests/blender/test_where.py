@@ -54,10 +54,10 @@ def scene(fresh_bpy, moto_aws, monkeypatch, tmp_path):
 @pytest.fixture
 def staged(monkeypatch) -> list[Path]:
     """The staging folders the submissions of this test made."""
-    from nerf_dataset.cloud import remote
+    from nerf_dataset.cloud import scratch
 
-    made, real = [], remote.staging_dir
-    monkeypatch.setattr(remote, "staging_dir", lambda: made.append(real()) or made[-1])
+    made, real = [], scratch.staging_dir
+    monkeypatch.setattr(scratch, "staging_dir", lambda: made.append(real()) or made[-1])
     return made
 
 
@@ -154,6 +154,31 @@ def test_a_job_on_aws_batch_from_the_panel(scene, fresh_bpy, moto_aws, tmp_path,
     assert location not in jobs.STATUS and "Refresh to follow" in job_lines(reopened)[2][0]
     assert bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}
     assert ("8 / 8 views", "PROGRESS") in job_lines(reopened)
+
+
+def test_a_folder_of_assets_is_a_job_from_the_panel(scene, fresh_bpy, moto_aws, tmp_path, user_resources, staged):
+    """Target Folder or List with Where = AWS Batch: the collection's job, followed as assets done and failed."""
+    from nerf_dataset.operators import following as jobs
+    from nerf_dataset.panels.job import job_lines
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from collection_jobs import build_tree
+
+    bpy, props = fresh_bpy, scene.nerf_dataset
+    build_tree(tmp_path / "tree")
+    props.target_kind, props.assets_path = "ASSETS", str(tmp_path / "tree")
+    location = f"s3://{BUCKET}/{props.s3_prefix}"
+    assert bpy.ops.nerf_dataset.render() == {"FINISHED"}
+    assert len(staged) == 1 and not staged[0].exists()
+    [run] = submissions(moto_aws, props.s3_prefix)
+    run_children(moto_aws, run, user_resources)
+    assert bpy.ops.nerf_dataset.job_refresh() == {"FINISHED"}
+    lines = job_lines(props)
+    assert ("5 / 7 assets done, 2 failed", "PROGRESS") in lines, lines
+    assert {t.split(":")[0] for t, icon in lines if icon == "ERROR"} == {"extra/corrupt", "extra/empty"}, lines
+    assert bpy.ops.nerf_dataset.job_download() == {"FINISHED"}
+    assert "wrote 5 of 7 assets" in jobs.ACTIONS[location].result
+    assert (Path(props.output_dir) / "index.csv").is_file()
 
 
 def zstandard_or_plain(data: bytes) -> bytes:
