@@ -21,12 +21,13 @@ def require_blender() -> None:
 
 
 def blender_binary() -> str:
-    """The Blender executable running this process, or "" (the bpy module under plain Python, or no Blender)."""
-    try:
-        import bpy
-    except ImportError:
-        return ""
-    return bpy.app.binary_path or ""
+    """The Blender executable running this process, or "" (the bpy module under plain Python, or no Blender).
+    A Blender executable has bpy loaded before any script runs: where it is not loaded yet, this is Python, and
+    bpy (200 MB, a second) is not imported just to say so."""
+    import sys
+
+    bpy = sys.modules.get("bpy")
+    return (bpy.app.binary_path or "") if bpy is not None else ""
 
 
 def leave_no_failed_driver() -> None:

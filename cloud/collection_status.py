@@ -89,8 +89,8 @@ def forget_failed(place, status) -> int:
     assets = assets_of(place)
     states = assets.states(status.plan)
     idle = [s.index for s in status.shards if not s.busy]
-    failed = [a for i in idle for a in shard_assets(list(status.plan.assets), (i, status.spec.shards))
-              if states.get(a.id) == "failed"]  # fmt: skip
+    every = list(status.plan.assets)
+    failed = [a for i in idle for a in shard_assets(every, (i, status.spec.shards)) if states.get(a.id) == "failed"]
     assets.forget_failed(failed)
     return len(failed)
 
@@ -102,9 +102,10 @@ def collection_status(place, spec, batch) -> CollectionStatus:
     engine = engine_of(spec)
     states = assets.states(batch)
     tasks, summary = engine.task_states(place, spec), engine.summary(place, spec)
-    shards, failed_assets = [], []
+    shards, failed_assets, asked_logs = [], [], 0
+    every = list(batch.assets)
     for i in range(spec.shards):
-        block = shard_assets(list(batch.assets), (i, spec.shards))
+        block = shard_assets(every, (i, spec.shards))
         task = tasks.get(i, {})
         state = task.get("state", "not submitted")
         busy = state in BUSY_STATES
@@ -112,7 +113,9 @@ def collection_status(place, spec, batch) -> CollectionStatus:
         started = [a for a, s in zip(block, mine) if s == "started"]
         missing = [a for a, s in zip(block, mine) if s is None or (s == "started" and not busy)]
         failed_assets += [a for a, s in zip(block, mine) if s == "failed"]
-        text = place.log_line(i) if missing and state not in QUIET_STATES else ""
+        text = ""
+        if missing and state not in QUIET_STATES and asked_logs < SHOWN_FAILURES:  # a log is a request per shard
+            text, asked_logs = place.log_line(i), asked_logs + 1
         shards.append(AssetShard(i, len(block), mine.count("done"), mine.count("failed"),
                                  len(started) if busy else 0, [] if busy else missing, state,
                                  task.get("exit_code"), text, task.get("reason", "")))  # fmt: skip

@@ -10,6 +10,7 @@ crashes Blender) is recorded failed by the watchdog and a new child goes on afte
 from __future__ import annotations
 
 import shutil
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..core.asset_index import AssetRecord
 from ..core.collection import shard_assets
 from ..core.errors import UserError
 from ..core.files import sha256_of
-from ..core.layout import ASSETS_DIR
+from ..core.layout import ASSETS_DIR, shard_log
 from .collection_places import assets_of, put_record
 from .worker import shard_from_environment
 
@@ -47,6 +48,7 @@ def run_collection_worker(place, shard, threads: int, quiet: bool, under_parent:
     lock = OutputLock(Path(place.location), shared=True) if place.kind == "folder" and not under_parent else None
     if lock is not None:
         lock.acquire()
+    note(place, shard[0], f"started at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     try:
         with scratch() as tmp:
             ours = ["worker", *child_job_args(place), "--shard", f"{shard[0]}/{shard[1]}", "--asset-child",
@@ -61,8 +63,21 @@ def run_collection_worker(place, shard, threads: int, quiet: bool, under_parent:
     failed = sum(states.get(a.id) == "failed" for a in block)
     line = f"rendered block {shard[0]}/{shard[1]} of {place}: {done} of {len(block)} assets done, {failed} failed"
     if code:
+        note(place, shard[0], f"failed: its renderer stopped with exit code {code}")
         raise BlockFailed(f"{line}; its renderer stopped with exit code {code} (the log above says why)")
+    note(place, shard[0], f"finished: {done} of {len(block)} assets done, {failed} failed")
     return line
+
+
+def note(place, index: int, text: str) -> None:
+    """A bucket shard's last words, where ``status`` reads them (a folder job's are its engine's log); best
+    effort: the bucket may be what failed."""
+    if place.kind == "folder":
+        return
+    try:
+        place.store.put(shard_log(index), f"{text}\n".encode())
+    except (OSError, UserError):
+        pass
 
 
 class BlockFailed(OSError):

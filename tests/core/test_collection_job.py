@@ -205,3 +205,27 @@ def test_a_second_submission_to_a_collection_job_needs_overwrite(tmp_path):
     (job / "mine.txt").write_text("the user's")
     assert "did not write (mine.txt)" in one_sentence(cli(*submit, "--overwrite", tmp_path=tmp_path))
     assert (job / "mine.txt").read_text() == "the user's"
+
+
+@pytest.mark.parametrize(
+    ("engine", "flags", "index"),
+    [
+        ("kubernetes", ["--image", "registry.example/nerf:1", "--pvc", "jobs"], "JOB_COMPLETION_INDEX"),
+        ("gcp-batch", ["--image", "registry.example/nerf:1", "--gcs-bucket", "bucket"], "BATCH_TASK_INDEX"),
+    ],
+)
+def test_a_collection_job_on_a_volume_is_emitted_for_the_container_engines(tmp_path, engine, flags, index):
+    """Kubernetes and Google Cloud Batch run the same worker on the job folder their volume holds; each task's
+    index picks its block of assets."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("m", "n", "o"):
+        (tree / f"{name}.obj").write_text(TRIANGLE)
+    job = tmp_path / "job"
+    r = cli("submit", "--backend", engine, "--job", job, "--shards", "3", *flags, "--import-dir", tree, *ARGS,
+            tmp_path=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    [emitted] = (job / ".nerf_dataset/backend").glob("*.json")
+    text = emitted.read_text()
+    assert '"worker"' in text and f"/{job.name}" in text and index not in text  # the engine sets it, not us
+    assert json.loads((job / ".nerf_dataset/job.json").read_text())["backend"] == engine
