@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -121,19 +122,37 @@ def _lines(path: Path, limit: int):
             yield line
 
 
+MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+([^\r\n]{1,4096})", re.MULTILINE | re.IGNORECASE)
+
+
 def _mtllib_names(obj: Path) -> list[list[str]]:
-    names = []
-    for line in _lines(obj, MAX_SCAN_BYTES):
-        if line[:6].lower() == b"mtllib" and line[6:7] in (b" ", b"\t"):
-            rest = line[7:].decode("utf-8", "replace").strip()
-            names.append([rest])
-            names += [[word] for word in rest.split()] if " " in rest else []
-    return names
+    """The whole rest of each ``mtllib`` line, then each of its words; scanned a megabyte at a time (a model's
+    millions of vertex lines are not split into Python lines), at most ``MAX_REFERENCES`` names."""
+    names: list[list[str]] = []
+    tail, read = b"", 0
+    with open(obj, "rb") as f:
+        while read < MAX_SCAN_BYTES and len(names) < MAX_REFERENCES:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            read += len(chunk)
+            text = tail + chunk
+            cut = text.rfind(b"\n") + 1  # whole lines only; the rest waits for the next chunk
+            text, tail = (text[:cut], text[cut:][-8192:]) if cut else (b"", text[-8192:])
+            for m in MTLLIB.finditer(text):
+                rest = m[1].decode("utf-8", "replace").strip()
+                names.append([rest])
+                names += [[word] for word in rest.split()[:16]] if " " in rest else []
+        if tail and len(names) < MAX_REFERENCES:
+            names += [[m[1].decode("utf-8", "replace").strip()] for m in MTLLIB.finditer(tail)]
+    return names[:MAX_REFERENCES]
 
 
 def _texture_names(mtl: Path) -> list[list[str]]:
-    names = []
+    names: list[list[str]] = []
     for line in _lines(mtl, MAX_SIDE_BYTES):
+        if len(names) >= MAX_REFERENCES:
+            break
         words = line.strip().split(None, 1)
         if len(words) == 2 and words[0].lower() in TEXTURE_KEYS:
             path = _after_options(words[1].decode("utf-8", "replace").split())

@@ -107,7 +107,8 @@ class AssetWork:
         self.count = 0
 
     def done(self, pool) -> int:
-        if time.monotonic() - self.last > 2.0:  # records are files: read them now and then, not five times a second
+        every = max(2.0, self.total / 5000)  # records are files: read now and then, not five times a second
+        if time.monotonic() - self.last > every:
             self.last = time.monotonic()
             self.count = sum(s in ("done", "failed") for s in self.assets.states(self.batch).values())
         return self.count
