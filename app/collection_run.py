@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -225,9 +227,23 @@ def _saved_identity(out: Path) -> dict | None:
     return {k: saved.get(k) for k in ("settings", *AssetOptions.__dataclass_fields__)}
 
 
-def load_batch(out: Path) -> Batch:
+def node_cache() -> str:
+    """This node's download cache for a job's URL sources: this user's own folder (mode 0700) in the temporary
+    folder; one that is not (a link, another user's, open to others) is never used."""
+    path = Path(tempfile.gettempdir()) / f"{NODE_CACHE}-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            return str(path)
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix=f"{NODE_CACHE}-")
+
+
+def load_batch(out: Path, job: bool = False) -> Batch:
     """The batch file, read as hostile (a worker's only input): every field of the type and range a run
-    writes, every asset id a plain one."""
+    writes, every asset id a plain one; a ``job``'s names no download cache (each node has its own)."""
     from ..exporters import FORMATS
 
     path = Path(out) / BATCH_FILE
@@ -250,7 +266,9 @@ def load_batch(out: Path) -> Batch:
         settings.validate(FORMATS)
         options = AssetOptions.from_record({k: d[k] for k in AssetOptions.__dataclass_fields__})
         rows, cache, limit = d["assets"], d["cache"], d["max_download_mb"]
-        cache = str(Path(tempfile.gettempdir()) / NODE_CACHE) if cache is None else cache  # a job's: this node's
+        if job != (cache is None):
+            raise ValueError("a download cache no run writes")
+        cache = node_cache() if job else cache
         if not (isinstance(rows, list) and len(rows) <= MAX_ASSETS and isinstance(cache, str)):
             raise ValueError("a field of the wrong type")
         if not Path(cache).is_absolute() or type(limit) is not int or not 1 <= limit <= MAX_DOWNLOAD_MB:
@@ -395,7 +413,9 @@ def run_workers(out: Path, batch: Batch, run: RunOptions, timeout: int) -> None:
         return starting_after
 
     def stopped(asset: Asset, reason: str) -> None:
-        write_record(out, AssetRecord(asset.id, asset.shown, "failed", reason))
+        record = read_record(out, asset.id)
+        if record is None or record.status != "done":  # done before its renderer died: it stays
+            write_record(out, AssetRecord(asset.id, asset.shown, "failed", reason))
 
     with tempfile.TemporaryDirectory(prefix="nerf_dataset-beats-") as beats:
         watched = []

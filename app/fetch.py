@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..core.collection import MODEL_EXTS, Asset
 from ..core.errors import UserError
-from ..core.files import write_json_atomic
+from ..core.files import sha256_of, write_json_atomic
 
 MAX_REDIRECTS = 5
 MAX_MEMBERS = 10_000
@@ -50,7 +50,8 @@ def download_asset(asset: Asset, opts: FetchOptions) -> Path:
     try:
         rec = json.loads(known.read_text())
         body = cache / "blobs" / rec["sha256"] / rec["name"]
-        if body.is_file() and (asset.sha256 is None or asset.sha256 == rec["sha256"]):
+        # a cache is content-addressed: a body that is not its address's (planted, damaged) is downloaded again
+        if body.is_file() and asset.sha256 in (None, rec["sha256"]) and sha256_of(body) == rec["sha256"]:
             return _model_in(body, opts)
     except (OSError, ValueError, KeyError, TypeError):
         pass

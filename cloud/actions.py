@@ -185,10 +185,10 @@ def submit(sub: Submission, settings, source, quiet: bool = True, progress=None)
 
 def submit_collection(sub: Submission, settings, options, collection, progress=None) -> str:
     """``cli.py submit --import-dir | --import-list``: the batch made a job (no Blender), then handed over."""
-    from .collection_submit import NothingHeld, make_collection
+    from .collection_submit import make_collection
 
-    folder = make_collection(sub, settings, options, collection)
-    return hand_over(MadeJob(sub, folder, NothingHeld()), progress)
+    folder, held = make_collection(sub, settings, options, collection)
+    return hand_over(MadeJob(sub, folder, held), progress)
 
 
 def retry_missing(place, typed: dict | None = None, emit: str | None = None, apply: bool = False,

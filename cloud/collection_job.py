@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field, replace
@@ -64,6 +65,17 @@ def job_kind(raw: bytes) -> str:
     return "collection" if isinstance(d, dict) and d.get("kind") == "collection" else "scene"
 
 
+BUNDLE = re.compile(r"[0-9a-f]{64}")
+SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def plain_path(rel) -> bool:
+    """A relative path of plain parts (no ``..``, no root, no backslash or NUL): it stays where it is put."""
+    if not isinstance(rel, str) or not 0 < len(rel) <= 4096 or "\\" in rel or "\0" in rel:
+        return False
+    return not rel.startswith("/") and all(p not in ("", ".", "..") for p in rel.split("/"))
+
+
 def check_shards(shards: int, assets: int) -> None:
     if shards > assets:
         raise OptionError("shards", f"{{}} {shards} is more than the collection's {assets} assets; give at most "
@@ -104,6 +116,9 @@ def make_collection_job(folder: Path, batch: Batch, collection: CollectionOption
             _copy(bundle, folder / ASSETS_DIR / bundle.id)
             manifest[bundle.id] = bundle.manifest()
         assets.append(replace(asset, stored=f"{ASSETS_DIR}/{bundle.id}/{bundle.model}"))
+    if all(a.stored and MISSING in a.stored for a in assets):
+        raise UserError(f"none of the collection's {len(assets)} assets can be read (e.g. {batch.assets[0].source}); "
+                        "nothing to submit")  # fmt: skip
     write_json_atomic(folder / ASSETS_FILE, manifest)
     job_batch = replace(batch, assets=tuple(assets), cache=None)  # each node fetches URLs into its own cache
     write_json_atomic(folder / BATCH_FILE, job_batch.to_json())
@@ -137,7 +152,7 @@ def read_collection_job(job_dir: Path, engines, kind: str = "folder") -> tuple[C
     batch_path = inside(job_dir, BATCH_FILE)
     if batch_path.stat().st_size > MAX_BATCH_BYTES or sha256_of(batch_path) != spec.digest:
         raise UserError(f"job {job_dir}: its batch does not match the digest it was submitted with; refusing it")
-    batch = load_batch(job_dir)
+    batch = load_batch(job_dir, job=True)
     if len(batch.assets) != spec.assets or spec.shards > spec.assets:
         raise UserError(f"job {job_dir}: {JOB_FILE} is damaged (its batch holds {len(batch.assets)} assets)")
     if any(a.stored is None and not a.remote for a in batch.assets):
@@ -155,7 +170,9 @@ def read_manifest(job_dir: Path, spec: CollectionJobSpec) -> dict[str, dict[str,
         manifest = {}
         for bundle, entry in json.loads(data).items():
             files = {rel: (size, sha) for rel, (size, sha) in entry["files"].items()}
-            if not all(type(s) is int and s >= 0 and isinstance(h, str) for s, h in files.values()):
+            if not (BUNDLE.fullmatch(bundle) and all(plain_path(rel) for rel in files)):
+                raise ValueError  # a path out of the job's assets: a worker would write it anywhere
+            if not all(type(s) is int and 0 <= s < 1 << 40 and SHA.fullmatch(str(h)) for s, h in files.values()):
                 raise ValueError
             manifest[bundle] = files
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):

@@ -19,16 +19,20 @@ from pathlib import Path
 
 from ..app.collection_run import Batch, save_batch
 from ..app.dataset import IncompleteError
-from ..core.asset_index import AssetRecord, IndexWriter, read_record, record_path, write_record
+from ..core.asset_index import AssetRecord, IndexWriter, read_record, record_from, record_path, write_record
 from ..core.collection import Asset
 from ..core.errors import UserError
 from ..core.layout import (
+    ASSETS_DIR,
     ASSETS_FILE,
     BATCH_FILE,
     COLLECTION_DIR,
+    COLLECTION_LOCK,
     DOWNLOAD_CACHE,
     INDEX_CSV,
+    INDEX_JSON,
     JOB_FILE,
+    PLAN_DIR,
     PLAN_FILE,
     RECORDS_DIR,
 )
@@ -97,9 +101,30 @@ def final(record: AssetRecord | None) -> bool:
     return record is not None and record.status in ("done", "failed")
 
 
+def linked(root: Path, rel: str) -> bool:
+    """Whether a part of ``root/rel`` is a link: this tool makes none in a job, so one was planted, and writing or
+    reading through it would reach outside the job."""
+    path = Path(root)
+    for part in rel.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
+
+
 class FolderAssets:
     def __init__(self, place):
         self.place, self.root = place, Path(place.location)
+
+    def check_links(self, assets: list[Asset]) -> None:
+        """Refuse a job with a link where an asset's dataset or record goes (before anything is written)."""
+        for rel in (PLAN_DIR, COLLECTION_DIR, RECORDS_DIR, ASSETS_DIR):
+            if linked(self.root, rel):
+                raise UserError(f"job {self.root}: {rel} is a link this tool did not make; refusing the job")
+        for a in assets:
+            for rel in (a.id, f"{RECORDS_DIR}/{a.id}"):
+                if linked(self.root, rel):
+                    raise UserError(f"job {self.root}: {rel} is a link this tool did not make; refusing the job")
 
     def read(self):
         from .collection_job import read_collection_job
@@ -118,15 +143,21 @@ class FolderAssets:
         return read_record(self.root, asset.id)
 
     def stopped(self, asset: Asset, reason: str) -> None:
-        write_record(self.root, AssetRecord(asset.id, asset.shown, "failed", reason))
+        """The watchdog's verdict, unless the asset's record already says done (its renderer died after it)."""
+        self.check_links([asset])
+        record = read_record(self.root, asset.id)
+        if record is None or record.status != "done":
+            write_record(self.root, AssetRecord(asset.id, asset.shown, "failed", reason))
 
     def forget_failed(self, assets: list[Asset]) -> None:
+        self.check_links(assets)
         for a in assets:
             record_path(self.root, a.id).unlink(missing_ok=True)
 
     def fetch(self, asset: Asset, out: Path) -> AssetRecord:
         """The asset's final record, and its dataset linked (or copied) into ``out`` when done."""
         record = read_record(self.root, asset.id)
+        self.check_links([asset])
         if record is None or record.status == "done" and not (self.root / asset.id / PLAN_FILE).is_file():
             raise AssetDamaged(asset.id)
         if record.status == "done":
@@ -208,7 +239,8 @@ class BucketAssets:
         return None
 
     def stopped(self, asset: Asset, reason: str) -> None:
-        put_record(self.store, AssetRecord(asset.id, asset.shown, "failed", reason))
+        if self.store.size(record_key(asset.id, "done")) is None:  # done before its renderer died: it stays
+            put_record(self.store, AssetRecord(asset.id, asset.shown, "failed", reason))
 
     def forget_failed(self, assets: list[Asset]) -> None:
         self.store.delete([record_key(a.id, "failed") for a in assets])
@@ -255,14 +287,8 @@ def put_record(store, record: AssetRecord, files: dict | None = None) -> None:
 
 
 def _record(d, asset: Asset) -> AssetRecord | None:
-    if not isinstance(d, dict):
-        return None
-    try:
-        record = AssetRecord(**d)
-    except TypeError:
-        return None
-    ok = record.id == asset.id and isinstance(record.reason, str) and type(record.views) is int
-    return replace(record, source=asset.shown) if ok else None
+    record = record_from(d)
+    return replace(record, source=asset.shown) if record is not None and record.id == asset.id else None
 
 
 def _files(d) -> dict[str, tuple[int, str]] | None:
@@ -292,9 +318,13 @@ def collect_into(place_assets, batch: Batch, out: Path, overwrite: bool, progres
     """Every asset of a finished job into ``out`` (its dataset when done, its record either way) and the index,
     written one asset at a time; built beside ``out`` and put in its place at the end, so a collect that fails
     leaves ``out`` as it was. Returns (the assets done, the failed records)."""
+    from ..app.lock import OutputLock
+
     out = Path(out).expanduser().absolute()
-    _check_out(out, overwrite)
+    _check_out(out, overwrite, batch)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # a run rendering a collection there holds its lock: never replaced under it
+    held = OutputLock(out, lock=COLLECTION_LOCK).acquire() if (out / COLLECTION_DIR).is_dir() else None
     building = out.parent / f".{out.name}.collecting-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir()
@@ -318,18 +348,29 @@ def collect_into(place_assets, batch: Batch, out: Path, overwrite: bool, progres
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+    finally:
+        if held is not None:
+            held.release()
     return done, failed
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
+def _check_out(out: Path, overwrite: bool, batch: Batch) -> None:
+    """OUT is new, empty, or a collection of ours and nothing else (``overwrite`` replaces it): no file of the
+    user's, no job, no link is ever in what is replaced."""
+    if out.is_symlink() or out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
-    entries = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    entries = list(out.iterdir()) if out.is_dir() else []
     if not entries:
         return
-    ours = (out / BATCH_FILE).is_file() and not (out / COLLECTION_DIR).is_symlink()
-    if not ours:
-        raise UserError(f"--out {out} holds files this tool did not write ({sorted(entries)[0]}…); choose another "
+    records = out / RECORDS_DIR
+    ours = {INDEX_JSON, INDEX_CSV, COLLECTION_DIR} | {a.id.split("/")[0] for a in batch.assets}
+    if records.is_dir() and not records.is_symlink():  # the assets of the collection there (another batch's)
+        ours |= {p.name for p in records.iterdir()}
+    foreign = sorted(p.name for p in entries if p.name not in ours or p.is_symlink())
+    if not (out / BATCH_FILE).is_file() or (out / COLLECTION_DIR).is_symlink():
+        foreign = foreign or [COLLECTION_DIR]
+    if foreign:
+        raise UserError(f"--out {out} holds files this tool did not write there ({foreign[0]}); choose another "
                         "folder")  # fmt: skip
     if not overwrite:
         raise UserError(f"--out {out} holds a collection: give --overwrite to replace it")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.collection import shard_assets
+from ..core.text import one_line
 from .engines import engine_of
 from .engines.engine import BUSY_STATES, QUIET_STATES
 
@@ -122,5 +123,6 @@ def collection_status(place, spec, batch) -> CollectionStatus:
     failures = []
     for a in failed_assets[:SHOWN_FAILURES]:
         record = assets.record(a)
-        failures.append((a.id, record.reason if record is not None else "(its record cannot be read)"))
+        reason = one_line(record.reason, 300) if record is not None else "(its record cannot be read)"
+        failures.append((a.id, reason))
     return CollectionStatus(spec, batch, shards, failures, summary)

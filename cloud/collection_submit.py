@@ -19,25 +19,30 @@ from ..core.layout import COLLECTION_DIR, INDEX_CSV, INDEX_JSON, PLAN_DIR
 from .collection_job import check_shards, make_collection_job
 
 
-class NothingHeld:
-    """A collection job holds no planned scene: nothing to release after the hand-over."""
+class Held:
+    """What a made job holds until it is handed over: a folder job's lock (its local workers run under it), or
+    nothing (a bucket's)."""
+
+    def __init__(self, lock=None):
+        self.lock = lock
 
     def release(self) -> None:
-        pass
+        if self.lock is not None:
+            self.lock.release()
 
 
-def make_collection(sub, settings, options: AssetOptions, collection: CollectionOptions) -> Path:
-    """The job made in its folder (a bucket's: a scratch folder), ready to be handed over; refused in one
-    sentence, leaving nothing."""
+def make_collection(sub, settings, options: AssetOptions, collection: CollectionOptions) -> tuple[Path, Held]:
+    """The job made in its folder (a bucket's: a scratch folder), ready to be handed over, and what it holds;
+    refused in one sentence, leaving nothing."""
     place = sub.place
     target = Path(place.location) if place.kind == "folder" else None
     batch = plan_batch(settings, options, collection, target or Path(tempfile.gettempdir()) / "nerf_dataset-none")
     check_shards(sub.asked.shards, len(batch.assets))
     if target is not None:
-        made = _clear_folder(place, sub.overwrite)
+        lock, made = _claim_folder(place, sub.overwrite)
         folder = target
     else:
-        made, folder = [], place.staging()
+        lock, made, folder = None, [], place.staging()
     record = sub.engine.record(sub.options, place.reach)
     timeout = collection.asset_timeout or DEFAULT_TIMEOUT
     try:
@@ -46,44 +51,70 @@ def make_collection(sub, settings, options: AssetOptions, collection: Collection
         if target is None:
             place.drop_staging(folder)
         else:
-            _remove_ours(folder, made)
+            lock.release()
+            _remove_ours(folder, made, with_lock=True)
         raise
-    return folder
+    return folder, Held(lock)
 
 
-def _clear_folder(place, overwrite: bool) -> list[Path]:
-    """The job folder made ready: new, empty, or a collection job of ours (replaced with ``overwrite`` when
-    none of its tasks runs). Returns the folders made here (a refused job removes them)."""
+def _claim_folder(place, overwrite: bool):
+    """The job folder made ready and locked: new, empty, or a collection job of ours (replaced with
+    ``overwrite`` when no worker or engine task runs on it). Returns (its lock, the folders made here: a refused
+    job removes them)."""
+    from ..app.lock import OutputLock
     from .status import refuse_busy
 
     folder = Path(place.location)
-    if folder.exists() and not folder.is_dir():
+    if folder.is_symlink() or folder.exists() and not folder.is_dir():
         raise UserError(f"--job {folder} exists and is not a folder")
-    if not folder.exists():
-        folder.mkdir(parents=True)
-        return [folder]
-    entries = list(folder.iterdir())
-    if not entries:
-        return []
-    if place.job_kind() != "collection":
-        raise UserError(f"--job {folder} holds files that are not a collection job of this tool; choose a new folder")
-    spec, batch = place.read()
-    if not overwrite:
-        raise UserError(f"--job {folder} holds a collection job: give --overwrite to replace it, or choose another "
-                        "folder")  # fmt: skip
-    ours = {PLAN_DIR, COLLECTION_DIR, INDEX_JSON, INDEX_CSV} | {a.id.split("/")[0] for a in batch.assets}
-    foreign = sorted(p.name for p in entries if p.name not in ours or p.is_symlink())
-    if foreign:
-        raise UserError(f"--job {folder} holds files this tool did not write ({foreign[0]}); not replacing them")
-    refuse_busy(place, spec)
-    for p in entries:
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
-    return []
+    made = [] if folder.exists() else [folder]
+    entries = list(folder.iterdir()) if folder.exists() else []
+    spec = batch = None
+    if entries:
+        if place.job_kind() != "collection":
+            raise UserError(f"--job {folder} holds files that are not a collection job of this tool; choose a new "
+                            "folder")  # fmt: skip
+        spec, batch = place.read()
+        if not overwrite:
+            raise UserError(f"--job {folder} holds a collection job: give --overwrite to replace it, or choose "
+                            "another folder")  # fmt: skip
+        ours = {PLAN_DIR, COLLECTION_DIR, INDEX_JSON, INDEX_CSV} | {a.id.split("/")[0] for a in batch.assets}
+        foreign = sorted(p.name for p in entries if p.name not in ours or p.is_symlink())
+        if foreign:
+            raise UserError(f"--job {folder} holds files this tool did not write ({foreign[0]}); not replacing them")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = OutputLock(folder).acquire()  # workers hold it shared: never replaced under them
+    except UserError as exc:
+        for path in made:  # nothing of the job there is touched: it is another run's now
+            shutil.rmtree(path, ignore_errors=True)
+        raise UserError(str(exc).replace("--out", "--job")) from None
+    try:
+        if spec is not None:
+            refuse_busy(place, spec)
+        for p in entries:
+            if p.name == PLAN_DIR:  # its lock stays: this run holds it
+                for q in p.iterdir():
+                    if q.name != "lock":
+                        shutil.rmtree(q) if q.is_dir() and not q.is_symlink() else q.unlink()
+            else:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    except BaseException:
+        lock.release()
+        raise
+    return lock, made
 
 
-def _remove_ours(folder: Path, made: list[Path]) -> None:
-    """A refused job leaves nothing of itself: what it wrote in the folder, and the folder if it made it."""
-    for name in (PLAN_DIR, COLLECTION_DIR):
-        shutil.rmtree(folder / name, ignore_errors=True)
+def _remove_ours(folder: Path, made: list[Path], with_lock: bool = False) -> None:
+    """A refused job leaves nothing of itself: what it wrote in the folder (its lock's file too once released),
+    and the folder if it made it."""
+    shutil.rmtree(folder / COLLECTION_DIR, ignore_errors=True)
+    plan_dir = folder / PLAN_DIR
+    if plan_dir.is_dir() and not plan_dir.is_symlink():
+        for q in plan_dir.iterdir():
+            if q.name != "lock" or with_lock:
+                shutil.rmtree(q, ignore_errors=True) if q.is_dir() else q.unlink(missing_ok=True)
+        if with_lock:
+            plan_dir.rmdir()
     for path in reversed(made):
         shutil.rmtree(path, ignore_errors=True)

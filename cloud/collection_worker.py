@@ -23,7 +23,7 @@ from ..core.asset_index import AssetRecord
 from ..core.collection import shard_assets
 from ..core.errors import UserError
 from ..core.files import sha256_of
-from ..core.layout import ASSETS_DIR, shard_log
+from ..core.layout import ASSETS_DIR, SHARD_DIR, shard_log
 from .collection_places import assets_of, put_record
 from .worker import shard_from_environment
 
@@ -45,9 +45,19 @@ def run_collection_worker(place, shard, threads: int, quiet: bool, under_parent:
     spec, batch = assets.read()
     shard = block_of(spec, shard)
     block = shard_assets(list(batch.assets), shard)
-    lock = OutputLock(Path(place.location), shared=True) if place.kind == "folder" and not under_parent else None
-    if lock is not None:
-        lock.acquire()
+    if place.kind == "folder":
+        assets.check_links(block)  # before any Blender starts
+    locks = []
+    if place.kind == "folder":  # the job's lock shared (a run replacing the job waits), the shard's exclusive
+        mine = [OutputLock(Path(place.location), lock=f"{SHARD_DIR}/collection-{shard[0]}.lock")]
+        locks = mine if under_parent else [OutputLock(Path(place.location), shared=True), *mine]
+    try:
+        for lock in locks:
+            lock.acquire()
+    except UserError as exc:
+        for lock in locks:
+            lock.release()
+        raise UserError(f"block {shard[0]}/{shard[1]} of {place}: {exc}".replace("--out", "the job")) from None
     note(place, shard[0], f"started at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     try:
         with scratch() as tmp:
@@ -56,7 +66,7 @@ def run_collection_worker(place, shard, threads: int, quiet: bool, under_parent:
             watched = Watched(this_cli_command(ours), tmp / "beat", spec.asset_timeout, block, assets.stopped)
             [code] = wait_all([watched.start()])
     finally:
-        if lock is not None:
+        for lock in locks:
             lock.release()
     states = assets.states(batch)
     done = sum(states.get(a.id) == "done" for a in block)
@@ -100,6 +110,7 @@ def render_block(place, shard, threads: int, quiet: bool, beat: Path) -> str:
     if place.kind == "folder":
         spec, batch = assets.read()
         shard = block_of(spec, shard)
+        assets.check_links(shard_assets(list(batch.assets), shard))
         run = RunOptions(out=Path(place.location), resume=True, threads=threads, verbose=not quiet)
         failures = render_assets(run.out, batch, run, shard, Beat(beat), failed_final=True)
     else:

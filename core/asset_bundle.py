@@ -32,6 +32,8 @@ MAX_REFERENCES = 512
 MAX_SCAN_BYTES = 256 << 20
 """An .obj's text is scanned for ``mtllib`` up to here (the lines come first in every exporter's files)."""
 MAX_SIDE_BYTES = 16 << 20
+MAX_MTL_BYTES = 64 << 20
+"""All of one model's material libraries together: more is no real model's, and is not read."""
 """An .mtl, a .gltf's JSON, a .glb's JSON chunk: larger than any real one."""
 TEXTURE_KEYS = {b"map_kd", b"map_ka", b"map_ks", b"map_ns", b"map_d", b"map_bump", b"bump", b"disp", b"decal",
                 b"refl", b"map_pr", b"map_pm", b"map_ps", b"map_ke", b"norm", b"map_kn", b"map_refl"}  # fmt: skip
@@ -65,7 +67,9 @@ def find_bundle(model: Path, root: Path) -> Bundle:
         real = model.resolve(strict=True)
         if not real.is_file():
             raise OSError("not a file")
-        found = [real, *references(real, root)]
+        if not real.is_relative_to(root):  # a link out of the collection: never carried into a job
+            raise UserError(f"{model} is a link to a file outside the collection ({root}); it is not carried")
+        found = [real, *references(real, root)]  # as Blender's importer is given it: the real file
     except OSError as exc:
         raise UserError(f"{model} cannot be read ({exc.strerror or exc})") from None
     base = Path(os.path.commonpath([str(p.parent) for p in found]))
@@ -79,8 +83,13 @@ def references(model: Path, root: Path) -> list[Path]:
     """The files under ``root`` that ``model`` names, directly or through its material libraries."""
     suffix = model.suffix.lower()
     if suffix == ".obj":
-        libraries = _existing(model.parent, _mtllib_names(model), root)
-        textures = [t for lib in libraries for t in _existing(lib.parent, _texture_names(lib), root)]
+        libraries = list(dict.fromkeys(_existing(model.parent, _mtllib_names(model), root)))
+        textures, budget = [], MAX_MTL_BYTES
+        for lib in libraries:
+            budget -= lib.stat().st_size
+            if budget < 0:  # material libraries larger than any model's, in all: the rest are not read
+                break
+            textures += _existing(lib.parent, _texture_names(lib), root)
         return _bounded(libraries + textures)
     if suffix in (".gltf", ".glb"):
         return _bounded(_existing(model.parent, _gltf_uris(model), root))
@@ -100,11 +109,14 @@ def _existing(folder: Path, names: list[list[str]], root: Path) -> list[Path]:
         for name in candidates:
             if not name or "\0" in name or PurePosixPath(name).is_absolute() or Path(name).is_absolute():
                 continue
+            # Stored where the importer looks (the name as written, a link's own name); read through a link
+            # only when its target lies in the collection too
+            path = Path(os.path.normpath(folder / name))
             try:
-                path = (folder / name).resolve()
+                real = path.resolve()
             except (OSError, RuntimeError, ValueError):
                 continue
-            if path.is_relative_to(root) and path.is_file():
+            if path.is_relative_to(root) and real.is_relative_to(root) and real.is_file():
                 found.append(path)
                 break
     return found

@@ -57,11 +57,41 @@ def read_record(out: Path, asset_id: str) -> AssetRecord | None:
     """The asset's record, or None when it has none (or an unreadable one: the asset is simply done again)."""
     path = record_path(out, asset_id)
     try:
-        d = json.loads(read_bounded(path, Path(out)))
-        rec = AssetRecord(**d)
-    except (Unreadable, ValueError, TypeError, RecursionError):
+        rec = record_from(json.loads(read_bounded(path, Path(out))))
+    except (Unreadable, ValueError, RecursionError):
         return None
-    return rec if rec.id == asset_id and rec.status in ("done", "failed", "started") else None
+    return rec if rec is not None and rec.id == asset_id else None
+
+
+def record_from(d) -> AssetRecord | None:
+    """A record from JSON, every field of the type a run writes (the index's bytes come from it), or None."""
+    if not isinstance(d, dict) or set(d) != set(AssetRecord.__dataclass_fields__):
+        return None
+    numbers = (d["bounds_min"], d["bounds_max"])
+    checks = [
+        all(isinstance(d[k], str) for k in ("id", "source", "status", "reason")),
+        d["status"] in ("done", "failed", "started"),
+        type(d["views"]) is int and 0 <= d["views"] < 1 << 31,
+        isinstance(d["normalization"], dict) and _normalization(d["normalization"]),
+        all(isinstance(b, list) and len(b) in (0, 3) and all(_number(x) for x in b) for b in numbers),
+        _number(d["seconds"]),
+    ]
+    if not all(checks):
+        return None
+    return AssetRecord(**d)
+
+
+def _number(x) -> bool:
+    return type(x) in (int, float) and x == x and abs(x) < 1e300
+
+
+def _normalization(n: dict) -> bool:
+    """What the index's columns read of it: a mode, a scale and a 4x4 matrix (or none)."""
+    m = n.get("model_to_world")
+    matrix = m is None or (isinstance(m, list) and len(m) == 4 and all(
+        isinstance(row, list) and len(row) == 4 and all(_number(x) for x in row) for row in m))  # fmt: skip
+    scale = n.get("scale")
+    return matrix and isinstance(n.get("mode", ""), str) and (scale is None or scale == "" or _number(scale))
 
 
 def write_index(out: Path, records) -> int:

@@ -32,6 +32,8 @@ SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 SHAPENET_V2 = ("models", "model_normalized.obj")
 SHAPENET_V1 = ("model.obj",)
 MAX_DOWNLOAD_MB = 1 << 20
+OUR_FOLDERS = (".nerf_collection", ".nerf_dataset")
+"""This tool's bookkeeping (a job's stored copies of models, a dataset's plan): never a collection's assets."""
 
 
 def _axis(label: str, importers: str) -> Meta:
@@ -247,7 +249,8 @@ def scan_dir(root, pattern: str | None = None, exclude: Path | None = None) -> l
     found: list[Asset] = []
     taken: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if exclude is None or Path(folder, d).resolve() != exclude)
+        dirs[:] = sorted(d for d in dirs if (exclude is None or Path(folder, d).resolve() != exclude)
+                         and d not in OUR_FOLDERS)  # fmt: skip
         rel = Path(folder).relative_to(root)
         shapenet = _shapenet(Path(folder), rel)
         if shapenet is not None:

@@ -38,11 +38,11 @@ def submit(context) -> Task:
     if any(t.running and getattr(t, "location", None) == key for t in jobs.SUBMISSIONS.values()):
         raise UserError(f"another scene is submitting a job to {key}; wait for it to end")
     if props.target_kind == ASSETS:  # a collection's job: its assets copied in, no scene needed
-        from ..cloud.collection_submit import NothingHeld, make_collection
+        from ..cloud.collection_submit import make_collection
         from .collection import collection_options
 
-        folder = make_collection(sub, settings_from_props(props, context), *collection_options(context))
-        made = actions.MadeJob(sub, folder, NothingHeld())
+        folder, held = make_collection(sub, settings_from_props(props, context), *collection_options(context))
+        made = actions.MadeJob(sub, folder, held)
     else:
         made = actions.make(sub, settings_from_props(props, context), source_from_props(props))
     uid = scene.session_uid

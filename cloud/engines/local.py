@@ -108,7 +108,7 @@ class AssetWork:
 
     def done(self, pool) -> int:
         every = max(2.0, self.total / 5000)  # records are files: read now and then, not five times a second
-        if time.monotonic() - self.last > every:
+        if time.monotonic() - self.last > every or all(w.finished for w in pool):
             self.last = time.monotonic()
             self.count = sum(s in ("done", "failed") for s in self.assets.states(self.batch).values())
         return self.count

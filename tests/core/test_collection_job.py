@@ -229,3 +229,108 @@ def test_a_collection_job_on_a_volume_is_emitted_for_the_container_engines(tmp_p
     text = emitted.read_text()
     assert '"worker"' in text and f"/{job.name}" in text and index not in text  # the engine sets it, not us
     assert json.loads((job / ".nerf_dataset/job.json").read_text())["backend"] == engine
+
+
+def _job_of(tmp_path: Path, names=("m", "n")) -> Path:
+    tree = tmp_path / "tree"
+    tree.mkdir(exist_ok=True)
+    for name in names:
+        (tree / f"{name}.obj").write_text(TRIANGLE)
+    job = tmp_path / "job"
+    r = cli("submit", "--backend", "slurm", "--emit", "--job", job, "--shards", "1", "--import-dir", tree, *ARGS,
+            tmp_path=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return job
+
+
+def test_a_manifest_path_out_of_the_job_is_refused(tmp_path):
+    import hashlib
+
+    from nerf_dataset.cloud.collection_job import read_collection_job, read_manifest
+    from nerf_dataset.cloud.engines import ENGINES
+    from nerf_dataset.core.errors import UserError
+
+    job = _job_of(tmp_path)
+    path = job / ".nerf_collection/assets.json"
+    manifest = json.loads(path.read_text())
+    bundle = next(iter(manifest))
+    manifest[bundle]["files"]["../" * 12 + "tmp/PWNED.txt"] = [3, "0" * 64]
+    path.write_text(json.dumps(manifest))
+    _json(job / ".nerf_dataset/job.json", assets_digest=hashlib.sha256(path.read_bytes()).hexdigest())
+    spec, _ = read_collection_job(job, ENGINES)
+    with pytest.raises(UserError, match="assets.json is damaged"):
+        read_manifest(job, spec)
+
+
+def test_links_planted_in_a_job_and_damaged_records_are_refused(tmp_path):
+    job = _job_of(tmp_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (job / "m").symlink_to(outside)
+    for command in (["worker", "--shard", "0/1"], ["collect", "--out", tmp_path / "out"]):
+        write_record(job, AssetRecord("m", "/x", "done", views=3))
+        write_record(job, AssetRecord("n", "/y", "failed", "no mesh"))
+        r = cli(*command, "--job", job, tmp_path=tmp_path)
+        assert "m is a link this tool did not make" in one_sentence(r), r.stderr
+    assert list(outside.iterdir()) == [] and not (tmp_path / "out").exists()
+    (job / "m").unlink()
+    record = job / ".nerf_collection/records/n/record.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "normalization": [1, 2]}))  # the wrong type
+    r = cli("collect", "--job", job, "--out", tmp_path / "out", tmp_path=tmp_path)
+    assert "are not finished (n)" in one_sentence(r, 1)
+
+
+def test_a_job_is_never_replaced_under_its_workers_nor_a_shard_rendered_twice(tmp_path):
+    from nerf_dataset.app.lock import OutputLock
+
+    job = _job_of(tmp_path)
+    worker = OutputLock(job, shared=True).acquire()  # a worker of the job runs
+    r = cli("submit", "--backend", "slurm", "--emit", "--job", job, "--import-dir", tmp_path / "tree", "--overwrite",
+            *ARGS, tmp_path=tmp_path)  # fmt: skip
+    assert "--job" in one_sentence(r) and "is in use by" in r.stderr
+    assert (job / ".nerf_dataset/job.json").is_file() and (job / ".nerf_collection/batch.json").is_file()
+    worker.release()
+    shard = OutputLock(job, lock=".nerf_dataset/shards/collection-0.lock").acquire()  # its block renders
+    r = cli("worker", "--job", job, "--shard", "0/1", tmp_path=tmp_path)
+    assert "block 0/1" in one_sentence(r) and "in use" in r.stderr
+    shard.release()
+
+
+def test_collect_replaces_only_a_collection_of_its_own(tmp_path):
+    job = _job_of(tmp_path)
+    for name in ("m", "n"):
+        write_record(job, AssetRecord(name, "/x", "failed", "no mesh"))
+    out = tmp_path / "out"
+    assert cli("collect", "--job", job, "--out", out, tmp_path=tmp_path).returncode == 1
+    assert cli("collect", "--job", job, "--out", out, "--overwrite", tmp_path=tmp_path).returncode == 1
+    (out / "README.txt").write_text("the user's")
+    r = cli("collect", "--job", job, "--out", out, "--overwrite", tmp_path=tmp_path)
+    assert "did not write there (README.txt)" in one_sentence(r)
+    assert (out / "README.txt").read_text() == "the user's" and (out / "index.csv").is_file()
+
+
+def test_a_link_to_a_file_outside_the_collection_is_never_carried(tmp_path):
+    secret = tmp_path / "secret.obj"
+    secret.write_text(TRIANGLE + "# the user's secret\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "evil.obj").symlink_to(secret)
+    (tree / "m.obj").write_text(TRIANGLE)
+    job = tmp_path / "job"
+    r = cli("submit", "--backend", "slurm", "--emit", "--job", job, "--import-dir", tree, *ARGS, tmp_path=tmp_path)
+    assert r.returncode == 0 and "evil: " in r.stderr and "outside the collection" in r.stderr, r.stderr
+    stored = b"".join(p.read_bytes() for p in (job / ".nerf_collection/assets").rglob("*") if p.is_file())
+    assert b"secret" not in stored
+    (tree / "m.obj").unlink()
+    r = cli("submit", "--backend", "slurm", "--emit", "--job", tmp_path / "job2", "--import-dir", tree, *ARGS,
+            tmp_path=tmp_path)  # fmt: skip
+    assert "none of the collection's 1 assets can be read" in r.stderr.splitlines()[-1]
+    assert r.returncode == 2 and not (tmp_path / "job2").exists()
+
+
+def test_a_model_of_many_mtllib_lines_is_read_once_and_bounded(tmp_path):
+    from nerf_dataset.core.asset_bundle import MAX_REFERENCES, _mtllib_names
+
+    model = tmp_path / "m.obj"
+    model.write_bytes(b"mtllib a.mtl\n" * 200_000 + TRIANGLE.encode())
+    assert len(_mtllib_names(model)) == MAX_REFERENCES
