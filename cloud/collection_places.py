@@ -169,17 +169,20 @@ class FolderAssets:
 
 
 def copy_tree(src: Path, dest: Path) -> None:
-    """A dataset folder as a worker wrote it: regular files only (a link is no file of ours)."""
-    from ..core.files import link_or_copy
-
-    for folder, dirs, files in os.walk(src, followlinks=False):
+    """A dataset folder as a worker wrote it, hard-linked (or copied) into ``dest``, a new folder of this
+    collect's own (so no file is replaced and no rename is needed): regular files only (a link is no file of
+    ours)."""
+    for folder, _dirs, files in os.walk(src, followlinks=False):
+        target = dest / Path(folder).relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in os.scandir(folder):
+            if entry.is_symlink() or not (entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)):
+                raise UserError(f"{entry.path} is not a file this tool wrote; refusing to collect it")
         for name in files:
-            path = Path(folder, name)
-            if path.is_symlink() or not path.is_file():
-                raise UserError(f"{path} is not a file this tool wrote; refusing to collect it")
-            link_or_copy(path, dest / path.relative_to(src))
-        if any(Path(folder, d).is_symlink() for d in dirs):
-            raise UserError(f"{folder} holds a link this tool did not make; refusing to collect it")
+            try:
+                os.link(Path(folder, name), target / name)
+            except OSError:  # another filesystem, or one without links
+                shutil.copy2(Path(folder, name), target / name)
 
 
 class BucketAssets:
