@@ -124,7 +124,7 @@ class FolderJob:
         if out != job and (job.resolve() in out.resolve().parents or out.resolve() in job.resolve().parents):
             raise UserError(f"--out {out} and --job {job} must be the same folder, or neither inside the other")
         if self.job_kind() == "collection":
-            from .collection_places import collect_assets
+            from .collection_collect import collect_assets
 
             return collect_assets(self, out, overwrite, progress)
         return collect_job(job, out, overwrite)
@@ -242,7 +242,7 @@ class BucketJob:
         from .remote import collect_remote
 
         if self.job_kind() == "collection":
-            from .collection_places import collect_assets
+            from .collection_collect import collect_assets
 
             return collect_assets(self, Path(out), overwrite, progress)
         return collect_remote(self.location, self.reach, Path(out), overwrite, progress)
