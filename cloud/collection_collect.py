@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..app.collection_run import Batch, save_batch
+from ..app.collection_run import Batch, load_batch, save_batch
 from ..app.dataset import IncompleteError
 from ..core.asset_index import AssetRecord, IndexWriter, write_record
 from ..core.errors import UserError
@@ -20,7 +20,7 @@ from ..core.layout import (
     DOWNLOAD_CACHE,
     INDEX_CSV,
     INDEX_JSON,
-    RECORDS_DIR,
+    PLAN_FILE,
 )
 from .collection_places import AssetDamaged, assets_of
 
@@ -127,11 +127,14 @@ def _check_out(out: Path, overwrite: bool, batch: Batch) -> None:
     entries = list(out.iterdir()) if out.is_dir() else []
     if not entries:
         return
-    records = out / RECORDS_DIR
-    ours = {INDEX_JSON, INDEX_CSV, COLLECTION_DIR} | {a.id.split("/")[0] for a in batch.assets}
-    if records.is_dir() and not records.is_symlink():  # the assets of the collection there (another batch's)
-        ours |= {p.name for p in records.iterdir()}
-    foreign = sorted(p.name for p in entries if p.name not in ours or p.is_symlink())
+    ids = {a.id for a in batch.assets}
+    try:  # the assets of the collection there (another batch's)
+        ids |= {a.id for a in load_batch(out).assets}
+    except UserError:
+        pass
+    split = [i.split("/") for i in ids]
+    foreign = sorted(p.name for p in entries if p.is_symlink() or p.name not in (INDEX_JSON, INDEX_CSV, COLLECTION_DIR)
+                     and not _datasets_only(p, [i for i in split if i[0] == p.name], 1))  # fmt: skip
     if not (out / BATCH_FILE).is_file() or (out / COLLECTION_DIR).is_symlink():
         foreign = foreign or [COLLECTION_DIR]
     if foreign:
@@ -139,6 +142,16 @@ def _check_out(out: Path, overwrite: bool, batch: Batch) -> None:
                         "folder")  # fmt: skip
     if not overwrite:
         raise UserError(f"--out {out} holds a collection: give --overwrite to replace it")
+
+
+def _datasets_only(path: Path, ids: list[list[str]], depth: int) -> bool:
+    """Whether ``path`` holds nothing but the datasets of these ids (split at '/'): a user's folder that only
+    shares an asset's name is not ours to replace."""
+    if not ids or path.is_symlink() or not path.is_dir():
+        return False
+    if any(len(i) == depth for i in ids):  # an asset's own folder: a dataset of ours
+        return (path / PLAN_FILE).is_file()
+    return all(_datasets_only(child, [i for i in ids if i[depth] == child.name], depth + 1) for child in path.iterdir())
 
 
 def _swap(building: Path, out: Path) -> None:

@@ -92,13 +92,9 @@ def bundle_root(asset: Asset, collection: CollectionOptions) -> Path:
     return listed if model.is_relative_to(listed) else model.parent
 
 
-def make_collection_job(folder: Path, batch: Batch, collection: CollectionOptions, shards: int, backend: str,
-                        options: dict, asset_timeout: int) -> CollectionJobSpec:  # fmt: skip
-    """Write the job into ``folder`` (a new job folder, or a bucket's scratch folder): the assets' bundles, each
-    once, then the manifest and the batch, then ``job.json`` last (a folder is a job only once complete)."""
-    check_shards(shards, len(batch.assets))
-    folder = Path(folder)
-    manifest: dict[str, dict] = {}
+def find_bundles(batch: Batch, collection: CollectionOptions) -> tuple[list, dict[str, Bundle]]:
+    """Each asset with where the job stores its model, and the bundles by model path: read before anything of a
+    job is written or replaced, so that a refusal (every model unreadable) leaves a job folder as it was."""
     bundles: dict[str, Bundle] = {}  # by model path: a list that repeats a model reads it once
     assets = []
     for asset in batch.assets:
@@ -112,13 +108,26 @@ def make_collection_job(folder: Path, batch: Batch, collection: CollectionOption
             assets.append(replace(asset, stored=f"{ASSETS_DIR}/{MISSING}/{Path(asset.source).name or 'model'}"))
             continue
         bundles[asset.source] = bundle
-        if bundle.id not in manifest:
-            _copy(bundle, folder / ASSETS_DIR / bundle.id)
-            manifest[bundle.id] = bundle.manifest()
         assets.append(replace(asset, stored=f"{ASSETS_DIR}/{bundle.id}/{bundle.model}"))
     if all(a.stored and MISSING in a.stored for a in assets):
         raise UserError(f"none of the collection's {len(assets)} assets can be read (e.g. {batch.assets[0].source}); "
                         "nothing to submit")  # fmt: skip
+    return assets, bundles
+
+
+def make_collection_job(folder: Path, batch: Batch, found: tuple[list, dict], shards: int, backend: str,
+                        options: dict, asset_timeout: int) -> CollectionJobSpec:  # fmt: skip
+    """Write the job into ``folder`` (a new job folder, or a bucket's scratch folder): the assets' bundles
+    (``find_bundles``), each once, then the manifest and the batch, then ``job.json`` last (a folder is a job only
+    once complete)."""
+    check_shards(shards, len(batch.assets))
+    folder = Path(folder)
+    assets, bundles = found
+    manifest: dict[str, dict] = {}
+    for bundle in bundles.values():
+        if bundle.id not in manifest:
+            _copy(bundle, folder / ASSETS_DIR / bundle.id)
+            manifest[bundle.id] = bundle.manifest()
     write_json_atomic(folder / ASSETS_FILE, manifest)
     job_batch = replace(batch, assets=tuple(assets), cache=None)  # each node fetches URLs into its own cache
     write_json_atomic(folder / BATCH_FILE, job_batch.to_json())

@@ -29,6 +29,7 @@ from ..core.layout import (
     PLAN_DIR,
     PLAN_FILE,
     RECORDS_DIR,
+    SHARD_DIR,
 )
 from .engines import ENGINES
 
@@ -61,7 +62,7 @@ class FolderAssets:
 
     def check_links(self, assets: list[Asset]) -> None:
         """Refuse a job with a link where an asset's dataset or record goes (before anything is written)."""
-        for rel in (PLAN_DIR, COLLECTION_DIR, RECORDS_DIR, ASSETS_DIR):
+        for rel in (PLAN_DIR, SHARD_DIR, COLLECTION_DIR, RECORDS_DIR, ASSETS_DIR):
             if linked(self.root, rel):
                 raise UserError(f"job {self.root}: {rel} is a link this tool did not make; refusing the job")
         for a in assets:
@@ -198,7 +199,7 @@ class BucketAssets:
         d = self._read(asset, "done")
         record = _record(d.get("record") if d else None, asset)
         files = _files(d.get("files") if d else None)
-        if record is not None and record.status == "done" and files is not None:
+        if record is not None and record.status == "done" and files is not None and PLAN_FILE in files:
             for rel, (size, sha) in files.items():
                 if size == 0 and sha == EMPTY_SHA256:  # an empty file (a lock): nothing to download
                     (out / asset.id / rel).parent.mkdir(parents=True, exist_ok=True)

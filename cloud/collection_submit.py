@@ -16,7 +16,7 @@ from ..app.collection_run import DEFAULT_TIMEOUT, plan_batch
 from ..core.collection import AssetOptions, CollectionOptions
 from ..core.errors import UserError
 from ..core.layout import COLLECTION_DIR, INDEX_CSV, INDEX_JSON, PLAN_DIR
-from .collection_job import check_shards, make_collection_job
+from .collection_job import check_shards, find_bundles, make_collection_job
 
 
 class Held:
@@ -38,6 +38,7 @@ def make_collection(sub, settings, options: AssetOptions, collection: Collection
     target = Path(place.location) if place.kind == "folder" else None
     batch = plan_batch(settings, options, collection, target or Path(tempfile.gettempdir()) / "nerf_dataset-none")
     check_shards(sub.asked.shards, len(batch.assets))
+    found = find_bundles(batch, collection)  # every model read before an old job is replaced
     if target is not None:
         lock, made = _claim_folder(place, sub.overwrite)
         folder = target
@@ -46,7 +47,7 @@ def make_collection(sub, settings, options: AssetOptions, collection: Collection
     record = sub.engine.record(sub.options, place.reach)
     timeout = collection.asset_timeout or DEFAULT_TIMEOUT
     try:
-        make_collection_job(folder, batch, collection, sub.asked.shards, sub.engine.name, record, timeout)
+        make_collection_job(folder, batch, found, sub.asked.shards, sub.engine.name, record, timeout)
     except BaseException:
         if target is None:
             place.drop_staging(folder)

@@ -72,10 +72,13 @@ def find_bundle(model: Path, root: Path) -> Bundle:
         found = [real, *references(real, root)]  # as Blender's importer is given it: the real file
     except OSError as exc:
         raise UserError(f"{model} cannot be read ({exc.strerror or exc})") from None
-    base = Path(os.path.commonpath([str(p.parent) for p in found]))
-    files = []
-    for path in sorted(set(found)):
-        files.append((path.relative_to(base).as_posix(), path.stat().st_size, sha256_of(path)))
+    try:
+        base = Path(os.path.commonpath([str(p.parent) for p in found]))
+        files = []
+        for path in sorted(set(found)):
+            files.append((path.relative_to(base).as_posix(), path.stat().st_size, sha256_of(path)))
+    except OSError as exc:  # a name too long, a file gone since: this model fails alone
+        raise UserError(f"{model.name} or a file it names cannot be read ({exc.strerror or 'error'})") from None
     return Bundle(base, real.relative_to(base).as_posix(), tuple(sorted(files)))
 
 
@@ -114,11 +117,11 @@ def _existing(folder: Path, names: list[list[str]], root: Path) -> list[Path]:
             path = Path(os.path.normpath(folder / name))
             try:
                 real = path.resolve()
-            except (OSError, RuntimeError, ValueError):
+                if path.is_relative_to(root) and real.is_relative_to(root) and real.is_file() and path.stat():
+                    found.append(path)
+                    break
+            except (OSError, RuntimeError, ValueError):  # a name too long or a loop: no file the importer opens
                 continue
-            if path.is_relative_to(root) and real.is_relative_to(root) and real.is_file():
-                found.append(path)
-                break
     return found
 
 

@@ -78,6 +78,10 @@ def record_from(d) -> AssetRecord | None:
     ]
     if not all(checks):
         return None
+    try:
+        json.dumps(d, allow_nan=False)  # every number a number (the index is strict JSON)
+    except (ValueError, TypeError, RecursionError):
+        return None
     return AssetRecord(**d)
 
 

@@ -334,3 +334,28 @@ def test_a_model_of_many_mtllib_lines_is_read_once_and_bounded(tmp_path):
     model = tmp_path / "m.obj"
     model.write_bytes(b"mtllib a.mtl\n" * 200_000 + TRIANGLE.encode())
     assert len(_mtllib_names(model)) == MAX_REFERENCES
+
+
+def test_a_refused_overwrite_leaves_the_old_job_and_a_user_folder_named_like_an_asset(tmp_path):
+    job = _job_of(tmp_path)
+    write_record(job, AssetRecord("m", "/x", "done", views=3))
+    (job / "m/.nerf_dataset").mkdir(parents=True)
+    (job / "m/.nerf_dataset/plan.json").write_text("{}")
+    write_record(job, AssetRecord("n", "/y", "failed", "no mesh", normalization={"mode": "x", "junk": 1.0}))
+    before = sorted(str(p.relative_to(job)) for p in job.rglob("*"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "m.obj").symlink_to("/etc/passwd")
+    r = cli("submit", "--backend", "slurm", "--emit", "--job", job, "--import-dir", bad, "--overwrite", *ARGS,
+            tmp_path=tmp_path)  # fmt: skip
+    assert "can be read" in r.stderr.splitlines()[-1] and r.returncode == 2
+    assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == before  # the old job as it was
+    out = tmp_path / "out"
+    assert cli("collect", "--job", job, "--out", out, tmp_path=tmp_path).returncode == 1
+    (out / "n").mkdir()
+    (out / "n" / "notes.txt").write_text("the user's, in a folder named like a failed asset")
+    r = cli("collect", "--job", job, "--out", out, "--overwrite", tmp_path=tmp_path)
+    assert "did not write there (n)" in one_sentence(r)
+    record = job / ".nerf_collection/records/n/record.json"
+    record.write_text(record.read_text().replace("1.0", "NaN"))  # not JSON's: the record is damaged
+    assert "are not finished (n)" in one_sentence(cli("collect", "--job", job, tmp_path=tmp_path), 1)
